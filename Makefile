@@ -1,0 +1,95 @@
+# idim - build, test, bench, demo. GNU make.
+# Dependencies come from pkg-config; `make deps` installs missing Debian packages.
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+PKGS    := openblas libcjson libutf8proc libpcre2-8
+TPKGS   := $(PKGS) cmocka
+DEBS    := build-essential pkg-config libopenblas-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+T_CFLAGS   := $(shell pkg-config --cflags cmocka 2>/dev/null)
+T_LIBS     := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
+OPT     ?= -O2 -g
+CFLAGS  := $(OPT) -std=c11 $(WARN) -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) -MMD -MP
+ifeq ($(CI),true)
+CFLAGS  += -Werror
+endif
+LDLIBS  := $(PKG_LIBS) -lm -lpthread
+
+BUILD   ?= build
+LIB_SRC := $(filter-out src/main.c src/cli_%.c,$(wildcard src/*.c))
+CLI_SRC := src/main.c $(wildcard src/cli_*.c)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/%.o)
+CLI_OBJ := $(CLI_SRC:src/%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CFLAGS  += -DIDIM_VERSION=\"$(VERSION)\"
+
+.PHONY: all test asan bench demo deps install clean check-deps
+all: idim
+
+idim: $(BUILD)/idim
+	cp $< $@
+
+$(BUILD)/idim: $(CLI_OBJ) $(BUILD)/libidim.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libidim.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: src/%.c | check-deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libidim.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(T_CFLAGS) -Itests -o $@ $< $(BUILD)/libidim.a $(T_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libidim.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libidim.a $(LDLIBS)
+
+check-deps:
+	@pkg-config --exists $(TPKGS) || { echo "idim: missing libraries ($(TPKGS)); run 'make deps'" >&2; exit 1; }
+
+# Builds and runs every test; ends with the runner's "N passed, N failed" line.
+test: idim $(TEST_BIN)
+	@IDIM=./idim BUILD=$(BUILD) sh tests/run.sh
+
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build-asan/idim $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN))
+	cp build-asan/idim build-asan/idim-asan
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 IDIM=build-asan/idim BUILD=build-asan sh tests/run.sh
+
+bench: idim $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+demo: idim
+	@sh scripts/demo.sh
+
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  echo "installing:$$missing"; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "all dependencies present"; fi
+
+install: idim
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 idim $(DESTDIR)$(PREFIX)/bin/idim
+	@if [ -f docs/idim.1 ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && install -m 644 docs/idim.1 $(DESTDIR)$(PREFIX)/share/man/man1/idim.1; fi
+
+clean:
+	rm -rf build build-asan idim
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,74 @@
+/* model.h - the BERT/RoBERTa encoder with a sequence-classification head:
+ * exact float32 forward and backward on CPU.
+ *
+ * Parameters, gradients and activations each live in one allocation,
+ * carved by the ARCH_TABLE_MODEL tensor table (arch.h) and sized for the
+ * largest batch (max_B x max_T) at model_init; nothing is allocated in
+ * model_forward / model_backward. Matrix products go through cblas_sgemm.
+ *
+ * Stage: after wfile. Inputs: struct batch (task.h). */
+#ifndef IDIM_MODEL_H
+#define IDIM_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arch.h"
+#include "rng.h"
+#include "status.h"
+#include "task.h"
+#include "wfile.h"
+
+struct model {
+    struct arch_config cfg;      /* cfg.n_labels = the head this model uses */
+    int n_labels;                /* classes, or 1 for regression (MSE loss) */
+    size_t n_tensors;            /* m = tensors in the model table */
+    struct arch_tensor *tensors; /* [n_tensors], ARCH_TABLE_MODEL order, offsets into params */
+    size_t n_params;             /* D */
+    float *params;               /* [D] current weights */
+    float *grads;                /* [D] dLoss/dparams after model_backward */
+    const float **theta0;        /* [n_tensors] starting weights per tensor: borrowed from
+                                    the wfile mapping, or into `created` for tensors the file
+                                    lacks (head, BERT pooler); read-only */
+    float *created;              /* owned block for tensors created from the seed */
+    int *tensor_created;         /* [n_tensors] 1 when created from the seed */
+    int max_B, max_T;
+    float dropout;               /* hidden and attention dropout probability (train only) */
+    struct rng drop_rng;         /* dropout stream */
+    float *logits;               /* [max_B * n_labels] after model_forward */
+    float loss;                  /* mean loss of the last forward */
+    void *priv;                  /* activations and scratch (owned) */
+};
+
+/* Allocates a model for cfg with an n_labels head and batches up to
+ * max_B x max_T (max_T <= cfg->max_pos, minus 2 for RoBERTa). Parameters
+ * are zero until model_load or model_init_random. */
+enum idim_status model_init(struct model *m, const struct arch_config *cfg, int n_labels,
+                            int max_B, int max_T, struct idim_err *err);
+
+/* Copies the file's tensors into params and points theta0 at them; tensors
+ * the file lacks (classification head, BERT pooler) are created with
+ * normal(0, 0.02) weights and zero biases from rng_key(seed, 1000000 + t).
+ * A file head with another label count is an error (IDIM_ERR_FORMAT). */
+enum idim_status model_load(struct model *m, const struct wfile *w, uint64_t seed,
+                            struct idim_err *err);
+
+/* BERT initialisation of every tensor: normal(0, 0.02) weights (embeddings
+ * and linear weights), LayerNorm weight 1, all biases 0; theta0 -> params. */
+void model_init_random(struct model *m, uint64_t seed);
+
+/* Forward pass on b (b->B <= max_B, b->T <= max_T). train != 0 enables
+ * dropout drawn from m->drop_rng. Fills m->logits, sets and returns m->loss
+ * (mean cross-entropy, or mean squared error for regression). */
+float model_forward(struct model *m, const struct batch *b, int train);
+
+/* Backward pass of the last model_forward: overwrites m->grads with the
+ * gradient of m->loss for every parameter (heads included). */
+void model_backward(struct model *m);
+
+/* Sets the thread count used by OpenBLAS and our own loops. */
+void model_set_threads(int n);
+
+void model_free(struct model *m);
+
+#endif
