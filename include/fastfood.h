@@ -6,9 +6,10 @@
  * permutation applied as a gather (y_i = z_{Pi_t(i)}), G_t ~ N(0,1); tables
  * from rng_key(proj_seed, t) (rng.h). Le, Sarlos, Smola 2013 (Fastfood);
  * Li et al. 2018; Aghajanyan et al. 2021 (per-tensor, SAID).
- * With FF_SCOPE_GLOBAL one transform spans all D parameters (Li et al.).
+ * With FF_SCOPE_GLOBAL one transform spans all D parameters (Li et al.):
+ * it is the same formula with one "tensor" of n = D entries, keyed t = 0.
  *
- * Stage: after model. No allocation after fastfood_init. */
+ * Stage: after model. No allocation after fastfood_new. */
 #ifndef IDIM_FASTFOOD_H
 #define IDIM_FASTFOOD_H
 
@@ -19,6 +20,51 @@
 
 enum ff_scope { FF_SCOPE_TENSOR = 1, FF_SCOPE_GLOBAL = 2 };
 
-struct fastfood; /* opaque to callers; defined in src/fastfood.c */
+struct fastfood; /* opaque; defined in src/fastfood.c */
+
+/* Builds the projection for m tensors of sizes n[0..m) laid out back to
+ * back (tensor t occupies [off_t, off_t + n_t) of a D-vector, off_0 = 0),
+ * onto a d-dimensional theta_d. grad_compat != 0 makes fastfood_adjoint
+ * return the authors' released backward (exact adjoint times 1/LL_t per
+ * tensor) instead of the exact one. threads: worker threads for large
+ * transforms (1 = none). Returns IDIM_OK, IDIM_ERR_NOMEM, IDIM_ERR_USAGE. */
+enum idim_status fastfood_new(struct fastfood **out, const size_t *n, size_t m, size_t d,
+                              enum ff_scope scope, uint64_t proj_seed, int grad_compat,
+                              int threads, struct idim_err *err);
+void fastfood_free(struct fastfood *ff);
+
+/* y[off_t + i] = (P_t x)_i for every tensor t: y is the D-vector of
+ * projected updates (not added to anything). x: [d], y: [D]. */
+void fastfood_forward(struct fastfood *ff, const float *x, float *y);
+
+/* xgrad = sum_t w_t P_t^T g_t, g a D-vector laid out like y, w: [m] per
+ * tensor weights (SAID's lambdas) or NULL for all 1. xgrad: [d],
+ * overwritten. g is not modified. */
+void fastfood_adjoint(struct fastfood *ff, const float *g, const float *w, float *xgrad);
+
+/* The projected update of tensor t alone: out[0..n_t) = P_t x
+ * (FF_SCOPE_GLOBAL: the slice of P x at tensor t). For `idim project`. */
+void fastfood_forward_tensor(struct fastfood *ff, size_t t, const float *x, float *out);
+
+/* Borrowed views of transform k's tables (k = tensor index, or 0 for the
+ * global scope): LL, signs B [LL] (+1/-1), permutation Pi [LL], G [LL],
+ * scale = 1/sqrt(n * sum(G^2)). Returns 0 when the tables are regenerated
+ * on the fly and *B etc. are only valid until the next call. */
+struct fastfood_tables {
+    size_t n, LL;
+    const int8_t *B;
+    const uint32_t *Pi;
+    const float *G;
+    double scale;
+};
+void fastfood_get_tables(struct fastfood *ff, size_t k, struct fastfood_tables *out);
+
+/* Number of transforms (m for FF_SCOPE_TENSOR, 1 for global), and d. */
+size_t fastfood_n_transforms(const struct fastfood *ff);
+size_t fastfood_dim(const struct fastfood *ff);
+
+/* In-place unnormalised fast Walsh-Hadamard transform of x[0..n), n a
+ * power of two. Exposed for tests and benchmarks. */
+void fwht_inplace(float *x, size_t n);
 
 #endif
