@@ -1,0 +1,238 @@
+/* train.h - full fine-tuning and subspace training (DID / SAID), evaluation,
+ * and the theta file.
+ *
+ * Stage: after model and fastfood. Inputs: a model file (wfile) or a config
+ * to initialise at random, a task (task.h), options. Outputs: struct
+ * train_result (dev metric per epoch, best/final, timings) and, for subspace
+ * runs, a theta file: theta_d, the lambdas, the seeds and the model checksum
+ * ("the task encoded in a few kilobytes", docs/THETA.md).
+ *
+ * Subspace training (Li et al. 2018; Aghajanyan et al. 2021): every weight
+ * frozen at theta0;
+ *   DID:  theta_t = theta0_t + P_t theta_d
+ *   SAID: theta_t = theta0_t + lambda_t P_t theta_{d-m}, m = model tensors,
+ *         lambda_t trained, starting at 1; d counts the lambdas.
+ * theta_d starts at 0, so step 0 is exactly the starting model. Gradients:
+ *   dL/dtheta = sum_t lambda_t P_t^T g_t (fastfood_adjoint), dL/dlambda_t =
+ *   <g_t, P_t theta> (in double), g = model gradients.
+ *
+ * Nothing is allocated inside a training step: the model, the projection,
+ * the optimizer state and the batch are sized once per run.
+ * Same inputs + seeds + thread count => identical results. */
+#ifndef IDIM_TRAIN_H
+#define IDIM_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "arch.h"
+#include "fastfood.h"
+#include "model.h"
+#include "status.h"
+#include "task.h"
+#include "tokenizer.h"
+#include "wfile.h"
+
+enum train_mode { TRAIN_FULL = 1, TRAIN_DID = 2, TRAIN_SAID = 3 };
+enum train_optim { TRAIN_ADAMW = 1, TRAIN_SGD = 2 };
+
+#define TRAIN_MAX_EPOCHS 256
+
+/* Progress report, called after every step (and once per evaluation with
+ * evaluating = 1). Called from the training thread; must not longjmp. */
+struct train_progress {
+    int epoch, epochs;  /* 1-based current epoch, total */
+    long step, steps;   /* 1-based step within the whole run, total steps */
+    double loss;        /* mean loss of the last step */
+    double ex_per_s;    /* training examples per second so far */
+    double eta_s;       /* estimated seconds left in this run */
+    int evaluating;     /* 1 while the dev split is being scored */
+};
+typedef void (*train_progress_fn)(const struct train_progress *p, void *user);
+
+struct train_opts {
+    enum train_mode mode;
+    size_t d;               /* subspace dimension (SAID: includes the m lambdas) */
+    enum ff_scope scope;    /* FF_SCOPE_TENSOR (default) or FF_SCOPE_GLOBAL */
+    int grad_compat;        /* 1: the authors' released backward (adjoint / LL_t) */
+    enum train_optim optimizer; /* TRAIN_ADAMW (default) or TRAIN_SGD (plain, no momentum) */
+    double lr;              /* peak learning rate */
+    int epochs;             /* 1..TRAIN_MAX_EPOCHS */
+    int batch;              /* examples per step */
+    double warmup;          /* warm-up as a fraction of total steps (used when warmup_steps < 0) */
+    long warmup_steps;      /* warm-up steps; < 0 = use the fraction `warmup` */
+    double weight_decay;    /* AdamW decoupled decay (full FT: not on biases / LayerNorm) */
+    double beta1, beta2, eps; /* AdamW moments (0.9, 0.999, 1e-8 full / 1e-8 subspace) */
+    double clip;            /* global L2 gradient-norm clip; 0 = off */
+    double dropout;         /* hidden and attention dropout while training */
+    uint64_t seed;          /* data order, dropout, created heads (random init in tests) */
+    uint64_t proj_seed;     /* Fastfood tables */
+    int threads;            /* model + projection threads; <= 0 = all online cores */
+    long limit_train;       /* use only the first N training examples; 0 = all */
+    long limit_dev;         /* score only the first N dev examples; 0 = all */
+    train_progress_fn progress; /* may be NULL */
+    void *progress_user;
+    const char *save_theta; /* subspace: write the best epoch's theta here (NULL = no) */
+};
+
+/* Defaults for a mode: full FT = AdamW lr 2e-5, 3 epochs, batch 32, warm-up
+ * 6%, weight decay 0.01, clip 1.0, dropout 0.1; subspace = see README /
+ * train.c (train_opts_default documents every value). */
+void train_opts_default(struct train_opts *o, enum train_mode mode);
+
+/* Everything a run reads that does not change between runs: the model
+ * file, the task and both splits, tokenized once, so that `measure` can run
+ * many probes without reloading. */
+struct train_data {
+    struct wfile w;          /* owned mapping; unused when have_file == 0 */
+    int have_file;           /* 0: the model is random-initialised from cfg and seed (tests) */
+    struct arch_config cfg;  /* the encoder config (from the file or the caller) */
+    struct task_spec spec;   /* the task */
+    struct encoded train, dev; /* tokenized splits (owned) */
+    int max_len;             /* tokens per example incl. special tokens */
+    char checksum_hex[17];   /* the model file's checksum ("random" when no file) */
+};
+
+/* Opens model_path, resolves task (data_dir may be NULL: see task_resolve),
+ * loads and tokenizes the train and dev splits with the file's tokenizer
+ * (limit_train / limit_dev > 0: keep only the first N rows). Returns
+ * IDIM_OK, IDIM_ERR_IO, IDIM_ERR_FORMAT, IDIM_ERR_NOMEM with err naming the
+ * file. On failure *td is freed. */
+enum idim_status train_data_load(struct train_data *td, const char *model_path,
+                                 const char *task, const char *data_dir, int max_len,
+                                 long limit_train, long limit_dev, struct idim_err *err);
+
+/* Releases everything; accepts a zeroed or half-built struct. Encoded
+ * splits filled by a caller (tests) with malloc'd arrays are freed too. */
+void train_data_free(struct train_data *td);
+
+struct train_result {
+    enum train_mode mode;
+    int n_epochs;                        /* epochs completed */
+    double epoch_metric[TRAIN_MAX_EPOCHS]; /* dev primary metric after each epoch */
+    double epoch_loss[TRAIN_MAX_EPOCHS];   /* mean training loss of each epoch */
+    double best;                         /* best epoch's dev metric (NAN if none) */
+    double final;                        /* last epoch's dev metric */
+    int best_epoch;                      /* 1-based; 0 when no epoch finished */
+    struct metrics best_metrics;         /* all metrics of the best epoch */
+    double majority;                     /* majority-class score on dev */
+    int majority_only;                   /* best epoch predicted a single class */
+    int diverged;                        /* loss became NaN/Inf: run stopped */
+    char diverged_msg[256];              /* e.g. "loss became NaN at epoch 1 step 12" */
+    double seconds;                      /* wall time of the run (timing field) */
+    double ex_per_s;                     /* training examples per second (timing field) */
+    size_t peak_rss_bytes;               /* process peak resident memory (timing field) */
+    long steps;                          /* optimizer steps taken */
+    double lr;                           /* the learning rate used */
+    size_t d;                            /* subspace d (0 for full FT) */
+    size_t d_proj;                       /* projected dimensions: d (DID), d - m (SAID) */
+    size_t n_tensors;                    /* m */
+    size_t n_params;                     /* D */
+    size_t n_train, n_dev;               /* examples used */
+    char task[32];
+    char metric[16];                     /* metric_name of the task's metric */
+    char model_checksum[17];
+    uint64_t seed, proj_seed;
+    int threads;
+};
+
+/* Runs one training run (one learning rate) with o on td, filling *r.
+ * A NaN/Inf loss stops the run and sets r->diverged (status IDIM_OK: for a
+ * grid it is a result, not an error). Returns IDIM_OK, IDIM_ERR_USAGE
+ * (e.g. SAID with d <= m), IDIM_ERR_NOMEM, IDIM_ERR_WRITE (save_theta),
+ * IDIM_ERR_INTERRUPTED (idim_interrupted was set; r holds the finished
+ * epochs). */
+enum idim_status train_run(struct train_data *td, const struct train_opts *o,
+                           struct train_result *r, struct idim_err *err);
+
+/* The JSON object every command prints for a run (train, finetune,
+ * measure): d, method, scope, optimizer, lr, epochs metric list, best,
+ * final, majority, diverged, seconds, peak memory, seeds, model checksum,
+ * idim version. Timing fields: "seconds", "peak_rss_bytes", "ex_per_s".
+ * Returns a new cJSON object (caller frees) or NULL on OOM. */
+cJSON *train_result_json(const struct train_opts *o, const struct train_result *r);
+
+/* Names used in JSON and on the command line. */
+const char *train_mode_name(enum train_mode m);     /* "full", "did", "said" */
+const char *train_optim_name(enum train_optim o);   /* "adamw", "sgd" */
+
+/* ---- the theta file (docs/THETA.md) ---- */
+
+struct theta_file {
+    enum train_mode mode;      /* TRAIN_DID or TRAIN_SAID */
+    enum ff_scope scope;
+    int grad_compat;
+    size_t d;                  /* as on the command line (SAID: includes the lambdas) */
+    size_t n_tensors;          /* m */
+    int n_labels;
+    int max_len;
+    uint64_t seed, proj_seed;
+    char model_checksum[17];
+    char task[32];
+    double metric;             /* dev metric the trainer measured for this theta */
+    float *theta;              /* [d]: DID theta_d; SAID theta_{d-m} then m lambdas (owned) */
+};
+
+/* Writes tf to path atomically (path.tmp.<pid> then rename). Returns
+ * IDIM_OK or IDIM_ERR_WRITE. */
+enum idim_status theta_save(const char *path, const struct theta_file *tf,
+                            struct idim_err *err);
+
+/* Reads and validates a theta file (magic, version, sizes, checksum).
+ * Returns IDIM_OK, IDIM_ERR_IO, IDIM_ERR_FORMAT, IDIM_ERR_NOMEM. */
+enum idim_status theta_load(const char *path, struct theta_file *tf, struct idim_err *err);
+void theta_free(struct theta_file *tf);
+
+/* Rebuilds the tuned model from tf on td's model and scores the dev split.
+ * The model checksum and task must match (IDIM_ERR_USAGE naming both).
+ * threads <= 0 = all cores. */
+enum idim_status train_eval_theta(struct train_data *td, const struct theta_file *tf,
+                                  int threads, struct metrics *out, struct idim_err *err);
+
+/* ---- building blocks (used by the above; exposed for tests and bench) ---- */
+
+/* The subspace reparametrisation of a model. theta[0..d) is the trained
+ * vector: DID all projected coordinates; SAID theta_{d-m} in [0, d-m) and
+ * the lambdas in [d-m, d). grad has the same layout. */
+struct subspace {
+    struct model *m;          /* borrowed */
+    enum train_mode mode;
+    size_t d, d_proj;         /* d_proj = d (DID) or d - m (SAID) */
+    struct fastfood *ff;      /* owned */
+    float *theta;             /* [d] */
+    float *grad;              /* [d] */
+    float *delta;             /* [D] P theta_proj */
+    float *theta0;            /* [D] exact copy of the starting weights */
+    double *gl;               /* [m] scratch for the lambda gradients */
+    void *block;              /* the one allocation behind the arrays */
+};
+
+/* Builds the projection for m's tensors, theta = 0 (lambdas = 1) and keeps
+ * an exact copy of m->params as theta0. Returns IDIM_OK, IDIM_ERR_USAGE
+ * (SAID with d <= m, d == 0), IDIM_ERR_NOMEM. */
+enum idim_status subspace_init(struct subspace *s, struct model *m, enum train_mode mode,
+                               size_t d, enum ff_scope scope, uint64_t proj_seed,
+                               int grad_compat, int threads, struct idim_err *err);
+void subspace_free(struct subspace *s);
+
+/* m->params = theta0 + (lambda *) P theta. */
+void subspace_apply(struct subspace *s);
+
+/* subspace_apply, forward (train: dropout on), backward, and s->grad =
+ * dLoss/dtheta. Returns the loss. */
+float subspace_loss_grad(struct subspace *s, const struct batch *b, int train);
+
+/* The learning-rate multiplier at 0-based step: linear warm-up over
+ * `warmup` steps to 1, then linear decay to 0 at `total` steps. */
+double train_lr_factor(long step, long warmup, long total);
+
+/* One AdamW update of x[0..n) with gradient g at 1-based step t:
+ * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; x -= lr (mhat/(sqrt(vhat)+eps)
+ * + wd x) where wd applies when decay == NULL or decay[i] != 0. */
+void train_adamw_step(float *x, const float *g, float *mom, float *vel, size_t n, double lr,
+                      double b1, double b2, double eps, double wd, const uint8_t *decay,
+                      long t);
+
+#endif
