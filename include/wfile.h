@@ -18,6 +18,13 @@
 
 #define WFILE_MAX_DIMS 4
 
+/* Format version written by this build; a reader accepts any 1.x and
+ * refuses a newer major version (docs/FORMAT.md, "Versioning"). */
+#define WFILE_VERSION_MAJOR 1
+#define WFILE_VERSION_MINOR 0
+#define WFILE_MAGIC "IDIMWTS" /* 8 bytes on disk: these 7 and a NUL */
+#define WFILE_DTYPE_F32 1u
+
 struct wfile_tensor {
     char name[ARCH_NAME_MAX];
     int n_dims;
@@ -28,7 +35,8 @@ struct wfile_tensor {
 
 struct wfile {
     struct arch_config cfg;     /* validated with arch_validate */
-    struct tokdata tok;         /* strings point into the mapping */
+    struct tokdata tok;         /* strings point into the mapping; kind == 0: the file
+                                   holds no tokenizer (idim init --vocab-size) */
     size_t n_tensors;
     struct wfile_tensor *tensors; /* [n_tensors], file order */
     uint64_t checksum;          /* the file's integrity checksum, as stored */
@@ -37,6 +45,7 @@ struct wfile {
     size_t file_bytes;
     const char *path;           /* borrowed from the caller */
     void *map;                  /* mapping (owned) */
+    int map_is_heap;            /* 1: map is an aligned heap block (mmap failed), else mmap */
 };
 
 /* Opens, maps and fully validates a weights file, including the checksum.
@@ -51,6 +60,24 @@ const struct wfile_tensor *wfile_find(const struct wfile *w, const char *name);
 /* Releases the mapping; accepts a zeroed struct. */
 void wfile_free(struct wfile *w);
 
+/* 1 when the file holds tokenizer data (w->tok.kind != 0), else 0. */
+int wfile_has_tokenizer(const struct wfile *w);
+
+/* IDIM_OK when the file holds a tokenizer, else IDIM_ERR_FORMAT with
+ * "<path>: holds no tokenizer (...)": for commands that must tokenize. */
+enum idim_status wfile_need_tokenizer(const struct wfile *w, struct idim_err *err);
+
+/* Sum of n_elem over the file's tensors. */
+size_t wfile_n_params(const struct wfile *w);
+
+/* XXH64 (Collet; spec in docs/FORMAT.md) of n bytes with a 64-bit seed. */
+uint64_t wfile_xxh64(const void *p, size_t n, uint64_t seed);
+
+/* The checksum a complete file image of n bytes should carry in its
+ * header: XXH64 with seed 0 of bytes [16, n). Used by tests that edit a
+ * file's bytes and re-seal it. n must be >= 16. */
+uint64_t wfile_checksum_image(const void *file, size_t n);
+
 /* One tensor to write: f32 data in caller memory. */
 struct wfile_src_tensor {
     const char *name;
@@ -62,7 +89,8 @@ struct wfile_src_tensor {
 /* Writes a weights file: cfg (validated), tokenizer data, tensors in the
  * order given. Writes "<path>.tmp.<pid>" then renames it over path, so a
  * failure (disk full, interrupt) leaves no partial file. Returns IDIM_OK,
- * IDIM_ERR_WRITE or IDIM_ERR_FORMAT (inconsistent input). */
+ * IDIM_ERR_WRITE or IDIM_ERR_FORMAT (inconsistent input). tok may be NULL
+ * or have kind 0: the file then holds no tokenizer. */
 enum idim_status wfile_write(const char *path, const struct arch_config *cfg,
                              const struct tokdata *tok, const struct wfile_src_tensor *tensors,
                              size_t n_tensors, struct idim_err *err);
