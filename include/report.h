@@ -1,0 +1,124 @@
+/* report.h - what `measure`, `sweep`, `plot` and `check` write: the JSON
+ * measure report (cJSON; schema in docs/report.schema.json), the human
+ * summary, sweep CSV rows, and the SVG plot of dev metric against d (log
+ * axis, the paper's Figure 1 of Li et al. 2018 / Aghajanyan et al. 2021).
+ * Every file is written atomically: <path>.tmp.<pid>, fsync, rename().
+ *
+ * Stage: after search. Library code: builds strings and files, never
+ * prints. */
+#ifndef IDIM_REPORT_H
+#define IDIM_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "search.h"
+#include "status.h"
+
+#define REPORT_MAX_SEEDS 32
+#define REPORT_MAX_NOTES 8
+#define REPORT_RULE "metric > threshold * baseline"
+
+/* Everything the measure report holds. Strings are borrowed. */
+struct report_measure {
+    const char *version;        /* idim version */
+    const char *task;           /* "mrpc" */
+    const char *metric;         /* metric name ("f1", "accuracy", ...) */
+    const char *model_path;
+    const char *model_checksum; /* 16 hex digits (wfile checksum) */
+    size_t n_params;            /* D */
+    size_t n_tensors;           /* m */
+    const char *data_dir;       /* as given, or "" */
+    const char *train_path, *dev_path;
+    const char *train_sha256, *dev_sha256; /* sha256 of the split files */
+    size_t n_train, n_dev;      /* examples used */
+    const char *method;         /* "said" or "did" */
+    const char *scope;          /* "tensor" or "global" */
+    double threshold;           /* 0.9 */
+    double baseline;            /* the baseline dev metric */
+    const char *baseline_source; /* "finetune", "given", "file:<path>" */
+    const struct search_trial *baseline_trials; /* [n_baseline_trials] or NULL */
+    size_t n_baseline_trials;
+    double target;              /* threshold * baseline */
+    long dmin, dmin_requested, dmax;
+    double precision;
+    int n_lr;
+    const double *lr;           /* [n_lr] probe lr grid */
+    int n_baseline_lr;
+    const double *baseline_lr;  /* [n_baseline_lr] (0 when the baseline was given) */
+    int epochs;                 /* probe epochs */
+    uint64_t seed;              /* data-order seed */
+    int n_seeds;                /* 1..REPORT_MAX_SEEDS */
+    uint64_t proj_seeds[REPORT_MAX_SEEDS];
+    const struct search_result *results; /* [n_seeds] */
+    int threads;
+    double wall_seconds;
+    int n_notes;
+    const char *notes[REPORT_MAX_NOTES]; /* e.g. "dmin raised from 10 to 201 (SAID: d > m)" */
+};
+
+/* The summary over seeds: d90 per reached seed, median / min / max. */
+struct report_d90 {
+    int n_reached;      /* seeds whose search reached the target */
+    double median;      /* median d90 over reached seeds (0 when none) */
+    long min, max;      /* spread (0 when none) */
+};
+void report_d90_summary(const struct report_measure *r, struct report_d90 *out);
+
+/* The JSON report (fields in docs/report.schema.json). Returns a new
+ * cJSON object (caller frees with cJSON_Delete) or NULL on OOM. */
+cJSON *report_measure_json(const struct report_measure *r);
+
+/* The human summary (several lines, ending in "\n"); caller frees. NULL on
+ * OOM. */
+char *report_measure_text(const struct report_measure *r);
+
+/* Writes len bytes to path atomically. IDIM_ERR_WRITE names the path. */
+enum idim_status report_write_file(const char *path, const char *data, size_t len,
+                                   struct idim_err *err);
+
+/* cJSON_Print(j) + "\n" written with report_write_file. */
+enum idim_status report_write_json(const char *path, const cJSON *j, struct idim_err *err);
+
+/* ---- sweep rows (CSV) ----
+ * Header: d,lr,metric,metric_name,epochs,seconds,diverged,majority_only,proj_seed
+ * One row per trial; metric "nan" when none. */
+#define REPORT_CSV_HEADER \
+    "d,lr,metric,metric_name,epochs,seconds,diverged,majority_only,proj_seed"
+
+/* The CSV text for rows[0..n) (caller frees), NULL on OOM. */
+char *report_csv_text(const struct search_trial *rows, size_t n, const char *metric_name);
+
+/* Reads a CSV written by report_csv_text (or `idim sweep --out`). *rows is
+ * malloc'd (caller frees), metric_name (cap bytes) gets the rows' metric
+ * name. IDIM_ERR_IO, IDIM_ERR_FORMAT (naming path and line), IDIM_ERR_NOMEM. */
+enum idim_status report_csv_read(const char *path, struct search_trial **rows, size_t *n,
+                                 char *metric_name, size_t cap, struct idim_err *err);
+
+/* ---- the SVG plot ---- */
+struct report_plot {
+    const struct search_trial *pts; /* [n] (d, metric); sorted by d inside */
+    size_t n;
+    const char *metric_name;        /* y axis label: "dev <metric_name>" */
+    double baseline;                /* NAN when unknown: then no 90% line */
+    double threshold;               /* 0.9 */
+    long d90;                       /* > 0: a vertical marker at d90 */
+    const char *title;              /* may be NULL */
+};
+
+/* A complete standalone SVG document (caller frees), NULL on OOM or when
+ * there is no point with a finite metric and d > 0. */
+char *report_svg(const struct report_plot *p);
+
+/* ---- check ---- */
+
+/* Reads "d90" from a JSON file: a measure report or {"d90": N}. A null or
+ * missing d90 is IDIM_ERR_FORMAT naming the file. */
+enum idim_status report_read_d90(const char *path, double *d90, struct idim_err *err);
+
+/* 1 when |actual - expected| / expected <= tolerance (expected > 0). */
+int report_check_d90(double expected, double actual, double tolerance);
+
+#endif

@@ -1,0 +1,151 @@
+/* search.h - the d90 search: bracket, then bisection over d in log space.
+ *
+ * d90 (Li et al. 2018; Aghajanyan et al. 2021) is the smallest subspace
+ * dimension d whose dev metric is strictly above threshold x baseline
+ * ("metric > threshold * baseline"). Public implementations sweep fixed
+ * grids; here the search
+ *   1. brackets: probes d = dmin, 2 dmin, 4 dmin, ... (capped at dmax) until
+ *      a probe meets the target;
+ *   2. bisects in log space: probes round(sqrt(lo * hi)) between the largest
+ *      failing d (lo) and the smallest meeting d (hi) until hi / lo <=
+ *      precision or no integer lies between them.
+ * A probe is the best trial over the learning-rate grid; one trial trains
+ * one (d, lr) pair through a caller-supplied callback, so this stage never
+ * sees the model: it is pure and testable with a synthetic metric(d).
+ * A trial whose model predicts only the majority class, or that diverged,
+ * never meets the target. No (seed, d, lr) trial is run twice: finished
+ * trials are looked up in struct search_state, which the caller may keep in
+ * a state file (search_state_save / _load) to resume after an interruption.
+ *
+ * Stage: after train (through the callback), before report. */
+#ifndef IDIM_SEARCH_H
+#define IDIM_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#define SEARCH_MAX_LR 16      /* learning rates per grid */
+#define SEARCH_MAX_PROBES 128 /* probes per search (bracket + bisection) */
+#define SEARCH_KEY_MAX 2048   /* bytes of the state's argument key */
+
+/* One finished training run: one (seed, d, lr). d == 0 marks the full
+ * fine-tuning baseline. */
+struct search_trial {
+    uint64_t seed;     /* projection seed (0 for the baseline) */
+    long d;            /* subspace dimension; 0 = full fine-tuning */
+    double lr;         /* learning rate */
+    double metric;     /* dev metric (the task's primary metric); NAN if none */
+    int epochs;        /* epochs actually run */
+    double seconds;    /* wall time of the trial */
+    int diverged;      /* loss became NaN/Inf */
+    int majority_only; /* every dev prediction was the same class */
+};
+
+/* Trains one (d, lr) with projection seed `seed` and fills *out (the
+ * search copies d, lr and seed into it itself). Returns IDIM_OK, or an error
+ * status that stops the search (IDIM_ERR_INTERRUPTED included). A diverged
+ * run is IDIM_OK with out->diverged = 1. */
+typedef enum idim_status (*search_trial_fn)(void *ctx, long d, double lr, uint64_t seed,
+                                            struct search_trial *out, struct idim_err *err);
+
+/* Every finished trial plus the key of the arguments that produced them,
+ * kept in memory and (when path[0]) mirrored to a state file. */
+struct search_state {
+    char key[SEARCH_KEY_MAX]; /* arguments that matter, one line, no newline */
+    char path[1024];          /* state file, or "" for none */
+    size_t n, cap;
+    struct search_trial *trials; /* [n], owned */
+};
+
+/* A probe: the best trial of one d over the lr grid. */
+struct search_probe {
+    long d;
+    struct search_trial best; /* the trial reported for this d */
+    int met;                  /* best.metric > target, not diverged, not majority-only */
+    int resumed;              /* every trial of this probe came from the state */
+};
+
+struct search_config {
+    long dmin, dmax;   /* 1 <= dmin <= dmax */
+    double precision;  /* stop when hi / lo <= precision (> 1) */
+    double target;     /* threshold * baseline; met means metric > target */
+    uint64_t seed;     /* projection seed of this search */
+    int n_lr;          /* 1..SEARCH_MAX_LR */
+    double lr[SEARCH_MAX_LR];
+};
+
+struct search_result {
+    int reached;     /* 1 when some d <= dmax met the target */
+    long d90;        /* smallest d that met the target (0 when not reached) */
+    long lo;         /* largest probed d below d90 that failed (0: none, d90 = dmin) */
+    long hi;         /* = d90 when reached, else the last d probed (dmax) */
+    size_t n_probes;
+    struct search_probe probes[SEARCH_MAX_PROBES]; /* in probe order */
+    size_t best;     /* index of the probe with the highest valid metric */
+};
+
+/* Picks the best trial of t[0..n): valid trials (not diverged, not
+ * majority-only, finite metric) beat invalid ones; then the higher metric;
+ * ties keep the earlier trial. Returns its index; n must be > 0. */
+size_t search_best_trial(const struct search_trial *t, size_t n);
+
+/* 1 when trial t meets the target (strictly above, valid). */
+int search_trial_meets(const struct search_trial *t, double target);
+
+/* Runs the best-over-lr-grid probe of one d: every trial is looked up in st
+ * first and run through fn only when missing; new trials are added to st
+ * (and saved when st->path[0]). st may be NULL. Returns IDIM_OK, the
+ * callback's status, IDIM_ERR_WRITE (state file), IDIM_ERR_NOMEM, or
+ * IDIM_ERR_INTERRUPTED when idim_interrupted is set after a saved trial. */
+enum idim_status search_probe_d(const struct search_config *cfg, long d, search_trial_fn fn,
+                                void *ctx, struct search_state *st, struct search_probe *out,
+                                struct idim_err *err);
+
+/* The bracket + log-space bisection above. Fills *res. Returns IDIM_OK
+ * when reached, IDIM_ERR_NOT_REACHED when no d <= dmax met the target (res
+ * still filled: res->best names the best probe), IDIM_ERR_USAGE for a bad
+ * config, or a status from search_probe_d. */
+enum idim_status search_run(const struct search_config *cfg, search_trial_fn fn, void *ctx,
+                            struct search_state *st, struct search_result *res,
+                            struct idim_err *err);
+
+/* The log-spaced grid of n points from dmin to dmax (both included),
+ * rounded to integers with duplicates removed. d: [n] output; returns the
+ * count written (<= n). */
+size_t search_log_grid(long dmin, long dmax, size_t n, long *d);
+
+/* Median of x[0..n) (mean of the two middle values for even n; x is
+ * sorted in place). n must be > 0. */
+double search_median(long *x, size_t n);
+
+/* State file. Text, one record per line:
+ *   idim-state 1
+ *   key <arguments that matter>
+ *   trial <seed> <d> <lr %a> <metric %a> <epochs> <seconds> <diverged> <majority_only>
+ * Floats are written in hex (%a) so a resumed run sees bit-identical values.
+ * Saved atomically: <path>.tmp.<pid>, fsync, rename. */
+
+/* Initialises an empty state with key (copied) and path ("" or NULL: no
+ * file). Then, if the file exists, loads it: a file whose key differs is
+ * refused (IDIM_ERR_USAGE, naming the path and both keys' first
+ * difference); a malformed line is IDIM_ERR_FORMAT naming path and line.
+ * A missing file is not an error (a fresh run). */
+enum idim_status search_state_open(struct search_state *st, const char *path, const char *key,
+                                   struct idim_err *err);
+
+/* Adds a trial (in memory) and saves the file when st->path[0]. */
+enum idim_status search_state_add(struct search_state *st, const struct search_trial *t,
+                                  struct idim_err *err);
+
+/* Writes the whole state atomically. IDIM_ERR_WRITE names the path. */
+enum idim_status search_state_save(const struct search_state *st, struct idim_err *err);
+
+/* The recorded trial of (seed, d, lr), or NULL. */
+const struct search_trial *search_state_find(const struct search_state *st, uint64_t seed,
+                                             long d, double lr);
+
+void search_state_free(struct search_state *st);
+
+#endif

@@ -1,0 +1,699 @@
+/* report.c - the measure report (JSON, text), sweep CSV, SVG plot, and the
+ * d90 check. Compression-bound term sqrt(d90 / m_train) from the
+ * generalization bound of Aghajanyan et al. 2021 (Section 6); description
+ * length = d90 float32 values plus one 8-byte projection seed. */
+#include "report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* ---- a growing string ---- */
+struct sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+};
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->n;
+        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? room : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            b->oom = 1;
+            return;
+        }
+        if (b->p && (size_t)k < room) {
+            b->n += (size_t)k;
+            return;
+        }
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap - b->n <= (size_t)k)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+}
+
+static char *sb_finish(struct sbuf *b)
+{
+    if (b->oom || !b->p) {
+        free(b->p);
+        return NULL;
+    }
+    return b->p;
+}
+
+/* ---- files ---- */
+
+enum idim_status report_write_file(const char *path, const char *data, size_t len,
+                                   struct idim_err *err)
+{
+    char tmp[1100];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return idim_fail(err, IDIM_ERR_WRITE, "%.60s...: output path too long", path);
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", path, strerror(errno));
+    int bad = fwrite(data, 1, len, f) != len;
+    if (fflush(f) != 0)
+        bad = 1;
+    if (!bad && fsync(fileno(f)) != 0 && errno != EINVAL)
+        bad = 1;
+    int e = errno;
+    if (fclose(f) != 0) {
+        bad = 1;
+        e = errno;
+    }
+    if (bad || rename(tmp, path) != 0) {
+        if (!bad)
+            e = errno;
+        remove(tmp);
+        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", path, strerror(e));
+    }
+    return IDIM_OK;
+}
+
+enum idim_status report_write_json(const char *path, const cJSON *j, struct idim_err *err)
+{
+    char *s = cJSON_Print(j);
+    if (!s)
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory printing JSON", path);
+    size_t n = strlen(s);
+    char *t = realloc(s, n + 2);
+    if (!t) {
+        free(s);
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory printing JSON", path);
+    }
+    t[n] = '\n';
+    t[n + 1] = 0;
+    enum idim_status st = report_write_file(path, t, n + 1, err);
+    free(t);
+    return st;
+}
+
+/* ---- the measure report ---- */
+
+void report_d90_summary(const struct report_measure *r, struct report_d90 *out)
+{
+    long v[REPORT_MAX_SEEDS];
+    size_t k = 0;
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < r->n_seeds && i < REPORT_MAX_SEEDS; i++)
+        if (r->results[i].reached)
+            v[k++] = r->results[i].d90;
+    out->n_reached = (int)k;
+    if (!k)
+        return;
+    out->median = search_median(v, k); /* sorts v */
+    out->min = v[0];
+    out->max = v[k - 1];
+}
+
+static cJSON *num_or_null(double x)
+{
+    return isfinite(x) ? cJSON_CreateNumber(x) : cJSON_CreateNull();
+}
+
+static void add_num(cJSON *o, const char *k, double x)
+{
+    cJSON_AddItemToObject(o, k, num_or_null(x));
+}
+
+static cJSON *trial_json(const struct search_trial *t)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddNumberToObject(o, "d", (double)t->d);
+    cJSON_AddNumberToObject(o, "lr", t->lr);
+    add_num(o, "metric", t->metric);
+    cJSON_AddNumberToObject(o, "epochs", t->epochs);
+    cJSON_AddNumberToObject(o, "seconds", t->seconds);
+    cJSON_AddBoolToObject(o, "diverged", t->diverged);
+    cJSON_AddBoolToObject(o, "majority_only", t->majority_only);
+    return o;
+}
+
+static cJSON *probe_json(const struct search_probe *p, uint64_t seed)
+{
+    cJSON *o = trial_json(&p->best);
+    if (!o)
+        return NULL;
+    cJSON_AddBoolToObject(o, "met", p->met);
+    cJSON_AddBoolToObject(o, "resumed", p->resumed);
+    cJSON_AddNumberToObject(o, "proj_seed", (double)seed);
+    return o;
+}
+
+static cJSON *num_array(const double *x, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(x[i]));
+    return a;
+}
+
+static cJSON *split_json(const char *path, const char *sha, size_t n)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", path ? path : "");
+    cJSON_AddStringToObject(o, "sha256", sha ? sha : "");
+    cJSON_AddNumberToObject(o, "n", (double)n);
+    return o;
+}
+
+cJSON *report_measure_json(const struct report_measure *r)
+{
+    struct report_d90 s;
+    report_d90_summary(r, &s);
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "command", "measure");
+    cJSON_AddStringToObject(o, "idim_version", r->version);
+    cJSON_AddStringToObject(o, "task", r->task);
+    cJSON_AddStringToObject(o, "metric", r->metric);
+    cJSON_AddStringToObject(o, "method", r->method);
+    cJSON_AddStringToObject(o, "scope", r->scope);
+    cJSON_AddNumberToObject(o, "threshold", r->threshold);
+    cJSON_AddStringToObject(o, "rule", REPORT_RULE);
+    cJSON_AddBoolToObject(o, "reached", s.n_reached == r->n_seeds && r->n_seeds > 0);
+    if (s.n_reached) {
+        cJSON_AddNumberToObject(o, "d90", s.median);
+        cJSON_AddNumberToObject(o, "d90_min", (double)s.min);
+        cJSON_AddNumberToObject(o, "d90_max", (double)s.max);
+        cJSON_AddNumberToObject(o, "description_length_bytes", s.median * 4.0 + 8.0);
+        add_num(o, "compression_bound_term",
+                r->n_train ? sqrt(s.median / (double)r->n_train) : NAN);
+    } else {
+        cJSON_AddNullToObject(o, "d90");
+        cJSON_AddNullToObject(o, "d90_min");
+        cJSON_AddNullToObject(o, "d90_max");
+        cJSON_AddNullToObject(o, "description_length_bytes");
+        cJSON_AddNullToObject(o, "compression_bound_term");
+    }
+    if (r->n_seeds > 0) {
+        const struct search_result *f = &r->results[0];
+        cJSON *b = cJSON_CreateArray();
+        cJSON_AddItemToArray(b, cJSON_CreateNumber((double)f->lo));
+        cJSON_AddItemToArray(b, cJSON_CreateNumber((double)f->hi));
+        cJSON_AddItemToObject(o, "bracket", b);
+    }
+
+    cJSON *bl = cJSON_CreateObject();
+    add_num(bl, "value", r->baseline);
+    cJSON_AddStringToObject(bl, "source", r->baseline_source ? r->baseline_source : "");
+    if (r->n_baseline_trials) {
+        size_t bi = search_best_trial(r->baseline_trials, r->n_baseline_trials);
+        const struct search_trial *bt = &r->baseline_trials[bi];
+        cJSON_AddNumberToObject(bl, "lr", bt->lr);
+        cJSON_AddNumberToObject(bl, "epochs", bt->epochs);
+        cJSON_AddBoolToObject(bl, "majority_only", bt->majority_only);
+    }
+    cJSON *bts = cJSON_CreateArray();
+    for (size_t i = 0; i < r->n_baseline_trials; i++)
+        cJSON_AddItemToArray(bts, trial_json(&r->baseline_trials[i]));
+    cJSON_AddItemToObject(bl, "trials", bts);
+    cJSON_AddItemToObject(o, "baseline", bl);
+    add_num(o, "target", r->target);
+
+    cJSON *se = cJSON_CreateObject();
+    cJSON_AddNumberToObject(se, "dmin", (double)r->dmin);
+    cJSON_AddNumberToObject(se, "dmin_requested", (double)r->dmin_requested);
+    cJSON_AddNumberToObject(se, "dmax", (double)r->dmax);
+    cJSON_AddNumberToObject(se, "precision", r->precision);
+    cJSON_AddItemToObject(se, "lr_grid", num_array(r->lr, r->n_lr));
+    cJSON_AddItemToObject(se, "baseline_lr_grid", num_array(r->baseline_lr, r->n_baseline_lr));
+    cJSON_AddNumberToObject(se, "epochs", r->epochs);
+    cJSON_AddNumberToObject(se, "seed", (double)r->seed);
+    cJSON_AddItemToObject(o, "search", se);
+
+    cJSON *seeds = cJSON_CreateArray();
+    cJSON *probes = cJSON_CreateArray();
+    for (int i = 0; i < r->n_seeds; i++) {
+        const struct search_result *res = &r->results[i];
+        cJSON *so = cJSON_CreateObject();
+        cJSON_AddNumberToObject(so, "proj_seed", (double)r->proj_seeds[i]);
+        cJSON_AddBoolToObject(so, "reached", res->reached);
+        if (res->reached)
+            cJSON_AddNumberToObject(so, "d90", (double)res->d90);
+        else
+            cJSON_AddNullToObject(so, "d90");
+        cJSON *b = cJSON_CreateArray();
+        cJSON_AddItemToArray(b, cJSON_CreateNumber((double)res->lo));
+        cJSON_AddItemToArray(b, cJSON_CreateNumber((double)res->hi));
+        cJSON_AddItemToObject(so, "bracket", b);
+        cJSON_AddNumberToObject(so, "n_probes", (double)res->n_probes);
+        if (res->n_probes)
+            cJSON_AddItemToObject(so, "best_probe",
+                                  probe_json(&res->probes[res->best], r->proj_seeds[i]));
+        cJSON_AddItemToArray(seeds, so);
+        for (size_t k = 0; k < res->n_probes; k++)
+            cJSON_AddItemToArray(probes, probe_json(&res->probes[k], r->proj_seeds[i]));
+    }
+    cJSON_AddItemToObject(o, "seeds", seeds);
+    cJSON_AddItemToObject(o, "probes", probes);
+
+    cJSON *mo = cJSON_CreateObject();
+    cJSON_AddStringToObject(mo, "path", r->model_path ? r->model_path : "");
+    cJSON_AddStringToObject(mo, "checksum", r->model_checksum ? r->model_checksum : "");
+    cJSON_AddNumberToObject(mo, "n_params", (double)r->n_params);
+    cJSON_AddNumberToObject(mo, "n_tensors", (double)r->n_tensors);
+    cJSON_AddItemToObject(o, "model", mo);
+
+    cJSON *da = cJSON_CreateObject();
+    cJSON_AddStringToObject(da, "dir", r->data_dir ? r->data_dir : "");
+    cJSON_AddItemToObject(da, "train", split_json(r->train_path, r->train_sha256, r->n_train));
+    cJSON_AddItemToObject(da, "dev", split_json(r->dev_path, r->dev_sha256, r->n_dev));
+    cJSON_AddItemToObject(o, "data", da);
+
+    cJSON_AddNumberToObject(o, "threads", r->threads);
+    cJSON_AddNumberToObject(o, "wall_seconds", r->wall_seconds);
+    cJSON *notes = cJSON_CreateArray();
+    for (int i = 0; i < r->n_notes; i++)
+        cJSON_AddItemToArray(notes, cJSON_CreateString(r->notes[i]));
+    cJSON_AddItemToObject(o, "notes", notes);
+    return o;
+}
+
+char *report_measure_text(const struct report_measure *r)
+{
+    struct report_d90 s;
+    report_d90_summary(r, &s);
+    struct sbuf b = {0};
+    sb_printf(&b, "task %s, metric %s, method %s (scope %s), model %s\n", r->task, r->metric,
+              r->method, r->scope, r->model_checksum);
+    sb_printf(&b, "baseline %.4f (%s), target %.4f = %g x baseline; rule: %s\n", r->baseline,
+              r->baseline_source, r->target, r->threshold, REPORT_RULE);
+    for (int i = 0; i < r->n_seeds; i++) {
+        const struct search_result *res = &r->results[i];
+        sb_printf(&b, "proj seed %llu: %zu probes:", (unsigned long long)r->proj_seeds[i],
+                  res->n_probes);
+        for (size_t k = 0; k < res->n_probes; k++) {
+            const struct search_probe *p = &res->probes[k];
+            sb_printf(&b, " d=%ld:%.4f%s%s%s", p->d, p->best.metric, p->met ? "+" : "",
+                      p->best.majority_only ? "(majority-only)" : "",
+                      p->best.diverged ? "(diverged)" : "");
+        }
+        sb_printf(&b, "\n");
+        if (res->reached)
+            sb_printf(&b, "proj seed %llu: d90 = %ld (bracket %ld..%ld)\n",
+                      (unsigned long long)r->proj_seeds[i], res->d90, res->lo, res->hi);
+        else if (res->n_probes)
+            sb_printf(&b,
+                      "proj seed %llu: no d up to %ld reached %.4f; best probe d=%ld "
+                      "metric %.4f\n",
+                      (unsigned long long)r->proj_seeds[i], r->dmax, r->target,
+                      res->probes[res->best].d, res->probes[res->best].best.metric);
+    }
+    for (int i = 0; i < r->n_notes; i++)
+        sb_printf(&b, "note: %s\n", r->notes[i]);
+    if (s.n_reached) {
+        if (r->n_seeds > 1)
+            sb_printf(&b, "d90 = %g (median of %d seeds; min %ld, max %ld)\n", s.median,
+                      s.n_reached, s.min, s.max);
+        else
+            sb_printf(&b, "d90 = %g\n", s.median);
+        sb_printf(&b, "description length %.0f bytes; sqrt(d90 / m_train) = %.4f (m_train %zu)\n",
+                  s.median * 4.0 + 8.0, r->n_train ? sqrt(s.median / (double)r->n_train) : NAN,
+                  r->n_train);
+    } else {
+        sb_printf(&b, "d90 not reached: no d up to %ld met the target\n", r->dmax);
+    }
+    sb_printf(&b, "wall time %.1f s, %d threads\n", r->wall_seconds, r->threads);
+    return sb_finish(&b);
+}
+
+/* ---- CSV ---- */
+
+char *report_csv_text(const struct search_trial *rows, size_t n, const char *metric_name)
+{
+    struct sbuf b = {0};
+    sb_printf(&b, "%s\n", REPORT_CSV_HEADER);
+    for (size_t i = 0; i < n; i++) {
+        const struct search_trial *t = &rows[i];
+        char m[40];
+        if (isfinite(t->metric))
+            snprintf(m, sizeof m, "%.17g", t->metric);
+        else
+            snprintf(m, sizeof m, "nan");
+        sb_printf(&b, "%ld,%.17g,%s,%s,%d,%.3f,%d,%d,%llu\n", t->d, t->lr, m, metric_name,
+                  t->epochs, t->seconds, t->diverged, t->majority_only,
+                  (unsigned long long)t->seed);
+    }
+    return sb_finish(&b);
+}
+
+enum idim_status report_csv_read(const char *path, struct search_trial **rows, size_t *n,
+                                 char *metric_name, size_t cap, struct idim_err *err)
+{
+    *rows = NULL;
+    *n = 0;
+    if (cap)
+        metric_name[0] = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return idim_fail(err, IDIM_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    enum idim_status st = IDIM_OK;
+    char *line = NULL;
+    size_t len = 0, ncap = 0;
+    long lineno = 0;
+    struct search_trial *v = NULL;
+    while (getline(&line, &len, f) >= 0) {
+        lineno++;
+        line[strcspn(line, "\r\n")] = 0;
+        if (lineno == 1) {
+            if (strcmp(line, REPORT_CSV_HEADER) != 0) {
+                st = idim_fail(err, IDIM_ERR_FORMAT,
+                               "%s: line 1: expected the header '%s', found '%.60s'", path,
+                               REPORT_CSV_HEADER, line);
+                break;
+            }
+            continue;
+        }
+        if (!line[0])
+            continue;
+        struct search_trial t;
+        memset(&t, 0, sizeof t);
+        char mname[64], mbuf[64];
+        unsigned long long seed;
+        int used = 0;
+        if (sscanf(line, "%ld,%lf,%63[^,],%63[^,],%d,%lf,%d,%d,%llu%n", &t.d, &t.lr, mbuf, mname,
+                   &t.epochs, &t.seconds, &t.diverged, &t.majority_only, &seed, &used) != 9 ||
+            line[used] || t.d < 0) {
+            st = idim_fail(err, IDIM_ERR_FORMAT,
+                           "%s: line %ld: expected 9 comma-separated fields (%s)", path, lineno,
+                           REPORT_CSV_HEADER);
+            break;
+        }
+        char *end;
+        t.metric = strtod(mbuf, &end);
+        if (*end) {
+            st = idim_fail(err, IDIM_ERR_FORMAT, "%s: line %ld: metric '%s' is not a number",
+                           path, lineno, mbuf);
+            break;
+        }
+        t.seed = seed;
+        if (cap && !metric_name[0])
+            snprintf(metric_name, cap, "%s", mname);
+        if (*n == ncap) {
+            ncap = ncap ? 2 * ncap : 64;
+            struct search_trial *q = realloc(v, ncap * sizeof *q);
+            if (!q) {
+                st = idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            v = q;
+        }
+        v[(*n)++] = t;
+    }
+    if (st == IDIM_OK && ferror(f))
+        st = idim_fail(err, IDIM_ERR_IO, "%s: read error", path);
+    if (st == IDIM_OK && lineno == 0)
+        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: empty file (expected the header '%s')", path,
+                       REPORT_CSV_HEADER);
+    free(line);
+    fclose(f);
+    if (st != IDIM_OK) {
+        free(v);
+        *n = 0;
+        return st;
+    }
+    *rows = v;
+    return IDIM_OK;
+}
+
+/* ---- SVG ---- */
+
+static int cmp_trial_d(const void *a, const void *b)
+{
+    const struct search_trial *x = a, *y = b;
+    if (x->d != y->d)
+        return (x->d > y->d) - (x->d < y->d);
+    return (x->lr > y->lr) - (x->lr < y->lr);
+}
+
+static void xml_text(struct sbuf *b, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '<': sb_printf(b, "&lt;"); break;
+        case '>': sb_printf(b, "&gt;"); break;
+        case '&': sb_printf(b, "&amp;"); break;
+        case '"': sb_printf(b, "&quot;"); break;
+        default: sb_printf(b, "%c", *s);
+        }
+    }
+}
+
+/* A "nice" tick step (1, 2, 5 x 10^k) giving about 5-8 ticks over span. */
+static double nice_step(double span)
+{
+    double raw = span / 6.0;
+    double p = pow(10.0, floor(log10(raw)));
+    double f = raw / p;
+    return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
+}
+
+char *report_svg(const struct report_plot *p)
+{
+    /* Points with a finite metric, sorted by d; for several lrs per d keep
+     * the best valid one (what a probe reports). */
+    struct search_trial *pts = malloc((p->n ? p->n : 1) * sizeof *pts);
+    if (!pts)
+        return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->pts[i].d > 0 && isfinite(p->pts[i].metric))
+            pts[n++] = p->pts[i];
+    qsort(pts, n, sizeof *pts, cmp_trial_d);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k > 0 && pts[k - 1].d == pts[i].d) {
+            struct search_trial two[2] = {pts[k - 1], pts[i]};
+            pts[k - 1] = two[search_best_trial(two, 2)];
+            continue;
+        }
+        pts[k++] = pts[i];
+    }
+    n = k;
+    if (n == 0) {
+        free(pts);
+        return NULL;
+    }
+    const double W = 800, H = 500, ml = 90, mr = 40, mt = 50, mb = 70;
+    const double pw = W - ml - mr, ph = H - mt - mb;
+    int have_base = isfinite(p->baseline);
+    double target = have_base ? p->threshold * p->baseline : NAN;
+
+    /* x: whole decades around the data (and d90). */
+    double dlo = (double)pts[0].d, dhi = (double)pts[n - 1].d;
+    if (p->d90 > 0) {
+        dlo = fmin(dlo, (double)p->d90);
+        dhi = fmax(dhi, (double)p->d90);
+    }
+    int e0 = (int)floor(log10(dlo) + 1e-9), e1 = (int)ceil(log10(dhi) - 1e-9);
+    if (e1 <= e0)
+        e1 = e0 + 1;
+    /* y: the metric range, the baseline and the target, padded. */
+    double ylo = pts[0].metric, yhi = pts[0].metric;
+    for (size_t i = 1; i < n; i++) {
+        ylo = fmin(ylo, pts[i].metric);
+        yhi = fmax(yhi, pts[i].metric);
+    }
+    if (have_base) {
+        ylo = fmin(ylo, fmin(target, p->baseline));
+        yhi = fmax(yhi, fmax(target, p->baseline));
+    }
+    if (yhi - ylo < 1e-6) {
+        ylo -= 0.05;
+        yhi += 0.05;
+    }
+    double ystep = nice_step(yhi - ylo);
+    ylo = floor(ylo / ystep) * ystep;
+    yhi = ceil(yhi / ystep) * ystep;
+    if (yhi - ylo < ystep)
+        yhi = ylo + ystep;
+#define XPOS(d) (ml + (log10((double)(d)) - e0) / (double)(e1 - e0) * pw)
+#define YPOS(v) (mt + (yhi - (v)) / (yhi - ylo) * ph)
+
+    struct sbuf b = {0};
+    sb_printf(&b,
+              "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+              "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+              "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" "
+              "font-size=\"13\">\n"
+              "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n",
+              W, H, W, H, W, H);
+    sb_printf(&b, "<title>");
+    xml_text(&b, p->title ? p->title : "dev metric against subspace dimension d");
+    sb_printf(&b, "</title>\n");
+    if (p->title) {
+        sb_printf(&b, "<text x=\"%.1f\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">",
+                  ml + pw / 2);
+        xml_text(&b, p->title);
+        sb_printf(&b, "</text>\n");
+    }
+    /* grid and ticks */
+    sb_printf(&b, "<g class=\"x-axis\" stroke=\"#000\">\n");
+    for (int e = e0; e <= e1; e++) {
+        double x = ml + (double)(e - e0) / (double)(e1 - e0) * pw;
+        sb_printf(&b,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
+                  x, mt, x, mt + ph, x, mt + ph, x, mt + ph + 7);
+        if (e < e1)
+            for (int m = 2; m <= 9; m++) {
+                double xm = ml + ((double)(e - e0) + log10((double)m)) / (double)(e1 - e0) * pw;
+                sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", xm,
+                          mt + ph, xm, mt + ph + 4);
+            }
+        if (e >= 0 && e <= 5)
+            sb_printf(&b,
+                      "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" stroke=\"none\">"
+                      "%.0f</text>\n",
+                      x, mt + ph + 22, pow(10.0, e));
+        else
+            sb_printf(&b,
+                      "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" stroke=\"none\">"
+                      "10<tspan dy=\"-6\" font-size=\"10\">%d</tspan></text>\n",
+                      x, mt + ph + 22, e);
+    }
+    sb_printf(&b, "</g>\n<g class=\"y-axis\" stroke=\"#000\">\n");
+    for (double v = ylo; v <= yhi + ystep * 1e-6; v += ystep) {
+        double y = YPOS(v);
+        sb_printf(&b,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" stroke=\"none\">%.*f</text>\n",
+                  ml, y, ml + pw, y, ml - 6, y, ml, y, ml - 10, y + 4,
+                  ystep < 0.01 ? 3 : ystep < 0.1 ? 2 : 1, v);
+    }
+    sb_printf(&b, "</g>\n");
+    /* frame and axis labels */
+    sb_printf(&b,
+              "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+              "stroke=\"#000\"/>\n"
+              "<text class=\"x-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">subspace "
+              "dimension d (log scale)</text>\n"
+              "<text class=\"y-label\" x=\"0\" y=\"0\" text-anchor=\"middle\" "
+              "transform=\"translate(%.1f %.1f) rotate(-90)\">dev ",
+              ml, mt, pw, ph, ml + pw / 2, H - 18, 24.0, mt + ph / 2);
+    xml_text(&b, p->metric_name ? p->metric_name : "metric");
+    sb_printf(&b, "</text>\n");
+    /* baseline and the 90% line */
+    if (have_base) {
+        double yb = YPOS(p->baseline), yt = YPOS(target);
+        sb_printf(&b,
+                  "<line class=\"baseline\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                  "stroke=\"#2a7\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"/>\n"
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#2a7\">baseline "
+                  "(full fine-tuning) %.4f</text>\n",
+                  ml, yb, ml + pw, yb, ml + pw - 6, yb - 5, p->baseline);
+        sb_printf(&b,
+                  "<line class=\"threshold\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                  "stroke=\"#d33\" stroke-width=\"1.5\" stroke-dasharray=\"8 4\"/>\n"
+                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#d33\">%.0f%% of "
+                  "baseline = %.4f</text>\n",
+                  ml, yt, ml + pw, yt, ml + pw - 6, yt + (fabs(yt - yb) < 20 ? 16 : -5),
+                  p->threshold * 100.0, target);
+    }
+    if (p->d90 > 0) {
+        double x = XPOS(p->d90);
+        sb_printf(&b,
+                  "<line class=\"d90\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
+                  "stroke=\"#36c\" stroke-dasharray=\"4 3\"/>\n"
+                  "<text x=\"%.1f\" y=\"%.1f\" fill=\"#36c\">d90 = %ld</text>\n",
+                  x, mt, x, mt + ph, x + 4, mt + 14, p->d90);
+    }
+    /* the curve and its points */
+    sb_printf(&b, "<polyline class=\"curve\" fill=\"none\" stroke=\"#333\" stroke-width=\"1.5\" "
+                  "points=\"");
+    for (size_t i = 0; i < n; i++)
+        sb_printf(&b, "%s%.1f,%.1f", i ? " " : "", XPOS(pts[i].d), YPOS(pts[i].metric));
+    sb_printf(&b, "\"/>\n<g class=\"points\">\n");
+    for (size_t i = 0; i < n; i++) {
+        int bad = pts[i].majority_only || pts[i].diverged;
+        int met = have_base && search_trial_meets(&pts[i], target);
+        sb_printf(&b,
+                  "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" stroke=\"#333\">"
+                  "<title>d=%ld lr=%g %.4f%s</title></circle>\n",
+                  XPOS(pts[i].d), YPOS(pts[i].metric), bad ? "white" : met ? "#36c" : "#999",
+                  pts[i].d, pts[i].lr, pts[i].metric,
+                  pts[i].majority_only ? " (majority class only)" :
+                  pts[i].diverged      ? " (diverged)" :
+                                         "");
+    }
+    sb_printf(&b, "</g>\n</svg>\n");
+#undef XPOS
+#undef YPOS
+    free(pts);
+    return sb_finish(&b);
+}
+
+/* ---- check ---- */
+
+enum idim_status report_read_d90(const char *path, double *d90, struct idim_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return idim_fail(err, IDIM_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    struct sbuf b = {0};
+    char chunk[4096];
+    size_t k;
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sb_printf(&b, "%.*s", (int)k, chunk);
+    int rerr = ferror(f);
+    fclose(f);
+    char *s = sb_finish(&b);
+    if (rerr) {
+        free(s);
+        return idim_fail(err, IDIM_ERR_IO, "%s: read error", path);
+    }
+    if (!s)
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: empty file (expected JSON with \"d90\")",
+                         path);
+    cJSON *j = cJSON_Parse(s);
+    free(s);
+    if (!j)
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: not valid JSON", path);
+    enum idim_status st = IDIM_OK;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "d90");
+    if (!cJSON_IsObject(j) || !v)
+        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: no \"d90\" field", path);
+    else if (cJSON_IsNull(v))
+        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: \"d90\" is null (the run did not reach the "
+                                             "target)", path);
+    else if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
+        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: \"d90\" must be a positive number", path);
+    else
+        *d90 = v->valuedouble;
+    cJSON_Delete(j);
+    return st;
+}
+
+int report_check_d90(double expected, double actual, double tolerance)
+{
+    if (!(expected > 0) || !isfinite(actual))
+        return 0;
+    return fabs(actual - expected) / expected <= tolerance;
+}
