@@ -59,7 +59,8 @@ struct train_opts {
     int grad_compat;        /* 1: the authors' released backward (adjoint / LL_t) */
     enum train_optim optimizer; /* TRAIN_ADAMW (default) or TRAIN_SGD (plain, no momentum) */
     double lr;              /* peak learning rate */
-    int epochs;             /* 1..TRAIN_MAX_EPOCHS */
+    int epochs;             /* 1..TRAIN_MAX_EPOCHS; <= 0 = auto: 3 for the large GLUE
+                               tasks (sst2, qnli, qqp, mnli), else 20 (subspace) / 3 (full) */
     int batch;              /* examples per step */
     double warmup;          /* warm-up as a fraction of total steps (used when warmup_steps < 0) */
     long warmup_steps;      /* warm-up steps; < 0 = use the fraction `warmup` */
@@ -93,6 +94,7 @@ struct train_data {
     struct encoded train, dev; /* tokenized splits (owned) */
     int max_len;             /* tokens per example incl. special tokens */
     char checksum_hex[17];   /* the model file's checksum ("random" when no file) */
+    char model_path[1024];   /* copy of the path (w.path points here) */
 };
 
 /* Opens model_path, resolves task (data_dir may be NULL: see task_resolve),
@@ -104,8 +106,9 @@ enum idim_status train_data_load(struct train_data *td, const char *model_path,
                                  const char *task, const char *data_dir, int max_len,
                                  long limit_train, long limit_dev, struct idim_err *err);
 
-/* Releases everything; accepts a zeroed or half-built struct. Encoded
- * splits filled by a caller (tests) with malloc'd arrays are freed too. */
+/* Releases everything (encoded_free on both splits, wfile_free); accepts a
+ * zeroed or half-built struct. Tests that fill the splits by hand zero
+ * them before calling this. */
 void train_data_free(struct train_data *td);
 
 struct train_result {
@@ -172,6 +175,8 @@ struct theta_file {
     char model_checksum[17];
     char task[32];
     double metric;             /* dev metric the trainer measured for this theta */
+    uint64_t n_dev;            /* dev examples it was measured on (0 = the whole split) */
+    int batch;                 /* evaluation batch size (padding shapes the float sums) */
     float *theta;              /* [d]: DID theta_d; SAID theta_{d-m} then m lambdas (owned) */
 };
 
@@ -204,7 +209,9 @@ struct subspace {
     float *theta;             /* [d] */
     float *grad;              /* [d] */
     float *delta;             /* [D] P theta_proj */
-    float *theta0;            /* [D] exact copy of the starting weights */
+    const float **theta0;     /* [m] starting weights per tensor: the model's own theta0
+                                 (file mapping) or, when those alias m->params, our copy */
+    float *theta0_copy;       /* [D] or NULL */
     double *gl;               /* [m] scratch for the lambda gradients */
     void *block;              /* the one allocation behind the arrays */
 };
