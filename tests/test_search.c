@@ -1,0 +1,580 @@
+/* test_search.c - the d90 search against synthetic metric(d) functions with
+ * known answers, the state file (resume), and the report writers (JSON
+ * fields, SVG well-formedness, CSV round trip, check's tolerance). */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "report.h"
+#include "search.h"
+
+/* A synthetic trainer: metric(d, lr) from a rule, counting calls and
+ * recording every (d, lr) asked for. */
+struct synth {
+    long dstar;         /* d >= dstar: "good" metric */
+    double good, bad;   /* metric values */
+    long major_below;   /* d < major_below: majority-only (when good) */
+    long equal_from;    /* d in [equal_from, dstar): metric exactly == equal_value */
+    double equal_value;
+    double good_lr;     /* > 0: only this lr reaches `good` */
+    int calls;
+    int fail_at;        /* > 0: return IDIM_ERR_INTERRUPTED on this call */
+    long seen_d[512];
+    double seen_lr[512];
+};
+
+static enum idim_status synth_fn(void *ctx, long d, double lr, uint64_t seed,
+                                 struct search_trial *out, struct idim_err *err)
+{
+    struct synth *s = ctx;
+    (void)seed;
+    s->calls++;
+    if (s->fail_at && s->calls == s->fail_at)
+        return idim_fail(err, IDIM_ERR_INTERRUPTED, "synthetic interruption");
+    assert_true(s->calls < 512);
+    s->seen_d[s->calls - 1] = d;
+    s->seen_lr[s->calls - 1] = lr;
+    out->metric = s->bad;
+    if (d >= s->dstar && (s->good_lr <= 0 || lr == s->good_lr))
+        out->metric = s->good;
+    else if (s->equal_from && d >= s->equal_from)
+        out->metric = s->equal_value;
+    if (d < s->major_below && d >= s->dstar)
+        out->majority_only = 1;
+    out->epochs = 1;
+    out->seconds = 0.5;
+    return IDIM_OK;
+}
+
+static void cfg_default(struct search_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->dmin = 10;
+    c->dmax = 100000;
+    c->precision = 1.1;
+    c->target = 0.9;
+    c->seed = 7;
+    c->n_lr = 1;
+    c->lr[0] = 1e-3;
+}
+
+static void assert_no_repeats(const struct synth *s)
+{
+    for (int i = 0; i < s->calls; i++)
+        for (int j = 0; j < i; j++)
+            assert_false(s->seen_d[i] == s->seen_d[j] && s->seen_lr[i] == s->seen_lr[j]);
+}
+
+/* Precision just above 1 forces bisection down to adjacent integers, so
+ * the exact threshold dimension must come out. */
+static void test_exact_d90(void **unused)
+{
+    (void)unused;
+    long answers[] = {777, 11, 12345, 99999};
+    for (size_t k = 0; k < sizeof answers / sizeof answers[0]; k++) {
+        struct synth s = {.dstar = answers[k], .good = 0.95, .bad = 0.5};
+        struct search_config c;
+        cfg_default(&c);
+        c.precision = 1.000001;
+        struct search_result *r = calloc(1, sizeof *r);
+        struct idim_err err = {{0}};
+        assert_int_equal(search_run(&c, synth_fn, &s, NULL, r, &err), IDIM_OK);
+        assert_true(r->reached);
+        assert_int_equal(r->d90, answers[k]);
+        assert_int_equal(r->hi, answers[k]);
+        assert_int_equal(r->lo, answers[k] - 1);
+        assert_int_equal((int)r->n_probes, s.calls);
+        assert_no_repeats(&s);
+        free(r);
+    }
+}
+
+/* Bracket doubles from dmin; bisection stops when hi/lo <= precision;
+ * the true threshold lies in (lo, hi]. */
+static void test_precision_and_bracket(void **unused)
+{
+    (void)unused;
+    struct synth s = {.dstar = 1000, .good = 0.95, .bad = 0.5};
+    struct search_config c;
+    cfg_default(&c);
+    struct search_result *r = calloc(1, sizeof *r);
+    struct idim_err err = {{0}};
+    assert_int_equal(search_run(&c, synth_fn, &s, NULL, r, &err), IDIM_OK);
+    /* bracket: 10 20 40 80 160 320 640 1280 */
+    long want[] = {10, 20, 40, 80, 160, 320, 640, 1280};
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(r->probes[i].d, want[i]);
+    assert_true((double)r->hi / (double)r->lo <= 1.1);
+    assert_true(r->lo < 1000 && r->hi >= 1000);
+    assert_int_equal(r->d90, r->hi);
+    /* one more halving of the ratio would have been needed if above 1.1 */
+    assert_true(r->n_probes > 8);
+    for (size_t i = 8; i < r->n_probes; i++) /* bisection probes lie in (640, 1280) */
+        assert_true(r->probes[i].d > 640 && r->probes[i].d < 1280);
+    assert_no_repeats(&s);
+    free(r);
+}
+
+/* Li et al.: strictly above. A metric exactly equal to the target fails. */
+static void test_strictly_above(void **unused)
+{
+    (void)unused;
+    struct synth s = {.dstar = 300, .good = 0.95, .bad = 0.5, .equal_from = 100,
+                      .equal_value = 0.9};
+    struct search_config c;
+    cfg_default(&c);
+    c.precision = 1.000001;
+    struct search_result *r = calloc(1, sizeof *r);
+    struct idim_err err = {{0}};
+    assert_int_equal(search_run(&c, synth_fn, &s, NULL, r, &err), IDIM_OK);
+    assert_int_equal(r->d90, 300);
+    struct search_trial t = {.metric = 0.9};
+    assert_false(search_trial_meets(&t, 0.9));
+    t.metric = nextafter(0.9, 1.0);
+    assert_true(search_trial_meets(&t, 0.9));
+    free(r);
+}
+
+static void test_majority_only_never_counts(void **unused)
+{
+    (void)unused;
+    struct synth s = {.dstar = 100, .good = 0.99, .bad = 0.5, .major_below = 500};
+    struct search_config c;
+    cfg_default(&c);
+    c.precision = 1.000001;
+    struct search_result *r = calloc(1, sizeof *r);
+    struct idim_err err = {{0}};
+    assert_int_equal(search_run(&c, synth_fn, &s, NULL, r, &err), IDIM_OK);
+    assert_int_equal(r->d90, 500);
+    int flagged = 0;
+    for (size_t i = 0; i < r->n_probes; i++) {
+        if (r->probes[i].best.majority_only) {
+            flagged = 1;
+            assert_false(r->probes[i].met);
+        }
+    }
+    assert_true(flagged);
+    struct search_trial t = {.metric = 0.99, .majority_only = 1};
+    assert_false(search_trial_meets(&t, 0.5));
+    t.majority_only = 0;
+    t.diverged = 1;
+    assert_false(search_trial_meets(&t, 0.5));
+    free(r);
+}
+
+static void test_not_reached(void **unused)
+{
+    (void)unused;
+    struct synth s = {.dstar = 1000000, .good = 0.95, .bad = 0.5};
+    struct search_config c;
+    cfg_default(&c);
+    c.dmax = 1000;
+    struct search_result *r = calloc(1, sizeof *r);
+    struct idim_err err = {{0}};
+    assert_int_equal(search_run(&c, synth_fn, &s, NULL, r, &err), IDIM_ERR_NOT_REACHED);
+    assert_false(r->reached);
+    assert_int_equal(r->d90, 0);
+    /* 10 20 40 80 160 320 640 then capped at 1000 */
+    assert_int_equal((int)r->n_probes, 8);
+    assert_int_equal(r->probes[7].d, 1000);
+    assert_non_null(strstr(err.msg, "no d up to 1000"));
+    free(r);
+}
+
+static void test_dmin_meets(void **unused)
+{
+    (void)unused;
+    struct synth s = {.dstar = 1, .good = 0.95, .bad = 0.5};
+    struct search_config c;
+    cfg_default(&c);
+    struct search_result *r = calloc(1, sizeof *r);
+    struct idim_err err = {{0}};
+    assert_int_equal(search_run(&c, synth_fn, &s, NULL, r, &err), IDIM_OK);
+    assert_int_equal(r->d90, 10);
+    assert_int_equal(r->lo, 0);
+    assert_int_equal((int)r->n_probes, 1);
+    free(r);
+}
+
+/* Best over the lr grid: only one lr is good; the probe reports it. */
+static void test_lr_grid(void **unused)
+{
+    (void)unused;
+    struct synth s = {.dstar = 200, .good = 0.95, .bad = 0.5, .good_lr = 3e-3};
+    struct search_config c;
+    cfg_default(&c);
+    c.n_lr = 3;
+    c.lr[0] = 1e-3;
+    c.lr[1] = 3e-3;
+    c.lr[2] = 1e-2;
+    c.precision = 1.000001;
+    struct search_result *r = calloc(1, sizeof *r);
+    struct idim_err err = {{0}};
+    assert_int_equal(search_run(&c, synth_fn, &s, NULL, r, &err), IDIM_OK);
+    assert_int_equal(r->d90, 200);
+    assert_int_equal(s.calls, 3 * (int)r->n_probes);
+    for (size_t i = 0; i < r->n_probes; i++)
+        if (r->probes[i].met)
+            assert_true(r->probes[i].best.lr == 3e-3);
+    /* ties keep the first lr */
+    struct search_trial t[3] = {{.metric = 0.5, .lr = 1}, {.metric = 0.5, .lr = 2},
+                                {.metric = NAN, .lr = 3}};
+    assert_int_equal((int)search_best_trial(t, 3), 0);
+    t[0].diverged = 1;
+    assert_int_equal((int)search_best_trial(t, 3), 1);
+    assert_no_repeats(&s);
+    free(r);
+}
+
+static void tmpname(char *buf, size_t n, const char *what)
+{
+    snprintf(buf, n, "/tmp/idim_test_search_%ld_%s", (long)getpid(), what);
+}
+
+/* Interrupt after some trials, resume from the state file: the finished
+ * trials are not rerun and the result equals an uninterrupted run. */
+static void test_resume(void **unused)
+{
+    (void)unused;
+    char path[256];
+    tmpname(path, sizeof path, "state");
+    remove(path);
+    struct search_config c;
+    cfg_default(&c);
+    c.n_lr = 2;
+    c.lr[0] = 1e-3;
+    c.lr[1] = 2e-3;
+    struct idim_err err = {{0}};
+
+    struct synth full = {.dstar = 4321, .good = 0.95, .bad = 0.5};
+    struct search_result *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    assert_int_equal(search_run(&c, synth_fn, &full, NULL, a, &err), IDIM_OK);
+
+    struct search_state st;
+    assert_int_equal(search_state_open(&st, path, "measure key A", &err), IDIM_OK);
+    struct synth part = {.dstar = 4321, .good = 0.95, .bad = 0.5, .fail_at = 12};
+    assert_int_equal(search_run(&c, synth_fn, &part, &st, b, &err), IDIM_ERR_INTERRUPTED);
+    assert_int_equal((int)st.n, 11);
+    search_state_free(&st);
+
+    /* a different command's state is refused, naming the file */
+    assert_int_equal(search_state_open(&st, path, "measure key B", &err), IDIM_ERR_USAGE);
+    assert_non_null(strstr(err.msg, path));
+
+    assert_int_equal(search_state_open(&st, path, "measure key A", &err), IDIM_OK);
+    assert_int_equal((int)st.n, 11);
+    struct synth rest = {.dstar = 4321, .good = 0.95, .bad = 0.5};
+    assert_int_equal(search_run(&c, synth_fn, &rest, &st, b, &err), IDIM_OK);
+    assert_int_equal(rest.calls, full.calls - 11);
+    assert_int_equal(b->d90, a->d90);
+    assert_int_equal((int)b->n_probes, (int)a->n_probes);
+    for (size_t i = 0; i < a->n_probes; i++) {
+        assert_int_equal(b->probes[i].d, a->probes[i].d);
+        assert_true(b->probes[i].best.metric == a->probes[i].best.metric);
+        assert_true(b->probes[i].best.lr == a->probes[i].best.lr);
+    }
+    assert_true(b->probes[0].resumed);
+    assert_false(b->probes[a->n_probes - 1].resumed);
+    search_state_free(&st);
+
+    /* a third run does no training at all */
+    assert_int_equal(search_state_open(&st, path, "measure key A", &err), IDIM_OK);
+    struct synth none = {.dstar = 4321, .good = 0.95, .bad = 0.5};
+    assert_int_equal(search_run(&c, synth_fn, &none, &st, b, &err), IDIM_OK);
+    assert_int_equal(none.calls, 0);
+    assert_int_equal(b->d90, a->d90);
+    search_state_free(&st);
+    remove(path);
+    free(a);
+    free(b);
+}
+
+static void test_state_malformed(void **unused)
+{
+    (void)unused;
+    char path[256];
+    tmpname(path, sizeof path, "bad");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("idim-state 1\nkey k\ntrial 1 2 oops\n", f);
+    fclose(f);
+    struct search_state st;
+    struct idim_err err = {{0}};
+    assert_int_equal(search_state_open(&st, path, "k", &err), IDIM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "line 3"));
+    f = fopen(path, "w");
+    fputs("something else\n", f);
+    fclose(f);
+    assert_int_equal(search_state_open(&st, path, "k", &err), IDIM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "line 1"));
+    remove(path);
+    /* a missing file is a fresh start */
+    assert_int_equal(search_state_open(&st, path, "k", &err), IDIM_OK);
+    assert_int_equal((int)st.n, 0);
+    search_state_free(&st);
+}
+
+static void test_grid_and_median(void **unused)
+{
+    (void)unused;
+    long d[8];
+    assert_int_equal((int)search_log_grid(10, 10000, 4, d), 4);
+    assert_int_equal(d[0], 10);
+    assert_int_equal(d[1], 100);
+    assert_int_equal(d[2], 1000);
+    assert_int_equal(d[3], 10000);
+    /* duplicates removed at the low end */
+    assert_int_equal((int)search_log_grid(1, 3, 8, d), 3);
+    long x[] = {5, 1, 3};
+    assert_true(search_median(x, 3) == 3.0);
+    long y[] = {8, 2, 4, 6};
+    assert_true(search_median(y, 4) == 5.0);
+}
+
+static void fill_report(struct report_measure *r, struct search_result *res)
+{
+    static const double lr[] = {1e-3};
+    memset(r, 0, sizeof *r);
+    r->version = "0.1.0";
+    r->task = "mrpc";
+    r->metric = "f1";
+    r->model_path = "m.bin";
+    r->model_checksum = "0123456789abcdef";
+    r->method = "said";
+    r->scope = "tensor";
+    r->threshold = 0.9;
+    r->baseline = 0.8;
+    r->baseline_source = "given";
+    r->target = 0.72;
+    r->dmin = 10;
+    r->dmin_requested = 10;
+    r->dmax = 1000;
+    r->precision = 1.1;
+    r->n_lr = 1;
+    r->lr = lr;
+    r->epochs = 2;
+    r->n_seeds = 1;
+    r->proj_seeds[0] = 7;
+    r->results = res;
+    r->n_train = 1600;
+    r->threads = 1;
+    memset(res, 0, sizeof *res);
+    res->reached = 1;
+    res->d90 = 400;
+    res->lo = 370;
+    res->hi = 400;
+    res->n_probes = 2;
+    res->probes[0].d = 370;
+    res->probes[0].best = (struct search_trial){.d = 370, .lr = 1e-3, .metric = NAN, .epochs = 2};
+    res->probes[1].d = 400;
+    res->probes[1].best = (struct search_trial){.d = 400, .lr = 1e-3, .metric = 0.75, .epochs = 2};
+    res->probes[1].met = 1;
+    res->best = 1;
+}
+
+static void test_report_json(void **unused)
+{
+    (void)unused;
+    struct report_measure r;
+    struct search_result *res = calloc(1, sizeof *res);
+    fill_report(&r, res);
+    cJSON *j = report_measure_json(&r);
+    assert_non_null(j);
+    assert_true(cJSON_GetObjectItem(j, "d90")->valuedouble == 400);
+    assert_string_equal(cJSON_GetObjectItem(j, "rule")->valuestring, REPORT_RULE);
+    assert_true(cJSON_GetObjectItem(j, "description_length_bytes")->valuedouble == 400 * 4 + 8);
+    assert_true(fabs(cJSON_GetObjectItem(j, "compression_bound_term")->valuedouble - 0.5) < 1e-12);
+    cJSON *probes = cJSON_GetObjectItem(j, "probes");
+    assert_int_equal(cJSON_GetArraySize(probes), 2);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(cJSON_GetArrayItem(probes, 0), "metric")));
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetArrayItem(probes, 1), "met")));
+    cJSON *br = cJSON_GetObjectItem(j, "bracket");
+    assert_true(cJSON_GetArrayItem(br, 0)->valuedouble == 370);
+    char *text = report_measure_text(&r);
+    assert_non_null(strstr(text, "d90 = 400"));
+    free(text);
+    cJSON_Delete(j);
+
+    /* not reached: d90 null, report still complete */
+    res->reached = 0;
+    res->d90 = 0;
+    j = report_measure_json(&r);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "d90")));
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "reached")));
+    cJSON_Delete(j);
+    free(res);
+}
+
+/* Minimal XML well-formedness: every tag closes in order. */
+static int xml_balanced(const char *s, int *n_tags)
+{
+    const char *stack[256];
+    size_t lens[256];
+    int depth = 0;
+    *n_tags = 0;
+    for (const char *p = s; (p = strchr(p, '<')) != NULL;) {
+        const char *q = strchr(p, '>');
+        if (!q)
+            return 0;
+        if (p[1] == '?' || p[1] == '!') {
+            p = q + 1;
+            continue;
+        }
+        if (p[1] == '/') {
+            if (depth == 0)
+                return 0;
+            depth--;
+            size_t len = strcspn(p + 2, " >");
+            if (len != lens[depth] || strncmp(p + 2, stack[depth], len))
+                return 0;
+        } else if (q[-1] != '/') {
+            if (depth == 256)
+                return 0;
+            stack[depth] = p + 1;
+            lens[depth] = strcspn(p + 1, " />");
+            depth++;
+        }
+        (*n_tags)++;
+        p = q + 1;
+    }
+    return depth == 0;
+}
+
+static int count(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void test_svg(void **unused)
+{
+    (void)unused;
+    struct search_trial pts[5] = {
+        {.d = 10, .metric = 0.3}, {.d = 100, .metric = 0.5}, {.d = 1000, .metric = 0.8},
+        {.d = 5000, .metric = 0.85, .majority_only = 1}, {.d = 300, .metric = NAN}};
+    struct report_plot p = {.pts = pts, .n = 5, .metric_name = "accuracy & f1",
+                            .baseline = 0.9, .threshold = 0.9, .d90 = 1000, .title = "t<1>"};
+    char *svg = report_svg(&p);
+    assert_non_null(svg);
+    int tags;
+    assert_true(xml_balanced(svg, &tags));
+    assert_true(tags > 20);
+    assert_int_equal(count(svg, "<circle"), 4); /* the NaN point is left out */
+    assert_int_equal(count(svg, "class=\"threshold\""), 1);
+    assert_int_equal(count(svg, "class=\"baseline\""), 1);
+    assert_non_null(strstr(svg, "90% of baseline = 0.8100"));
+    assert_non_null(strstr(svg, "dev accuracy &amp; f1"));
+    assert_non_null(strstr(svg, "t&lt;1&gt;"));
+    assert_non_null(strstr(svg, ">1000</text>")); /* decade labels 10 .. 10000 */
+    assert_non_null(strstr(svg, ">10000</text>"));
+    assert_non_null(strstr(svg, "<polyline"));
+    free(svg);
+    /* no baseline: no 90% line */
+    p.baseline = NAN;
+    svg = report_svg(&p);
+    assert_null(strstr(svg, "class=\"threshold\""));
+    assert_true(xml_balanced(svg, &tags));
+    free(svg);
+    p.n = 0;
+    assert_null(report_svg(&p));
+}
+
+static void test_csv_round_trip(void **unused)
+{
+    (void)unused;
+    struct search_trial rows[3] = {
+        {.d = 10, .lr = 1e-3, .metric = 0.123456789012345, .epochs = 3, .seconds = 1.5,
+         .seed = 42},
+        {.d = 20, .lr = 3e-4, .metric = NAN, .epochs = 1, .seconds = 0.25, .diverged = 1,
+         .seed = 42},
+        {.d = 40, .lr = 0.1, .metric = 1.0 / 3.0, .epochs = 2, .seconds = 2.0,
+         .majority_only = 1, .seed = 18446744073709551615ULL}};
+    char *csv = report_csv_text(rows, 3, "f1");
+    char path[256];
+    tmpname(path, sizeof path, "rows.csv");
+    struct idim_err err = {{0}};
+    assert_int_equal(report_write_file(path, csv, strlen(csv), &err), IDIM_OK);
+    free(csv);
+    struct search_trial *back;
+    size_t n;
+    char name[32];
+    assert_int_equal(report_csv_read(path, &back, &n, name, sizeof name, &err), IDIM_OK);
+    assert_int_equal((int)n, 3);
+    assert_string_equal(name, "f1");
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(back[i].d, rows[i].d);
+        assert_true(back[i].lr == rows[i].lr);
+        assert_true(back[i].metric == rows[i].metric ||
+                    (isnan(back[i].metric) && isnan(rows[i].metric)));
+        assert_int_equal(back[i].epochs, rows[i].epochs);
+        assert_true(back[i].seconds == rows[i].seconds);
+        assert_int_equal(back[i].diverged, rows[i].diverged);
+        assert_int_equal(back[i].majority_only, rows[i].majority_only);
+        assert_true(back[i].seed == rows[i].seed);
+    }
+    free(back);
+    FILE *f = fopen(path, "w");
+    fputs(REPORT_CSV_HEADER "\n10,0.1,0.5,f1,1,1.0,0,0\n", f);
+    fclose(f);
+    assert_int_equal(report_csv_read(path, &back, &n, name, sizeof name, &err), IDIM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "line 2"));
+    remove(path);
+}
+
+static void test_check(void **unused)
+{
+    (void)unused;
+    assert_true(report_check_d90(100, 125, 0.25));
+    assert_false(report_check_d90(100, 126, 0.25));
+    assert_true(report_check_d90(100, 75, 0.25));
+    assert_false(report_check_d90(100, 74, 0.25));
+    assert_false(report_check_d90(400, 200, 0.25)); /* a doubled expectation fails */
+    assert_false(report_check_d90(0, 0, 0.25));
+    char path[256];
+    tmpname(path, sizeof path, "exp.json");
+    struct idim_err err = {{0}};
+    const char *ok = "{\"d90\": 617}";
+    assert_int_equal(report_write_file(path, ok, strlen(ok), &err), IDIM_OK);
+    double v = 0;
+    assert_int_equal(report_read_d90(path, &v, &err), IDIM_OK);
+    assert_true(v == 617);
+    const char *nul = "{\"d90\": null}";
+    report_write_file(path, nul, strlen(nul), &err);
+    assert_int_equal(report_read_d90(path, &v, &err), IDIM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "null"));
+    report_write_file(path, "[1", 2, &err);
+    assert_int_equal(report_read_d90(path, &v, &err), IDIM_ERR_FORMAT);
+    remove(path);
+    assert_int_equal(report_read_d90(path, &v, &err), IDIM_ERR_IO);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_exact_d90),
+        cmocka_unit_test(test_precision_and_bracket),
+        cmocka_unit_test(test_strictly_above),
+        cmocka_unit_test(test_majority_only_never_counts),
+        cmocka_unit_test(test_not_reached),
+        cmocka_unit_test(test_dmin_meets),
+        cmocka_unit_test(test_lr_grid),
+        cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_state_malformed),
+        cmocka_unit_test(test_grid_and_median),
+        cmocka_unit_test(test_report_json),
+        cmocka_unit_test(test_svg),
+        cmocka_unit_test(test_csv_round_trip),
+        cmocka_unit_test(test_check),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
