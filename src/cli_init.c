@@ -1,0 +1,243 @@
+/* cli_init.c - `idim init`: write a randomly initialised BERT/RoBERTa model.
+ *
+ * Initialisation is BERT's (Devlin et al. 2019; Hugging Face
+ * BertPreTrainedModel._init_weights): every 2-D tensor (embeddings and
+ * linear weights) ~ normal(0, 0.02); LayerNorm weight 1, every bias 0; the
+ * padding row of the word embeddings (and, for RoBERTa, of the position
+ * embeddings) is zeroed, as nn.Embedding(padding_idx=...) init does.
+ * Random streams (rng.h): tensor t of the ARCH_TABLE_FILE table (file order,
+ * t = 0, 1, ...) draws its values in row-major order from
+ * rng_init(&r, rng_key(seed, t)), each value (float)(0.02 * rng_normal(&r)).
+ * The file holds the pooler (has_pooler = 1) and no classification head. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch.h"
+#include "cli.h"
+#include "rng.h"
+#include "tokdata.h"
+#include "wfile.h"
+
+static const char *usage =
+    "idim init (--preset NAME | --layers N --hidden N --heads N --ffn N) "
+    "(--vocab FILE | --vocab-size N) [options] -o model.bin";
+
+static void print_help(void)
+{
+    printf("usage: %s\n\n"
+           "Writes a randomly initialised encoder, initialised as BERT is: embeddings and\n"
+           "linear weights ~ normal(0, 0.02), LayerNorm weight 1, biases 0, padding rows 0.\n"
+           "The file holds the pooler and no classification head.\n\n"
+           "options:\n"
+           "  --preset NAME     tiny (L2 H128 A2 F512), mini (L4 H256 A4 F1024),\n"
+           "                    small (L4 H512 A8 F2048), medium (L8 H512 A8 F2048),\n"
+           "                    base (L12 H768 A12 F3072); no default\n"
+           "  --arch FAMILY     bert or roberta (default bert). bert: pad id 0, 2 token types,\n"
+           "                    LayerNorm eps 1e-12; roberta: pad id 1, 1 token type, eps 1e-5,\n"
+           "                    max positions + 2\n"
+           "  --vocab PATH      tokenizer to store: vocab.txt (WordPiece), vocab.json (byte-level\n"
+           "                    BPE, merges.txt beside it), tokenizer.json, or a folder of these;\n"
+           "                    sets the vocabulary size\n"
+           "  --vocab-size N    vocabulary size (1..16777216); alone, the file holds no tokenizer\n"
+           "                    and commands that tokenize refuse it; with --vocab, N must be at\n"
+           "                    least the tokenizer's size (extra rows are unused)\n"
+           "  --max-pos N       longest input in tokens (default 512)\n"
+           "  --seed S          random seed (default 0); tensor t draws from rng_key(S, t)\n"
+           "  --layers N, --hidden N, --heads N, --ffn N\n"
+           "                    override the preset's sizes (all four without --preset)\n"
+           "  -o, --output FILE model file to write (required)\n"
+           "  -h, --help        this help\n\n"
+           "example:\n"
+           "  idim init --preset base --vocab data/bert-base-uncased/vocab.txt -o base.bin\n"
+           "  idim init --preset tiny --arch roberta --vocab roberta-base/ --seed 7 -o tiny.bin\n",
+           usage);
+}
+
+static void fill_tensor(float *x, const struct arch_tensor *t, const struct arch_config *c,
+                        uint64_t seed, size_t idx)
+{
+    size_t n = t->n_elem;
+    size_t len = strlen(t->name);
+    if (t->n_dims == 2) {
+        struct rng r;
+        rng_init(&r, rng_key(seed, idx));
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(0.02 * rng_normal(&r));
+        int word = strstr(t->name, ".embeddings.word_embeddings.") != NULL;
+        int pos = c->family == ARCH_ROBERTA && strstr(t->name, ".embeddings.position_embeddings.");
+        if ((word || pos) && c->pad_id < t->shape[0])
+            memset(x + (size_t)c->pad_id * (size_t)t->shape[1], 0, (size_t)t->shape[1] * sizeof *x);
+    } else if (len >= 16 && strcmp(t->name + len - 16, "LayerNorm.weight") == 0) {
+        for (size_t i = 0; i < n; i++)
+            x[i] = 1.0f;
+    } else {
+        memset(x, 0, n * sizeof *x);
+    }
+}
+
+enum idim_status cli_init(int argc, char **argv, struct idim_err *err)
+{
+    static const struct option opts[] = {
+        {"preset", required_argument, 0, 'p'},  {"arch", required_argument, 0, 'a'},
+        {"vocab", required_argument, 0, 'v'},   {"vocab-size", required_argument, 0, 'V'},
+        {"max-pos", required_argument, 0, 'm'}, {"seed", required_argument, 0, 's'},
+        {"layers", required_argument, 0, 'L'},  {"hidden", required_argument, 0, 'H'},
+        {"heads", required_argument, 0, 'A'},   {"ffn", required_argument, 0, 'F'},
+        {"output", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    const char *preset = NULL, *vocab = NULL, *out = NULL, *arch = "bert";
+    long vocab_size = 0, max_pos = 512, layers = 0, hidden = 0, heads = 0, ffn = 0;
+    unsigned long long seed = 0;
+    enum idim_status st;
+    optind = 0;
+    opterr = 0;
+    int ch;
+    while ((ch = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'p': preset = optarg; break;
+        case 'a': arch = optarg; break;
+        case 'v': vocab = optarg; break;
+        case 'o': out = optarg; break;
+        case 'V':
+            if ((st = cli_parse_long("--vocab-size", optarg, 1, 1L << 24, &vocab_size, err)))
+                return st;
+            break;
+        case 'm':
+            if ((st = cli_parse_long("--max-pos", optarg, 1, 1L << 20, &max_pos, err)))
+                return st;
+            break;
+        case 's':
+            if ((st = cli_parse_u64("--seed", optarg, &seed, err)))
+                return st;
+            break;
+        case 'L':
+            if ((st = cli_parse_long("--layers", optarg, 1, ARCH_MAX_LAYERS, &layers, err)))
+                return st;
+            break;
+        case 'H':
+            if ((st = cli_parse_long("--hidden", optarg, 1, 65536, &hidden, err)))
+                return st;
+            break;
+        case 'A':
+            if ((st = cli_parse_long("--heads", optarg, 1, 1024, &heads, err)))
+                return st;
+            break;
+        case 'F':
+            if ((st = cli_parse_long("--ffn", optarg, 1, 1L << 20, &ffn, err)))
+                return st;
+            break;
+        case 'h': print_help(); return IDIM_OK;
+        default: return cli_bad_option(err, "init", usage, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(err, "init", usage, "unexpected argument");
+    if (!out)
+        return cli_usage_error(err, "init", usage, "-o FILE is required");
+    struct arch_config c;
+    memset(&c, 0, sizeof c);
+    if (!strcmp(arch, "bert"))
+        c.family = ARCH_BERT;
+    else if (!strcmp(arch, "roberta"))
+        c.family = ARCH_ROBERTA;
+    else
+        return cli_usage_error(err, "init", usage, "--arch takes bert or roberta");
+    if (preset && !arch_preset(preset, &c))
+        return cli_usage_error(err, "init", usage,
+                               "--preset takes tiny, mini, small, medium or base");
+    if (!preset && !(layers && hidden && heads && ffn))
+        return cli_usage_error(err, "init", usage,
+                               "give --preset, or all of --layers --hidden --heads --ffn");
+    if (layers) c.n_layers = (int)layers;
+    if (hidden) c.hidden = (int)hidden;
+    if (heads) c.n_heads = (int)heads;
+    if (ffn) c.ffn = (int)ffn;
+    if (c.hidden % c.n_heads)
+        return cli_usage_error(err, "init", usage, "--hidden must be a multiple of --heads");
+    if (!vocab && !vocab_size)
+        return cli_usage_error(err, "init", usage, "give --vocab FILE or --vocab-size N");
+    int rob = c.family == ARCH_ROBERTA;
+    c.max_pos = (int)max_pos + (rob ? 2 : 0);
+    c.type_vocab = rob ? 1 : 2;
+    c.pad_id = rob ? 1 : 0;
+    c.ln_eps = rob ? 1e-5f : 1e-12f;
+    c.act = ARCH_GELU;
+    c.has_pooler = 1;
+    c.n_labels = 0;
+
+    struct tokdata tok;
+    memset(&tok, 0, sizeof tok);
+    float *block = NULL;
+    struct arch_tensor *tab = NULL;
+    struct wfile_src_tensor *src = NULL;
+    if (vocab) {
+        if ((st = tokdata_load_hf(&tok, vocab, err)))
+            goto done;
+        if ((tok.kind == TOK_WORDPIECE) != (c.family == ARCH_BERT)) {
+            st = idim_fail(err, IDIM_ERR_USAGE,
+                           "init: %s is a %s tokenizer but --arch %s needs %s", vocab,
+                           tok.kind == TOK_WORDPIECE ? "WordPiece" : "byte-level BPE", arch,
+                           rob ? "byte-level BPE (vocab.json + merges.txt)" : "WordPiece (vocab.txt)");
+            goto done;
+        }
+        if (vocab_size && vocab_size < (long)tok.n_vocab) {
+            st = idim_fail(err, IDIM_ERR_USAGE,
+                           "init: --vocab-size %ld is smaller than the %u tokens of %s", vocab_size,
+                           (unsigned)tok.n_vocab, vocab);
+            goto done;
+        }
+        c.vocab_size = vocab_size ? (int)vocab_size : (int)tok.n_vocab;
+        c.pad_id = tok.pad_id;
+    } else {
+        c.vocab_size = (int)vocab_size;
+    }
+    if ((st = arch_validate(&c, "init", err))) {
+        st = IDIM_ERR_USAGE;
+        goto done;
+    }
+    size_t nt = arch_tensors(&c, ARCH_TABLE_FILE, c.n_labels, NULL, 0);
+    size_t np = arch_n_params(&c, ARCH_TABLE_FILE, c.n_labels);
+    tab = calloc(nt, sizeof *tab);
+    src = calloc(nt, sizeof *src);
+    block = malloc(np * sizeof *block);
+    if (!tab || !src || !block) {
+        st = idim_fail(err, IDIM_ERR_NOMEM, "init: out of memory for %zu parameters (%zu MB)", np,
+                       np * 4 >> 20);
+        goto done;
+    }
+    arch_tensors(&c, ARCH_TABLE_FILE, c.n_labels, tab, nt);
+    int tty = cli_stderr_is_tty();
+    for (size_t t = 0; t < nt; t++) {
+        if (idim_interrupted) {
+            st = idim_fail(err, IDIM_ERR_INTERRUPTED, "init: interrupted; %s not written", out);
+            goto done;
+        }
+        if (tty)
+            fprintf(stderr, "\rinit: tensor %zu/%zu", t + 1, nt);
+        fill_tensor(block + tab[t].offset, &tab[t], &c, seed, t);
+        src[t].name = tab[t].name;
+        src[t].n_dims = tab[t].n_dims;
+        src[t].shape[0] = tab[t].shape[0];
+        src[t].shape[1] = tab[t].shape[1];
+        src[t].data = block + tab[t].offset;
+    }
+    if (tty)
+        fprintf(stderr, "\rinit: writing %s\n", out);
+    st = wfile_write(out, &c, vocab ? &tok : NULL, src, nt, err);
+    if (st)
+        goto done;
+    printf("wrote %s: %s, %d layers, hidden %d, %d heads, ffn %d, vocab %d, max positions %d, "
+           "%zu parameters, seed %llu, tokenizer %s\n",
+           out, arch_family_name(c.family), c.n_layers, c.hidden, c.n_heads, c.ffn, c.vocab_size,
+           c.max_pos, np, seed,
+           vocab ? (tok.kind == TOK_WORDPIECE ? "WordPiece" : "byte-level BPE") : "none");
+done:
+    free(block);
+    free(tab);
+    free(src);
+    tokdata_free(&tok);
+    return st;
+}
