@@ -19,6 +19,10 @@
 #include "task.h"
 #include "wfile.h"
 
+/* Dropout draws from rng_key(seed, MODEL_DROP_STREAM) after model_load /
+ * model_init_random (model_init keys it with seed 0). */
+#define MODEL_DROP_STREAM 2000000u
+
 struct model {
     struct arch_config cfg;      /* cfg.n_labels = the head this model uses */
     int n_labels;                /* classes, or 1 for regression (MSE loss) */
@@ -33,10 +37,12 @@ struct model {
     float *created;              /* owned block for tensors created from the seed */
     int *tensor_created;         /* [n_tensors] 1 when created from the seed */
     int max_B, max_T;
-    float dropout;               /* hidden and attention dropout probability (train only) */
+    float dropout;               /* hidden and attention dropout probability (train only);
+                                    0.1 after model_init, callers may set it */
     struct rng drop_rng;         /* dropout stream */
     float *logits;               /* [max_B * n_labels] after model_forward */
     float loss;                  /* mean loss of the last forward */
+    double loss_f64;             /* the same before rounding to float (finite differences) */
     void *priv;                  /* activations and scratch (owned) */
 };
 
@@ -68,6 +74,11 @@ void model_backward(struct model *m);
 
 /* Sets the thread count used by OpenBLAS and our own loops. */
 void model_set_threads(int n);
+
+/* Matrix-product FLOPs (2 per multiply-add) of one forward pass on a
+ * B x T batch: the linear layers, attention scores and context, and the
+ * head. A backward costs twice this. */
+double model_flops_forward(const struct model *m, int B, int T);
 
 void model_free(struct model *m);
 

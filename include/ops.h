@@ -1,0 +1,74 @@
+/* ops.h - layer kernels of the encoder, each a _forward/_backward pair.
+ *
+ * Conventions (llm.c style): outputs first, inputs next, sizes last;
+ * gradient buffers start with `d`. Activations are row-major [N, C] with
+ * N = B*T tokens. Linear weights are [out, in] as PyTorch stores them, so
+ * y = x W^T + b. Backward kernels ACCUMULATE (+=) into weight and bias
+ * gradients (the caller zeroes them once per backward) and OVERWRITE the
+ * gradient of their input unless said otherwise. Matrix products go through
+ * cblas_sgemm; nothing here allocates.
+ *
+ * Stage: used by model.c only. */
+#ifndef IDIM_OPS_H
+#define IDIM_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rng.h"
+
+/* out[N,OC] = inp[N,IC] weight[OC,IC]^T + bias[OC] (bias may be NULL). */
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int N, int IC, int OC);
+
+/* dinp[N,IC] = dout weight (beta_inp 0: overwrite, 1: accumulate; dinp may be
+ * NULL to skip); dweight[OC,IC] += dout^T inp; dbias[OC] += colsum(dout). */
+void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
+                     const float *inp, const float *weight, int N, int IC, int OC,
+                     float beta_inp);
+
+/* Post-LN sublayer end, fused: r = res + drop(a); out = LN(r) * gamma + beta.
+ * Saves xhat[N,C] = (r - mean) * rstd and rstd[N] for the backward.
+ * dmask[N,C] (1 keep, 0 drop) is applied with scale keep_scale when
+ * dmask != NULL (train with dropout); res may be NULL (no residual). */
+void residual_layernorm_forward(float *out, float *xhat, float *rstd, const float *res,
+                                const float *a, const uint8_t *dmask, float keep_scale,
+                                const float *gamma, const float *beta, float eps, int N, int C);
+
+/* Backward of the above given dout[N,C]: dr[N,C] = dLoss/dr, the gradient
+ * of the residual input (overwritten); da[N,C] = dr through the dropout
+ * mask, the gradient of a (overwritten; NULL to skip); dgamma, dbeta[C]
+ * accumulated. */
+void residual_layernorm_backward(float *dr, float *da, float *dgamma, float *dbeta,
+                                 const float *dout, const float *xhat, const float *rstd,
+                                 const uint8_t *dmask, float keep_scale, const float *gamma,
+                                 int N, int C);
+
+/* In place: f[N,F] += bias, g[N,F] = gelu(f) (erf form). */
+void bias_gelu_forward(float *g, float *f, const float *bias, int N, int F);
+
+/* In place: dg[N,F] <- dg * gelu'(f); dbias[F] += colsum of the result. */
+void gelu_backward(float *dg, float *dbias, const float *f, int N, int F);
+
+/* Multi-head self-attention core for B sequences of T tokens, NH heads of
+ * size hd = C/NH, with the key padding mask mask[B,T] (0 = padding: its
+ * probability is exactly 0, as HF's finfo.min bias gives).
+ * q, k, v, ctx are [B*T, C]; probs [B, NH, T, T] keeps the softmax
+ * (before dropout); pmask [B, NH, T, T] is the dropout keep mask or NULL;
+ * scratch [T*T]. */
+void attention_forward(float *ctx, float *probs, float *scratch, const float *q,
+                       const float *k, const float *v, const int32_t *mask,
+                       const uint8_t *pmask, float keep_scale, int B, int T, int C, int NH);
+
+/* dq, dk, dv[B*T, C] overwritten from dctx; scratch [2*T*T]. */
+void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
+                        const float *q, const float *k, const float *v, const float *probs,
+                        const uint8_t *pmask, float keep_scale, int B, int T, int C, int NH);
+
+/* Fills keep[n] with 1 (probability 1 - p) or 0, drawn in order from r. */
+void dropout_mask(uint8_t *keep, struct rng *r, float p, size_t n);
+
+/* x[n] *= keep * scale, in place. */
+void dropout_apply(float *x, const uint8_t *keep, float scale, size_t n);
+
+#endif

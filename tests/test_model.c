@@ -1,0 +1,501 @@
+/* test_model.c - the encoder against independent references:
+ *  1. golden fixtures from a plain-PyTorch float64 implementation of HF's
+ *     Bert/RobertaForSequenceClassification (scripts/make_reference.py):
+ *     logits, loss and every parameter gradient, per tensor to 1e-4 of the
+ *     tensor's largest value;
+ *  2. central finite differences (in double) of the float32 loss against
+ *     the analytic gradient, for every tensor, both families, both heads,
+ *     on a padded batch;
+ *  3. determinism: dropout 0 repeats bit for bit; dropout with the same
+ *     generator state repeats, and differs from no dropout;
+ *  4. model_load: tensors copied, theta0 borrowed, head created from the
+ *     seed, wrong head size and shape rejected. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "model.h"
+
+#define GOLDEN_DIR "tests/fixtures/golden/"
+
+struct golden {
+    struct arch_config cfg;
+    int n_labels, B, T, n_tensors;
+    int32_t *ids, *type_ids, *mask, *labels;
+    float *targets;
+    char (*names)[ARCH_NAME_MAX];
+    size_t *n_elem;
+    float **w, **g; /* [n_tensors] weights and expected gradients */
+    float *logits, loss;
+};
+
+static int rd(FILE *f, void *p, size_t bytes) { return fread(p, 1, bytes, f) == bytes; }
+
+static void golden_free(struct golden *gd)
+{
+    free(gd->ids), free(gd->type_ids), free(gd->mask), free(gd->labels), free(gd->targets);
+    for (int t = 0; gd->w && t < gd->n_tensors; t++)
+        free(gd->w[t]), free(gd->g[t]);
+    free(gd->w), free(gd->g), free(gd->names), free(gd->n_elem), free(gd->logits);
+    memset(gd, 0, sizeof *gd);
+}
+
+static void golden_load(struct golden *gd, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, GOLDEN_DIR "%s.bin", name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s (run scripts/make_reference.py)", path);
+    memset(gd, 0, sizeof *gd);
+    char magic[8];
+    int32_t h[14];
+    float eps;
+    assert_true(rd(f, magic, 8) && memcmp(magic, "IDIMGLD1", 8) == 0);
+    assert_true(rd(f, h, sizeof h) && rd(f, &eps, 4));
+    struct arch_config *c = &gd->cfg;
+    c->family = (enum arch_family)h[0];
+    c->n_layers = h[1], c->hidden = h[2], c->n_heads = h[3], c->ffn = h[4];
+    c->vocab_size = h[5], c->max_pos = h[6], c->type_vocab = h[7], c->pad_id = h[8];
+    c->ln_eps = eps, c->act = ARCH_GELU, c->has_pooler = c->family == ARCH_BERT;
+    gd->n_labels = h[9], gd->B = h[10], gd->T = h[11], gd->n_tensors = h[12];
+    c->n_labels = gd->n_labels;
+    size_t BT = (size_t)gd->B * gd->T;
+    gd->ids = malloc(BT * 4), gd->type_ids = malloc(BT * 4), gd->mask = malloc(BT * 4);
+    gd->labels = malloc((size_t)gd->B * 4), gd->targets = malloc((size_t)gd->B * 4);
+    assert_true(rd(f, gd->ids, BT * 4) && rd(f, gd->type_ids, BT * 4) && rd(f, gd->mask, BT * 4));
+    assert_true(rd(f, gd->labels, (size_t)gd->B * 4) && rd(f, gd->targets, (size_t)gd->B * 4));
+    gd->names = calloc((size_t)gd->n_tensors, ARCH_NAME_MAX);
+    gd->n_elem = calloc((size_t)gd->n_tensors, sizeof(size_t));
+    gd->w = calloc((size_t)gd->n_tensors, sizeof(float *));
+    gd->g = calloc((size_t)gd->n_tensors, sizeof(float *));
+    for (int t = 0; t < gd->n_tensors; t++) {
+        int32_t len, n;
+        assert_true(rd(f, &len, 4) && len > 0 && len < ARCH_NAME_MAX);
+        assert_true(rd(f, gd->names[t], (size_t)len));
+        assert_true(rd(f, &n, 4) && n > 0);
+        gd->n_elem[t] = (size_t)n;
+        gd->w[t] = malloc((size_t)n * 4);
+        assert_true(rd(f, gd->w[t], (size_t)n * 4));
+    }
+    size_t nl = (size_t)gd->B * gd->n_labels;
+    gd->logits = malloc(nl * 4);
+    assert_true(rd(f, gd->logits, nl * 4) && rd(f, &gd->loss, 4));
+    for (int t = 0; t < gd->n_tensors; t++) {
+        gd->g[t] = malloc(gd->n_elem[t] * 4);
+        assert_true(rd(f, gd->g[t], gd->n_elem[t] * 4));
+    }
+    char extra;
+    assert_true(fread(&extra, 1, 1, f) == 0); /* nothing after the last gradient */
+    fclose(f);
+}
+
+static struct batch golden_batch(const struct golden *gd)
+{
+    struct batch b = {gd->B, gd->T, gd->ids, gd->type_ids, gd->mask, gd->labels,
+                      gd->n_labels == 1 ? gd->targets : NULL};
+    return b;
+}
+
+/* A model holding the fixture's weights (table order and names checked). */
+static void golden_model(struct model *m, const struct golden *gd)
+{
+    struct idim_err err = {{0}};
+    assert_int_equal(model_init(m, &gd->cfg, gd->n_labels, gd->B, gd->T, &err), IDIM_OK);
+    assert_int_equal((int)m->n_tensors, gd->n_tensors);
+    for (size_t t = 0; t < m->n_tensors; t++) {
+        assert_string_equal(m->tensors[t].name, gd->names[t]);
+        assert_int_equal(m->tensors[t].n_elem, gd->n_elem[t]);
+        memcpy(m->params + m->tensors[t].offset, gd->w[t], gd->n_elem[t] * 4);
+    }
+    m->dropout = 0.0f;
+}
+
+static double max_abs(const float *x, size_t n)
+{
+    double mx = 0.0;
+    for (size_t i = 0; i < n; i++)
+        mx = fmax(mx, fabs((double)x[i]));
+    return mx;
+}
+
+static double max_diff(const float *x, const float *y, size_t n)
+{
+    double mx = 0.0;
+    for (size_t i = 0; i < n; i++)
+        mx = fmax(mx, fabs((double)x[i] - (double)y[i]));
+    return mx;
+}
+
+/* ---- 1. golden fixtures ---------------------------------------------- */
+
+static void check_golden(const char *name)
+{
+    struct golden gd;
+    struct model m;
+    golden_load(&gd, name);
+    golden_model(&m, &gd);
+    struct batch b = golden_batch(&gd);
+    float loss = model_forward(&m, &b, 0);
+    size_t nl = (size_t)gd.B * gd.n_labels;
+    double worst = 0.0;
+    int n_zero = 0;
+    double e_log = max_diff(m.logits, gd.logits, nl) / max_abs(gd.logits, nl);
+    double e_loss = fabs((double)loss - gd.loss) / fabs((double)gd.loss);
+    printf("  %s: logits rel err %.2e, loss %.7f vs %.7f (rel %.2e)\n", name, e_log, loss,
+           gd.loss, e_loss);
+    assert_true(e_log <= 1e-4);
+    assert_true(e_loss <= 1e-4);
+    model_backward(&m);
+    for (size_t t = 0; t < m.n_tensors; t++) {
+        const float *g = m.grads + m.tensors[t].offset;
+        double ref = max_abs(gd.g[t], gd.n_elem[t]);
+        double d = max_diff(g, gd.g[t], gd.n_elem[t]);
+        if (ref < 1e-12) {
+            /* mathematically zero: the key bias adds the same score to every
+             * key of a query, which softmax ignores; float32 leaves noise */
+            printf("  %s: %-52s max abs %.2e (exact gradient 0)\n", name, m.tensors[t].name, d);
+            assert_true(d < 1e-6);
+            assert_non_null(strstr(m.tensors[t].name, "attention.self.key.bias"));
+            n_zero++;
+            continue;
+        }
+        double rel = d / ref;
+        worst = fmax(worst, rel);
+        if (rel > 1e-4)
+            printf("  %s: %-52s max abs diff %.3e, max |ref| %.3e, rel %.2e  FAIL\n", name,
+                   m.tensors[t].name, d, ref, rel);
+        assert_true(rel <= 1e-4);
+    }
+    assert_int_equal(n_zero, gd.cfg.n_layers); /* only the key biases */
+    printf("  %s: %zu gradients, worst max|diff|/max|ref| = %.2e\n", name, m.n_tensors, worst);
+    model_free(&m);
+    golden_free(&gd);
+}
+
+static void test_golden_bert_cls(void **s) { (void)s; check_golden("bert_cls"); }
+static void test_golden_bert_reg(void **s) { (void)s; check_golden("bert_reg"); }
+static void test_golden_roberta_cls(void **s) { (void)s; check_golden("roberta_cls"); }
+static void test_golden_roberta_reg(void **s) { (void)s; check_golden("roberta_reg"); }
+
+/* ---- 2. finite differences ------------------------------------------- */
+
+/* Entries of tensor t checked: all for small tensors, else the 12 with the
+ * largest analytic gradient and 12 spread evenly. */
+static size_t pick(size_t *idx, const float *g, size_t n)
+{
+    if (n <= 48) {
+        for (size_t i = 0; i < n; i++)
+            idx[i] = i;
+        return n;
+    }
+    size_t k = 0;
+    for (int r = 0; r < 12; r++) {
+        size_t best = 0;
+        double bv = -1.0;
+        for (size_t i = 0; i < n; i++) {
+            int used = 0;
+            for (size_t j = 0; j < k; j++)
+                used |= idx[j] == i;
+            if (!used && fabs(g[i]) > bv)
+                bv = fabs(g[i]), best = i;
+        }
+        idx[k++] = best;
+    }
+    for (int r = 0; r < 12; r++)
+        idx[k++] = (size_t)r * n / 12 + (n / 24);
+    return k;
+}
+
+static void check_fd(const char *name)
+{
+    struct golden gd;
+    struct model m;
+    golden_load(&gd, name);
+    golden_model(&m, &gd);
+    struct batch b = golden_batch(&gd);
+    model_forward(&m, &b, 0);
+    double l0 = m.loss_f64;
+    model_backward(&m);
+    float *an = malloc(m.n_params * sizeof(float));
+    memcpy(an, m.grads, m.n_params * sizeof(float));
+    /* Fourth-order central differences, h = 1e-2, on weights of size ~0.3:
+     *   g ~ [8 (L(+h) - L(-h)) - (L(+2h) - L(-2h))] / (12 h),
+     * truncation O(h^4) ~ 1e-8. What is left is the float32 forward's
+     * rounding noise, a few ulps of the loss (~5e-7) amplified by ~1.5/(2h)
+     * ~ 4e-5 per unit of loss (the exactly-zero key-bias gradient shows
+     * it). Tolerance: 5e-5 (1 + |L|) absolute + 1e-3 of the tensor's largest
+     * gradient, over 2x the worst seen; a missing term, a wrong sign or a
+     * transposed weight misses by orders of magnitude. */
+    const double h = 1e-2;
+    double worst = 0.0;
+    size_t idx[64];
+    for (size_t t = 0; t < m.n_tensors; t++) {
+        const struct arch_tensor *ten = &m.tensors[t];
+        float *p = m.params + ten->offset;
+        const float *g = an + ten->offset;
+        size_t k = pick(idx, g, ten->n_elem);
+        double gmax = max_abs(g, ten->n_elem), dmax = 0.0;
+        for (size_t j = 0; j < k; j++) {
+            size_t i = idx[j];
+            float old = p[i];
+            double l[4];
+            const double steps[4] = {h, -h, 2 * h, -2 * h};
+            for (int q = 0; q < 4; q++) {
+                p[i] = (float)((double)old + steps[q]); /* exact in float near 0.3 */
+                model_forward(&m, &b, 0);
+                l[q] = m.loss_f64;
+            }
+            p[i] = old;
+            double fd = (8.0 * (l[0] - l[1]) - (l[2] - l[3])) / (12.0 * h);
+            double d = fabs(fd - (double)g[i]);
+            double tol = 5e-5 * (1.0 + fabs(l0)) + 1e-3 * gmax;
+            dmax = fmax(dmax, d);
+            if (d > tol)
+                printf("  %s: %s[%zu]: fd %.6e analytic %.6e\n", name, ten->name, i, fd,
+                       (double)g[i]);
+            assert_true(d <= tol);
+        }
+        if (gmax > 1e-6)
+            worst = fmax(worst, dmax / gmax);
+        printf("  %s fd: %-52s %3zu entries, max abs diff %.2e (max |grad| %.2e)\n", name,
+               ten->name, k, dmax, gmax);
+    }
+    printf("  %s fd: worst max|diff|/max|grad| = %.2e (tensors with a nonzero gradient)\n", name, worst);
+    free(an);
+    model_free(&m);
+    golden_free(&gd);
+}
+
+static void test_fd_bert_cls(void **s) { (void)s; check_fd("bert_cls"); }
+static void test_fd_bert_reg(void **s) { (void)s; check_fd("bert_reg"); }
+static void test_fd_roberta_cls(void **s) { (void)s; check_fd("roberta_cls"); }
+static void test_fd_roberta_reg(void **s) { (void)s; check_fd("roberta_reg"); }
+
+/* ---- 3. determinism -------------------------------------------------- */
+
+static void test_determinism(void **s)
+{
+    (void)s;
+    struct golden gd;
+    struct model m;
+    golden_load(&gd, "roberta_cls");
+    golden_model(&m, &gd);
+    struct batch b = golden_batch(&gd);
+    size_t nl = (size_t)gd.B * gd.n_labels, D = m.n_params;
+    float *l1 = malloc(nl * 4), *g1 = malloc(D * 4), *l0 = malloc(nl * 4);
+    /* dropout 0: bit-identical, and train == eval */
+    float a1 = model_forward(&m, &b, 1);
+    model_backward(&m);
+    memcpy(l1, m.logits, nl * 4), memcpy(g1, m.grads, D * 4);
+    float a2 = model_forward(&m, &b, 0);
+    model_backward(&m);
+    assert_memory_equal(&a1, &a2, sizeof a1);
+    assert_memory_equal(l1, m.logits, nl * 4);
+    assert_memory_equal(g1, m.grads, D * 4);
+    memcpy(l0, m.logits, nl * 4);
+    /* dropout 0.3 with the same generator state repeats */
+    m.dropout = 0.3f;
+    rng_init(&m.drop_rng, rng_key(7, MODEL_DROP_STREAM));
+    a1 = model_forward(&m, &b, 1);
+    model_backward(&m);
+    memcpy(l1, m.logits, nl * 4), memcpy(g1, m.grads, D * 4);
+    rng_init(&m.drop_rng, rng_key(7, MODEL_DROP_STREAM));
+    a2 = model_forward(&m, &b, 1);
+    model_backward(&m);
+    assert_memory_equal(&a1, &a2, sizeof a1);
+    assert_memory_equal(l1, m.logits, nl * 4);
+    assert_memory_equal(g1, m.grads, D * 4);
+    /* ... and actually drops: differs from eval and from the next draw */
+    assert_true(max_diff(l1, l0, nl) > 1e-4);
+    model_forward(&m, &b, 1);
+    assert_true(max_diff(l1, m.logits, nl) > 1e-4);
+    /* eval mode ignores dropout */
+    model_forward(&m, &b, 0);
+    assert_memory_equal(l0, m.logits, nl * 4);
+    free(l1), free(g1), free(l0);
+    model_free(&m);
+    golden_free(&gd);
+}
+
+/* Dropout keeps about 1 - p of the activations and its gradient is exact:
+ * finite differences through a fixed mask (the generator is rewound before
+ * each forward) still match model_backward. */
+static void test_dropout_gradient(void **s)
+{
+    (void)s;
+    struct golden gd;
+    struct model m;
+    golden_load(&gd, "bert_cls");
+    golden_model(&m, &gd);
+    struct batch b = golden_batch(&gd);
+    m.dropout = 0.2f;
+    rng_init(&m.drop_rng, rng_key(3, MODEL_DROP_STREAM));
+    model_forward(&m, &b, 1);
+    model_backward(&m);
+    float *an = malloc(m.n_params * 4);
+    memcpy(an, m.grads, m.n_params * 4);
+    const double eps = 1e-2;
+    for (size_t t = 0; t < m.n_tensors; t += 3) {
+        const struct arch_tensor *ten = &m.tensors[t];
+        float *p = m.params + ten->offset;
+        const float *g = an + ten->offset;
+        size_t idx[64];
+        size_t k = pick(idx, g, ten->n_elem);
+        double gmax = max_abs(g, ten->n_elem);
+        for (size_t j = 0; j < k && j < 6; j++) {
+            size_t i = idx[j];
+            float old = p[i];
+            p[i] = old + (float)eps;
+            rng_init(&m.drop_rng, rng_key(3, MODEL_DROP_STREAM));
+            double lp = model_forward(&m, &b, 1);
+            p[i] = old - (float)eps;
+            rng_init(&m.drop_rng, rng_key(3, MODEL_DROP_STREAM));
+            double lm = model_forward(&m, &b, 1);
+            p[i] = old;
+            double fd = (lp - lm) / (2 * eps);
+            assert_true(fabs(fd - g[i]) <= 2e-3 * gmax + 2e-5);
+        }
+    }
+    free(an);
+    model_free(&m);
+    golden_free(&gd);
+}
+
+/* ---- 4. model_load --------------------------------------------------- */
+
+static void test_load(void **s)
+{
+    (void)s;
+    struct golden gd;
+    golden_load(&gd, "bert_cls");
+    struct idim_err err = {{0}};
+    /* a file with the encoder only: no pooler, no head */
+    struct wfile w;
+    memset(&w, 0, sizeof w);
+    w.cfg = gd.cfg;
+    w.cfg.n_labels = 0;
+    w.cfg.has_pooler = 0;
+    w.path = "fake.idim";
+    struct wfile_tensor *wt = calloc((size_t)gd.n_tensors, sizeof *wt);
+    int n_enc = gd.n_tensors - 4;
+    for (int t = 0; t < gd.n_tensors; t++) {
+        snprintf(wt[t].name, sizeof wt[t].name, "%s", gd.names[t]);
+        wt[t].n_elem = gd.n_elem[t];
+        wt[t].data = gd.w[t];
+    }
+    w.tensors = wt;
+    w.n_tensors = (size_t)n_enc;
+    struct arch_tensor tab[64];
+    arch_tensors(&gd.cfg, ARCH_TABLE_MODEL, gd.n_labels, tab, 64);
+    for (int t = 0; t < gd.n_tensors; t++) {
+        wt[t].n_dims = tab[t].n_dims;
+        wt[t].shape[0] = tab[t].shape[0];
+        wt[t].shape[1] = tab[t].shape[1];
+    }
+    struct model m, m2;
+    assert_int_equal(model_init(&m, &w.cfg, 3, 2, 5, &err), IDIM_OK);
+    assert_int_equal(model_load(&m, &w, 42, &err), IDIM_OK);
+    for (int t = 0; t < n_enc; t++) {
+        assert_ptr_equal(m.theta0[t], gd.w[t]); /* borrowed from the file */
+        assert_memory_equal(m.params + m.tensors[t].offset, gd.w[t], gd.n_elem[t] * 4);
+        assert_int_equal(m.tensor_created[t], 0);
+    }
+    /* pooler and head created: normal(0, 0.02) weights, zero biases */
+    for (size_t t = (size_t)n_enc; t < m.n_tensors; t++) {
+        assert_int_equal(m.tensor_created[t], 1);
+        const float *p = m.params + m.tensors[t].offset;
+        assert_memory_equal(p, m.theta0[t], m.tensors[t].n_elem * 4);
+        double ss = 0;
+        for (size_t i = 0; i < m.tensors[t].n_elem; i++)
+            ss += (double)p[i] * p[i];
+        double rms = sqrt(ss / (double)m.tensors[t].n_elem);
+        if (m.tensors[t].n_dims == 2)
+            assert_true(rms > 0.01 && rms < 0.03);
+        else
+            assert_true(rms == 0.0);
+    }
+    /* same seed, same head; another seed, another head */
+    assert_int_equal(model_init(&m2, &w.cfg, 3, 2, 5, &err), IDIM_OK);
+    assert_int_equal(model_load(&m2, &w, 42, &err), IDIM_OK);
+    assert_memory_equal(m.params, m2.params, m.n_params * 4);
+    assert_int_equal(model_load(&m2, &w, 43, &err), IDIM_OK);
+    assert_true(memcmp(m.params, m2.params, m.n_params * 4) != 0);
+    model_free(&m2);
+    /* a file head with 3 labels for a 2-label task */
+    w.cfg.n_labels = 3;
+    w.cfg.has_pooler = 1;
+    w.n_tensors = (size_t)gd.n_tensors;
+    assert_int_equal(model_init(&m2, &w.cfg, 2, 2, 5, &err), IDIM_OK);
+    assert_int_equal(model_load(&m2, &w, 1, &err), IDIM_ERR_FORMAT);
+    printf("  expected error: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "fake.idim"));
+    model_free(&m2);
+    /* the full file with the matching head loads every tensor from the file */
+    assert_int_equal(model_init(&m2, &w.cfg, 3, 2, 5, &err), IDIM_OK);
+    assert_int_equal(model_load(&m2, &w, 1, &err), IDIM_OK);
+    for (size_t t = 0; t < m2.n_tensors; t++)
+        assert_int_equal(m2.tensor_created[t], 0);
+    model_free(&m2);
+    /* a wrong shape */
+    wt[5].shape[1] = 5;
+    assert_int_equal(model_init(&m2, &w.cfg, 3, 2, 5, &err), IDIM_OK);
+    assert_int_equal(model_load(&m2, &w, 1, &err), IDIM_ERR_FORMAT);
+    printf("  expected error: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, gd.names[5]));
+    model_free(&m2);
+    /* sequence longer than the position table */
+    assert_int_equal(model_init(&m2, &w.cfg, 3, 2, gd.cfg.max_pos + 1, &err), IDIM_ERR_USAGE);
+    model_free(&m);
+    free(wt);
+    golden_free(&gd);
+}
+
+static void test_init_random(void **s)
+{
+    (void)s;
+    struct arch_config c = {ARCH_ROBERTA, 2, 16, 2, 32, 50, 20, 1, 1, 1e-5f, ARCH_GELU, 0, 0};
+    struct idim_err err;
+    struct model m;
+    assert_int_equal(model_init(&m, &c, 2, 2, 8, &err), IDIM_OK);
+    model_init_random(&m, 5);
+    for (size_t t = 0; t < m.n_tensors; t++) {
+        const struct arch_tensor *ten = &m.tensors[t];
+        const float *p = m.params + ten->offset;
+        if (ten->n_dims == 1) {
+            float want = strstr(ten->name, "LayerNorm.weight") ? 1.0f : 0.0f;
+            for (size_t i = 0; i < ten->n_elem; i++)
+                assert_true(p[i] == want);
+        } else {
+            double ss = 0;
+            for (size_t i = 0; i < ten->n_elem; i++)
+                ss += (double)p[i] * p[i];
+            assert_true(sqrt(ss / ten->n_elem) > 0.012 && sqrt(ss / ten->n_elem) < 0.028);
+        }
+    }
+    /* padding rows zero, as HF's _init_weights */
+    assert_true(max_abs(m.params + m.tensors[0].offset + 16, 16) == 0.0);
+    assert_true(max_abs(m.params + m.tensors[1].offset + 16, 16) == 0.0);
+    model_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_bert_cls),    cmocka_unit_test(test_golden_bert_reg),
+        cmocka_unit_test(test_golden_roberta_cls), cmocka_unit_test(test_golden_roberta_reg),
+        cmocka_unit_test(test_fd_bert_cls),        cmocka_unit_test(test_fd_bert_reg),
+        cmocka_unit_test(test_fd_roberta_cls),     cmocka_unit_test(test_fd_roberta_reg),
+        cmocka_unit_test(test_determinism),        cmocka_unit_test(test_dropout_gradient),
+        cmocka_unit_test(test_load),               cmocka_unit_test(test_init_random),
+    };
+    model_set_threads(1);
+    return cmocka_run_group_tests_name("model", tests, NULL, NULL);
+}
