@@ -107,14 +107,15 @@ void train_adamw_step(float *x, const float *g, float *mom, float *vel, size_t n
     double bc1 = 1.0 - pow(b1, (double)t);
     double bc2 = 1.0 - pow(b2, (double)t);
     float fb1 = (float)b1, fb2 = (float)b2;
+    float omb1 = (float)(1.0 - b1), omb2 = (float)(1.0 - b2); /* not 1 - 0.999f */
     float step = (float)(lr / bc1);
     float rbc2 = (float)(1.0 / sqrt(bc2));
     float feps = (float)eps;
     float fwd = (float)(lr * wd);
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
-        float mi = fb1 * mom[i] + (1.0f - fb1) * gi;
-        float vi = fb2 * vel[i] + (1.0f - fb2) * gi * gi;
+        float mi = fb1 * mom[i] + omb1 * gi;
+        float vi = fb2 * vel[i] + omb2 * gi * gi;
         mom[i] = mi;
         vel[i] = vi;
         float xi = x[i];
@@ -171,7 +172,8 @@ enum idim_status train_data_load(struct train_data *td, const char *model_path,
     td->have_file = 1;
     td->cfg = td->w.cfg;
     memcpy(td->checksum_hex, td->w.checksum_hex, sizeof td->checksum_hex);
-    int cap = td->cfg.family == ARCH_ROBERTA ? td->cfg.max_pos - 2 : td->cfg.max_pos;
+    int cap = td->cfg.family == ARCH_ROBERTA ? td->cfg.max_pos - td->cfg.pad_id - 1
+                                             : td->cfg.max_pos;
     if (max_len < 3 || max_len > cap) {
         st = idim_fail(err, IDIM_ERR_USAGE, "--max-len %d is out of range for %s: 3 to %d",
                        max_len, model_path, cap);
@@ -309,13 +311,23 @@ float subspace_loss_grad(struct subspace *s, const struct batch *b, int train)
     model_backward(m);
     if (s->mode == TRAIN_SAID) {
         const float *lam = s->theta + s->d_proj;
-        fastfood_adjoint(s->ff, m->grads, lam, s->grad);
         for (size_t t = 0; t < m->n_tensors; t++) {
             size_t off = m->tensors[t].offset, n = m->tensors[t].n_elem;
             double acc = 0;
             for (size_t i = 0; i < n; i++)
                 acc += (double)m->grads[off + i] * (double)s->delta[off + i];
             s->grad[s->d_proj + t] = (float)acc;
+        }
+        if (fastfood_n_transforms(s->ff) == m->n_tensors) {
+            fastfood_adjoint(s->ff, m->grads, lam, s->grad);
+        } else {
+            /* one global transform: weight each tensor's slice first */
+            for (size_t t = 0; t < m->n_tensors; t++) {
+                size_t off = m->tensors[t].offset, n = m->tensors[t].n_elem;
+                for (size_t i = 0; i < n; i++)
+                    m->grads[off + i] *= lam[t];
+            }
+            fastfood_adjoint(s->ff, m->grads, NULL, s->grad);
         }
     } else {
         fastfood_adjoint(s->ff, m->grads, NULL, s->grad);
@@ -364,11 +376,16 @@ static void run_free(struct run *r)
     free(r->decay);
 }
 
+/* Longest batch the model is sized for: --max-len (clamped to the
+ * positions the model has). Not the data's longest row, so that eval,
+ * which loads only the dev split, builds exactly the same model. */
 static int model_T(const struct train_data *td)
 {
-    int T = td->train.max_len > td->dev.max_len ? td->train.max_len : td->dev.max_len;
-    if (T > td->max_len && td->max_len > 0)
-        T = td->max_len;
+    int T = td->max_len;
+    int cap = td->cfg.family == ARCH_ROBERTA ? td->cfg.max_pos - td->cfg.pad_id - 1
+                                             : td->cfg.max_pos;
+    if (T > cap)
+        T = cap;
     if (T < 2)
         T = 2;
     return T;
