@@ -48,8 +48,11 @@ void fastfood_forward_tensor(struct fastfood *ff, size_t t, const float *x, floa
 
 /* Borrowed views of transform k's tables (k = tensor index, or 0 for the
  * global scope): LL, signs B [LL] (+1/-1), permutation Pi [LL], G [LL],
- * scale = 1/sqrt(n * sum(G^2)). Returns 0 when the tables are regenerated
- * on the fly and *B etc. are only valid until the next call. */
+ * scale = 1/sqrt(n * sum(G^2)). The projection itself keeps only what it
+ * uses (G, Pi mod M, the first d signs), so the full tables are
+ * regenerated from the seed into a buffer owned by ff: valid until the
+ * next call or fastfood_free. Not for the training loop (it allocates on
+ * first use); on out-of-memory or k out of range *out is zeroed (LL = 0). */
 struct fastfood_tables {
     size_t n, LL;
     const int8_t *B;
@@ -64,7 +67,26 @@ size_t fastfood_n_transforms(const struct fastfood *ff);
 size_t fastfood_dim(const struct fastfood *ff);
 
 /* In-place unnormalised fast Walsh-Hadamard transform of x[0..n), n a
- * power of two. Exposed for tests and benchmarks. */
+ * power of two. Exposed for tests and benchmarks. Single-threaded,
+ * cache-blocked; bitwise equal to fwht_reference (same additions in the
+ * same order for every element). */
 void fwht_inplace(float *x, size_t n);
+
+/* The textbook loop (stages h = 1, 2, 4, ..., n/2, radix 2): the order of
+ * additions every blocked/threaded/SIMD variant reproduces bit for bit. */
+void fwht_reference(float *x, size_t n);
+
+/* fwht_inplace on ff's thread pool (threads given at fastfood_new; used
+ * from 2^17 entries up). Bitwise equal to fwht_inplace. n <= the largest
+ * LL of ff's transforms. For benchmarks. */
+void fastfood_fwht(struct fastfood *ff, float *x, size_t n);
+
+/* 0: force the portable scalar kernels; 1: use AVX2 when the CPU has it
+ * (the default). Results are bitwise identical either way (tests). */
+void fwht_set_simd(int on);
+
+/* Bytes held by the stored tables (G, Pi mod M, first d signs), without
+ * scratch. */
+size_t fastfood_table_bytes(const struct fastfood *ff);
 
 #endif
