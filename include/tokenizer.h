@@ -27,11 +27,21 @@ void tokenizer_free(struct tokenizer *tk);
 long tokenizer_encode(struct tokenizer *tk, const char *text, size_t len, int32_t *ids,
                       size_t cap);
 
+/* The pair lengths after "longest first" truncation of la + lb tokens to at
+ * most m (special tokens excluded), exactly as the tokenizers crate's
+ * TruncationStrategy::LongestFirst: the shorter keeps its length when the
+ * longer still gets at least as much; else each gets m/2 and the longer
+ * (the second on a tie) takes the odd token. */
+void tokenizer_truncate_lengths(size_t la, size_t lb, size_t m, size_t *na, size_t *nb);
+
 /* Encodes a sequence-classification input: BERT [CLS] a [SEP] b [SEP]
  * (type ids 0 then 1), RoBERTa <s> a </s></s> b </s> (all type 0); b may be
  * NULL for single sentences. Truncates "longest first" to max_len total
  * tokens, keeping the special tokens, as HF's fast tokenizers do.
- * ids and type_ids have room for max_len. Returns the length, or -1 on OOM. */
+ * a and b are NUL-terminated (any bytes: invalid UTF-8 is replaced).
+ * ids and type_ids have room for max_len. Returns the length, or -1 on OOM
+ * or when max_len is below the number of special tokens (2 single, 3 BERT
+ * pair, 4 RoBERTa pair). */
 long tokenizer_encode_pair(struct tokenizer *tk, const char *a, const char *b, int max_len,
                            int32_t *ids, int32_t *type_ids);
 

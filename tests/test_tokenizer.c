@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "tokdata.h"
+#include "tokenizer.h"
 
 #define SHARED "../shared/data"
 #define BERT_DIR SHARED "/tokenizers/bert-base-uncased"
@@ -226,6 +227,354 @@ static void test_tokdata_errors(void **state)
     remove_file("tokenizer.json");
 }
 
+
+/* ---- reference comparisons ---- */
+
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long sz = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)sz + 1);
+    assert_non_null(buf);
+    assert_int_equal(fread(buf, 1, (size_t)sz, f), (size_t)sz);
+    fclose(f);
+    buf[sz] = 0;
+    *n = (size_t)sz;
+    return buf;
+}
+
+/* Splits buf in place into lines (LF; a CR before it is removed when
+ * strip_cr); lens receives each line's length when not NULL. */
+static size_t split_lines_len(char *buf, size_t n, char **lines, size_t *lens, size_t cap,
+                              int strip_cr)
+{
+    size_t k = 0;
+    char *p = buf, *end = buf + n;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *le = nl ? nl : end;
+        *le = 0;
+        if (strip_cr && le > p && le[-1] == '\r')
+            *--le = 0;
+        assert_true(k < cap);
+        if (lens)
+            lens[k] = (size_t)(le - p);
+        lines[k++] = p;
+        p = (nl ? nl : end) + 1;
+    }
+    return k;
+}
+
+static size_t split_lines(char *buf, size_t n, char **lines, size_t cap, int strip_cr)
+{
+    return split_lines_len(buf, n, lines, NULL, cap, strip_cr);
+}
+
+/* Field `col` (tab-separated) of line, copied into out. */
+static const char *field(const char *line, int col, char *out, size_t cap)
+{
+    const char *p = line;
+    for (int c = 0; c < col; c++) {
+        p = strchr(p, '\t');
+        assert_non_null(p);
+        p++;
+    }
+    size_t len = strcspn(p, "\t");
+    assert_true(len < cap);
+    memcpy(out, p, len);
+    out[len] = 0;
+    return out;
+}
+
+struct ref_case {
+    const char *model;   /* folder under ../shared/data/tokenizers */
+    const char *fixture; /* file under tests/fixtures/tok */
+    const char *data;    /* GLUE file under ../shared/data/glue, or NULL for edge.txt */
+    int col_a, col_b, header, max_len;
+};
+
+static struct tokenizer *load_tok(const char *model, struct tokdata *td)
+{
+    char path[512];
+    struct idim_err err = {{0}};
+    snprintf(path, sizeof path, SHARED "/tokenizers/%s", model);
+    if (tokdata_load_hf(td, path, &err) != IDIM_OK)
+        fail_msg("%s", err.msg);
+    struct tokenizer *tk;
+    if (tokenizer_new(&tk, td, &err) != IDIM_OK)
+        fail_msg("%s", err.msg);
+    return tk;
+}
+
+static size_t parse_ids(char *line, int32_t *ids, size_t cap)
+{
+    size_t n = 0;
+    char *p = line, *end;
+    while (*p) {
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        assert_true(n < cap);
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    return n;
+}
+
+/* Encodes every example of a case and compares with the reference ids;
+ * returns the number of rows compared. */
+static size_t run_ref_case(const struct ref_case *rc)
+{
+    struct tokdata td;
+    struct tokenizer *tk = load_tok(rc->model, &td);
+    char path[512];
+    size_t nd, nf;
+    if (rc->data)
+        snprintf(path, sizeof path, SHARED "/glue/%s", rc->data);
+    else
+        snprintf(path, sizeof path, "tests/fixtures/tok/edge.txt");
+    char *data = slurp(path, &nd);
+    assert_non_null(data);
+    snprintf(path, sizeof path, "tests/fixtures/tok/%s", rc->fixture);
+    char *fix = slurp(path, &nf);
+    if (!fix)
+        fail_msg("%s is missing: run sh scripts/make_tok_fixtures.sh", path);
+    static char *dl[20000], *fl[20000];
+    static size_t dlen[20000];
+    char *d = data;
+    size_t dn = nd;
+    if (dn >= 3 && !memcmp(d, "\xef\xbb\xbf", 3))
+        d += 3, dn -= 3;
+    size_t n_data = split_lines_len(d, dn, dl, dlen, 20000, rc->data != NULL);
+    size_t n_fix = split_lines(fix, nf, fl, 20000, 0);
+    size_t first = rc->header ? 1 : 0;
+    assert_int_equal(n_data - first, n_fix);
+    int32_t *ids = malloc(4096 * sizeof *ids), *types = malloc(4096 * sizeof *types);
+    int32_t *want = malloc(4096 * sizeof *want);
+    char *fa = malloc(1 << 16), *fb = malloc(1 << 16);
+    size_t bad = 0;
+    for (size_t i = 0; i < n_fix; i++) {
+        const char *line = dl[first + i];
+        const char *a, *b = NULL;
+        if (rc->data) {
+            a = field(line, rc->col_a, fa, 1 << 16);
+            if (rc->col_b >= 0)
+                b = field(line, rc->col_b, fb, 1 << 16);
+        } else {
+            a = field(line, 0, fa, 1 << 16);
+            if (strchr(line, '\t'))
+                b = field(line, 1, fb, 1 << 16);
+        }
+        long n;
+        if (!rc->data && !b) {
+            /* a line may hold NUL bytes: encode it by length, add the specials here */
+            long k = tokenizer_encode(tk, line, dlen[first + i], ids + 1, 4000);
+            assert_true(k >= 0 && k < 4000);
+            if (k > rc->max_len - 2)
+                k = rc->max_len - 2;
+            ids[0] = td.cls_id;
+            ids[k + 1] = td.sep_id;
+            n = k + 2;
+            memset(types, 0, (size_t)n * sizeof *types);
+        } else {
+            n = tokenizer_encode_pair(tk, a, b, rc->max_len, ids, types);
+        }
+        size_t nw = parse_ids(fl[i], want, 4096);
+        int same = n == (long)nw && !memcmp(ids, want, nw * sizeof *ids);
+        /* token types: BERT pairs 1 after the first [SEP], else 0 */
+        int after_sep = 0;
+        for (long k = 0; same && k < n; k++) {
+            int32_t t = (b && td.kind == TOK_WORDPIECE && after_sep) ? 1 : 0;
+            if (types[k] != t)
+                same = 0;
+            if (ids[k] == td.sep_id)
+                after_sep = 1;
+        }
+        if (!same && bad++ < 5) {
+            print_message("%s row %zu differs: got", rc->fixture, i + 1);
+            for (long k = 0; k < n; k++)
+                print_message(" %d", ids[k]);
+            print_message("\n    want %s\n", fl[i]);
+        }
+    }
+    if (bad)
+        fail_msg("%s: %zu of %zu sequences differ from the reference", rc->fixture, bad, n_fix);
+    free(ids);
+    free(types);
+    free(want);
+    free(fa);
+    free(fb);
+    free(data);
+    free(fix);
+    tokenizer_free(tk);
+    tokdata_free(&td);
+    return n_fix;
+}
+
+static void run_cases(const char *model, const char *s)
+{
+    char f[9][64];
+    const char *names[9] = {"mrpc.128", "sst2.128", "cola.128", "mrpc.24", "mrpc.13",
+                            "sst2.16",  "cola.8",   "edge.512", "edge.9"};
+    for (int k = 0; k < 9; k++)
+        snprintf(f[k], sizeof f[k], "%s.%s.ids", s, names[k]);
+    const struct ref_case cases[9] = {
+        {model, f[0], "MRPC/dev.tsv", 3, 4, 1, 128}, {model, f[1], "SST-2/dev.tsv", 0, -1, 1, 128},
+        {model, f[2], "CoLA/dev.tsv", 3, -1, 0, 128}, {model, f[3], "MRPC/dev.tsv", 3, 4, 1, 24},
+        {model, f[4], "MRPC/dev.tsv", 3, 4, 1, 13},  {model, f[5], "SST-2/dev.tsv", 0, -1, 1, 16},
+        {model, f[6], "CoLA/dev.tsv", 3, -1, 0, 8},  {model, f[7], NULL, 0, -1, 0, 512},
+        {model, f[8], NULL, 0, -1, 0, 9},
+    };
+    size_t total = 0;
+    for (int k = 0; k < 9; k++)
+        total += run_ref_case(&cases[k]);
+    print_message("%s: %zu of %zu sequences identical to the reference\n", model, total, total);
+}
+
+static void test_ref_bert(void **state)
+{
+    (void)state;
+    if (!have_shared())
+        skip();
+    run_cases("bert-base-uncased", "bert");
+}
+
+static void test_ref_roberta(void **state)
+{
+    (void)state;
+    if (!have_shared())
+        skip();
+    run_cases("roberta-base", "roberta");
+}
+
+/* The tokenizers crate's own table (utils/truncation.rs tests, max 7). */
+static void test_truncate_lengths(void **state)
+{
+    (void)state;
+    static const size_t lens[4] = {0, 2, 4, 8};
+    static const size_t want[4][4][2] = {
+        {{0, 0}, {0, 2}, {0, 4}, {0, 7}},
+        {{2, 0}, {2, 2}, {2, 4}, {2, 5}},
+        {{4, 0}, {4, 2}, {3, 4}, {3, 4}},
+        {{7, 0}, {5, 2}, {4, 3}, {3, 4}},
+    };
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            size_t na, nb;
+            tokenizer_truncate_lengths(lens[i], lens[j], 7, &na, &nb);
+            assert_int_equal(na, want[i][j][0]);
+            assert_int_equal(nb, want[i][j][1]);
+        }
+    size_t na, nb;
+    tokenizer_truncate_lengths(10, 10, 0, &na, &nb);
+    assert_int_equal(na + nb, 0);
+    tokenizer_truncate_lengths(100, 3, 8, &na, &nb); /* only the longer is cut */
+    assert_int_equal(na, 5);
+    assert_int_equal(nb, 3);
+}
+
+/* A tiny handmade WordPiece vocabulary: rules checked without ../shared. */
+static void test_wordpiece_small(void **state)
+{
+    (void)state;
+    static const char *const v[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "un",  "##aff",
+                                    "##able", "runn", "##ing", ",",     "!",   "cafe",
+                                    "\xe4\xb8\xad", "a", "##a"};
+    struct tok_str vs[15];
+    for (int i = 0; i < 15; i++)
+        vs[i] = (struct tok_str){v[i], (uint32_t)strlen(v[i])};
+    struct tokdata td = {.kind = TOK_WORDPIECE,
+                         .flags = TOK_F_LOWERCASE | TOK_F_STRIP_ACCENTS | TOK_F_CHINESE |
+                                  TOK_F_CLEAN_TEXT,
+                         .unk_id = 1, .cls_id = 2, .sep_id = 3, .pad_id = 0, .mask_id = -1,
+                         .n_vocab = 15, .vocab = vs};
+    struct tokenizer *tk;
+    struct idim_err err = {{0}};
+    assert_int_equal(tokenizer_new(&tk, &td, &err), IDIM_OK);
+    int32_t ids[256];
+    /* "UNAFFABLE, Running!": lower-cased, punctuation isolated, "##" pieces */
+    const char *t1 = "UNAFFABLE, Running!";
+    static const int32_t want1[7] = {4, 5, 6, 9, 7, 8, 10}; /* un ##aff ##able , runn ##ing ! */
+    assert_int_equal(tokenizer_encode(tk, t1, strlen(t1), ids, 256), 7);
+    assert_memory_equal(ids, want1, sizeof want1);
+    /* no "##n" piece: "runs" cannot be split, so the whole word is [UNK] */
+    assert_int_equal(tokenizer_encode(tk, "a runs", 6, ids, 256), 2);
+    assert_int_equal(ids[0], 13);
+    assert_int_equal(ids[1], 1);
+    /* accents stripped, CJK split out, controls and U+FFFD dropped */
+    const char *t2 = "CAF\xc3\x89\xe4\xb8\xad" "a\x01\xff";
+    assert_int_equal(tokenizer_encode(tk, t2, strlen(t2), ids, 256), 3);
+    assert_int_equal(ids[0], 11);
+    assert_int_equal(ids[1], 12);
+    assert_int_equal(ids[2], 13);
+    /* 100 characters is a word; 101 is [UNK] */
+    char w[202];
+    memset(w, 'a', 101);
+    assert_int_equal(tokenizer_encode(tk, w, 100, ids, 256), 100);
+    assert_int_equal(tokenizer_encode(tk, w, 101, ids, 256), 1);
+    assert_int_equal(ids[0], 1);
+    /* cap smaller than the count: the count is still returned */
+    assert_int_equal(tokenizer_encode(tk, w, 100, ids, 3), 100);
+    /* empty and blank text: no tokens; pairs still get their specials */
+    assert_int_equal(tokenizer_encode(tk, "", 0, ids, 256), 0);
+    assert_int_equal(tokenizer_encode(tk, " \t\n", 3, ids, 256), 0);
+    int32_t types[16];
+    assert_int_equal(tokenizer_encode_pair(tk, "", "", 16, ids, types), 3);
+    assert_int_equal(ids[0], 2);
+    assert_int_equal(ids[1], 3);
+    assert_int_equal(ids[2], 3);
+    assert_int_equal(types[2], 1);
+    assert_int_equal(tokenizer_encode_pair(tk, "a", "a", 2, ids, types), -1); /* max_len < 3 */
+    tokenizer_free(tk);
+}
+
+/* Any bytes at all (a binary file): no crash, and the same ids as the text
+ * with each invalid sequence replaced by U+FFFD, as the reference does. */
+static void test_binary_input(void **state)
+{
+    (void)state;
+    if (!have_shared())
+        skip();
+    const char *models[2] = {"bert-base-uncased", "roberta-base"};
+    for (int m = 0; m < 2; m++) {
+        struct tokdata td;
+        struct tokenizer *tk = load_tok(models[m], &td);
+        uint64_t x = 88172645463325252ULL;
+        char buf[4097];
+        int32_t *ids = malloc(20000 * sizeof *ids), *ids2 = malloc(20000 * sizeof *ids2);
+        for (int round = 0; round < 50; round++) {
+            size_t n = 1 + (size_t)(round * 81 % 4096);
+            for (size_t i = 0; i < n; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                buf[i] = (char)(x >> 24);
+            }
+            long k = tokenizer_encode(tk, buf, n, ids, 20000);
+            assert_true(k >= 0 && k <= 20000);
+            for (long i = 0; i < k; i++)
+                assert_true(ids[i] >= 0 && (uint32_t)ids[i] < td.n_vocab);
+            buf[n] = 0;
+            int32_t types[64];
+            long p = tokenizer_encode_pair(tk, buf, buf, 64, ids2, types);
+            assert_true(p >= 3 && p <= 64);
+        }
+        /* invalid sequences -> U+FFFD, one per maximal subpart */
+        const char *bad = "x\xc3(\xe2\x82y\xed\xa0\x80z";
+        const char *good = "x\xef\xbf\xbd(\xef\xbf\xbdy\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz";
+        long k1 = tokenizer_encode(tk, bad, strlen(bad), ids, 20000);
+        long k2 = tokenizer_encode(tk, good, strlen(good), ids2, 20000);
+        assert_int_equal(k1, k2);
+        assert_memory_equal(ids, ids2, (size_t)k1 * sizeof *ids);
+        free(ids);
+        free(ids2);
+        tokenizer_free(tk);
+        tokdata_free(&td);
+    }
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -246,6 +595,11 @@ int main(void)
         cmocka_unit_test(test_tokdata_roberta),
         cmocka_unit_test(test_tokdata_small),
         cmocka_unit_test(test_tokdata_errors),
+        cmocka_unit_test(test_truncate_lengths),
+        cmocka_unit_test(test_wordpiece_small),
+        cmocka_unit_test(test_binary_input),
+        cmocka_unit_test(test_ref_bert),
+        cmocka_unit_test(test_ref_roberta),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
