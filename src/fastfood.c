@@ -47,10 +47,14 @@
 #endif
 
 #define SUB_LG 12          /* L1 sub-block: 2^12 floats = 16 KiB */
-#define BLK_LG_MIN 16      /* pass-1 block: at least 2^16 floats = 256 KiB (L2) */
+#ifndef BLK_LG_MIN
+#define BLK_LG_MIN 18      /* pass-1 block: at least 2^18 floats = 1 MiB (L2) */
+#endif
 #define ROWS_LG_MAX 11     /* pass 2 handles at most 2^11 rows per tile */
 #define TILE_FLOATS (1u << 15) /* per-thread tile: rows * W <= 2^15 floats */
-#define TILE_TARGET (1u << 14) /* aim for 64 KiB tiles */
+#ifndef TILE_TARGET
+#define TILE_TARGET (1u << 13) /* aim for 32 KiB tiles (L1) */
+#endif
 #define NCH_MAX 8          /* fold partials: fixed partition of the tiles */
 #define PAR_MIN_LG 17      /* transforms with LL >= 2^17 use every thread */
 #define LL_MAX_LG 31       /* Pi stored as uint32 */
@@ -248,8 +252,17 @@ static void geom_of(size_t LL, struct geom *g)
     int lg = 0;
     while (((size_t)1 << lg) < LL)
         lg++;
-    int blk_lg = lg <= BLK_LG_MIN ? lg : (lg - ROWS_LG_MAX > BLK_LG_MIN ? lg - ROWS_LG_MAX
-                                                                        : BLK_LG_MIN);
+    /* Depends on LL only (the adjoint's fold order follows the tiles).
+     * From 2^17 up keep at least 4 rows so pass 1 splits over threads. */
+    int blk_lg;
+    if (lg - ROWS_LG_MAX > BLK_LG_MIN)
+        blk_lg = lg - ROWS_LG_MAX;
+    else if (lg >= BLK_LG_MIN + 2)
+        blk_lg = BLK_LG_MIN;
+    else if (lg >= PAR_MIN_LG)
+        blk_lg = lg - 2;
+    else
+        blk_lg = lg;
     g->LL = LL;
     g->blk = (size_t)1 << blk_lg;
     g->rows = LL / g->blk;
@@ -262,17 +275,34 @@ static void geom_of(size_t LL, struct geom *g)
     g->n_tiles = g->blk / W;
 }
 
-/* Copy tile (column block c0..c0+W of every row) into t, and back. */
-static void tile_load(float *t, const float *x, const struct geom *g, size_t c0)
+/* Copy tile (column block c0..c0+W of every row) into t, and back; the
+ * rows of the next tile are prefetched (strided rows defeat the hardware
+ * prefetcher). W is a multiple of 16 floats. */
+static void tile_load(float *restrict t, const float *restrict x, const struct geom *g,
+                      size_t c0)
 {
-    for (size_t r = 0; r < g->rows; r++)
-        memcpy(t + r * g->W, x + r * g->blk + c0, g->W * sizeof(float));
+    size_t W = g->W, nxt = c0 + W < g->blk ? c0 + W : c0;
+    for (size_t r = 0; r < g->rows; r++) {
+        const float *src = x + r * g->blk + c0;
+        const char *pf = (const char *)(x + r * g->blk + nxt);
+        for (size_t q = 0; q < W * sizeof(float); q += 64)
+            __builtin_prefetch(pf + q);
+        float *dst = t + r * W;
+        for (size_t c = 0; c < W; c++)
+            dst[c] = src[c];
+    }
 }
 
-static void tile_store(float *x, const float *t, const struct geom *g, size_t c0)
+static void tile_store(float *restrict x, const float *restrict t, const struct geom *g,
+                       size_t c0)
 {
-    for (size_t r = 0; r < g->rows; r++)
-        memcpy(x + r * g->blk + c0, t + r * g->W, g->W * sizeof(float));
+    size_t W = g->W;
+    for (size_t r = 0; r < g->rows; r++) {
+        float *dst = x + r * g->blk + c0;
+        const float *src = t + r * W;
+        for (size_t c = 0; c < W; c++)
+            dst[c] = src[c];
+    }
 }
 
 /* The long-stride stages of a loaded tile: row strides 1..rows/2. */
@@ -718,12 +748,17 @@ static void fill_gather(const struct xform *X, const float *w, float *z, size_t 
     }
 }
 
-static void out_range(const struct fwd_ctx *c, const float *src, size_t i0, size_t len)
+static void out_range(const struct fwd_ctx *c, const float *restrict src, size_t i0, size_t len)
 {
     size_t a = i0 > c->lo ? i0 : c->lo;
     size_t b = i0 + len < c->hi ? i0 + len : c->hi;
-    for (size_t i = a; i < b; i++)
-        c->y[i - c->lo] = src[i - i0] * c->scale;
+    if (a >= b)
+        return;
+    float *restrict y = c->y + (a - c->lo);
+    const float *restrict s = src + (a - i0);
+    const float sc = c->scale;
+    for (size_t i = 0; i < b - a; i++)
+        y[i] = s[i] * sc;
 }
 
 /* Pass 1 of the forward: block bk gathers and runs its in-block stages. */
