@@ -675,7 +675,7 @@ finish:
         memcpy(tf.model_checksum, res->model_checksum, sizeof tf.model_checksum);
         snprintf(tf.task, sizeof tf.task, "%s", td->spec.name);
         tf.metric = res->best;
-        tf.n_dev = n_dev < td->dev.n ? n_dev : 0;
+        tf.n_dev = n_dev;
         tf.batch = B;
         tf.theta = R.best_theta;
         st = theta_save(o->save_theta, &tf, err);

@@ -1,0 +1,252 @@
+/* cli_finetune.c - `idim finetune`: full fine-tuning, the baseline d90 is
+ * measured against. Runs each learning rate of --lr, reports the best:
+ * a summary on stdout and the JSON (every run under "grid") to --out. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "train.h"
+
+#define MAX_LRS 32
+
+/* the progress bar lives in cli_train.c */
+void cli_train_progress(const struct train_progress *p, void *user);
+void cli_train_progress_end(void *user);
+struct cli_bar {
+    int on;
+    const char *label;
+    double last;
+};
+
+static const char *USAGE =
+    "idim finetune --task T --model M [--data DIR] [--lr 2e-5[,3e-5,...]] [--epochs 3]\n"
+    "       [--batch 32] [--max-len 128] [--warmup 0.06] [--weight-decay 0.01] [--clip 1.0]\n"
+    "       [--dropout 0.1] [--seed S] [--threads N] [--limit-train N] [--quiet]\n"
+    "       [--out result.json]";
+
+static void help(void)
+{
+    printf(
+        "usage: %s\n\n"
+        "Full fine-tuning of every weight: AdamW (bias-corrected, decoupled weight decay,\n"
+        "none on biases and LayerNorm weights), linear warm-up then linear decay to 0,\n"
+        "global gradient-norm clipping, dropout. The dev split is scored after each\n"
+        "epoch and the best epoch is reported. With a list of learning rates each one is\n"
+        "run and the best is reported: this is the baseline d90 is measured against.\n"
+        "A loss that becomes NaN or Inf ends that run (\"diverged\": true); the others go on.\n\n"
+        "options:\n"
+        "  --task T           task: mrpc, sst2, cola, qnli, ... (required)\n"
+        "  --model M          idim model file (required)\n"
+        "  --data DIR         folder holding the task folder (default $IDIM_DATA, ./data)\n"
+        "  --lr L[,L2,...]    peak learning rate(s) (default 2e-5)\n"
+        "  --epochs E         epochs (default 3)\n"
+        "  --batch N          examples per step (default 32)\n"
+        "  --max-len N        tokens per example incl. special tokens (default 128)\n"
+        "  --warmup F         warm-up as a fraction of all steps (default 0.06)\n"
+        "  --weight-decay W   AdamW decoupled weight decay (default 0.01)\n"
+        "  --clip C           global gradient-norm clip, 0 = off (default 1.0)\n"
+        "  --dropout P        hidden and attention dropout (default 0.1)\n"
+        "  --seed S           data order, dropout, created head (default 42)\n"
+        "  --threads N        threads (default: all cores)\n"
+        "  --limit-train N    use only the first N training examples (quick runs)\n"
+        "  --limit-dev N      score only the first N dev examples\n"
+        "  --out F            write the JSON result to F (atomically)\n"
+        "  --quiet            no progress bar (drawn only when stderr is a terminal)\n"
+        "  --help             this text\n\n"
+        "example:\n"
+        "  idim finetune --task mrpc --model bert-base.idim --lr 2e-5,3e-5,5e-5 --out mrpc.json\n",
+        USAGE);
+}
+
+static enum idim_status write_atomic(const char *path, const char *text, struct idim_err *err)
+{
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", path, strerror(errno));
+    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
+    bad |= fflush(f) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        int e = errno;
+        remove(tmp);
+        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", path, strerror(e));
+    }
+    return IDIM_OK;
+}
+
+enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
+{
+    const char *cmd = "finetune";
+    enum {
+        O_TASK = 256, O_MODEL, O_DATA, O_LR, O_EPOCHS, O_BATCH, O_MAXLEN, O_WARM, O_WD, O_CLIP,
+        O_DROP, O_SEED, O_THREADS, O_LTRAIN, O_LDEV, O_OUT, O_QUIET, O_HELP
+    };
+    static const struct option opts[] = {
+        {"task", required_argument, 0, O_TASK},
+        {"model", required_argument, 0, O_MODEL},
+        {"data", required_argument, 0, O_DATA},
+        {"lr", required_argument, 0, O_LR},
+        {"epochs", required_argument, 0, O_EPOCHS},
+        {"batch", required_argument, 0, O_BATCH},
+        {"max-len", required_argument, 0, O_MAXLEN},
+        {"warmup", required_argument, 0, O_WARM},
+        {"weight-decay", required_argument, 0, O_WD},
+        {"clip", required_argument, 0, O_CLIP},
+        {"dropout", required_argument, 0, O_DROP},
+        {"seed", required_argument, 0, O_SEED},
+        {"threads", required_argument, 0, O_THREADS},
+        {"limit-train", required_argument, 0, O_LTRAIN},
+        {"limit-dev", required_argument, 0, O_LDEV},
+        {"out", required_argument, 0, O_OUT},
+        {"quiet", no_argument, 0, O_QUIET},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    struct train_opts o;
+    train_opts_default(&o, TRAIN_FULL);
+    const char *task = NULL, *model = NULL, *data = NULL, *out = NULL;
+    double lrs[MAX_LRS] = {o.lr};
+    int n_lr = 1, quiet = 0;
+    long max_len = 128, v;
+    unsigned long long u;
+    enum idim_status st = IDIM_OK;
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case O_TASK: task = optarg; break;
+        case O_MODEL: model = optarg; break;
+        case O_DATA: data = optarg; break;
+        case O_OUT: out = optarg; break;
+        case O_LR:
+            if ((st = cli_parse_list("--lr", optarg, 1e-12, 1e12, lrs, MAX_LRS, &n_lr, err)))
+                return st;
+            break;
+        case O_EPOCHS:
+            if ((st = cli_parse_long("--epochs", optarg, 1, TRAIN_MAX_EPOCHS, &v, err)))
+                return st;
+            o.epochs = (int)v;
+            break;
+        case O_BATCH:
+            if ((st = cli_parse_long("--batch", optarg, 1, 4096, &v, err)))
+                return st;
+            o.batch = (int)v;
+            break;
+        case O_MAXLEN:
+            if ((st = cli_parse_long("--max-len", optarg, 3, 4096, &max_len, err)))
+                return st;
+            break;
+        case O_WARM:
+            if ((st = cli_parse_double("--warmup", optarg, 0, 1, &o.warmup, err)))
+                return st;
+            break;
+        case O_WD:
+            if ((st = cli_parse_double("--weight-decay", optarg, 0, 1e6, &o.weight_decay, err)))
+                return st;
+            break;
+        case O_CLIP:
+            if ((st = cli_parse_double("--clip", optarg, 0, 1e12, &o.clip, err)))
+                return st;
+            break;
+        case O_DROP:
+            if ((st = cli_parse_double("--dropout", optarg, 0, 0.95, &o.dropout, err)))
+                return st;
+            break;
+        case O_SEED:
+            if ((st = cli_parse_u64("--seed", optarg, &u, err)))
+                return st;
+            o.seed = u;
+            break;
+        case O_THREADS:
+            if ((st = cli_parse_long("--threads", optarg, 1, 1024, &v, err)))
+                return st;
+            o.threads = (int)v;
+            break;
+        case O_LTRAIN:
+            if ((st = cli_parse_long("--limit-train", optarg, 1, 1L << 40, &o.limit_train, err)))
+                return st;
+            break;
+        case O_LDEV:
+            if ((st = cli_parse_long("--limit-dev", optarg, 1, 1L << 40, &o.limit_dev, err)))
+                return st;
+            break;
+        case O_QUIET: quiet = 1; break;
+        case O_HELP: help(); return IDIM_OK;
+        default: return cli_bad_option(err, cmd, USAGE, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(err, cmd, USAGE, "unexpected argument");
+    if (!task || !model)
+        return cli_usage_error(err, cmd, USAGE,
+                               !task ? "--task is required" : "--model is required");
+
+    struct train_data td;
+    st = train_data_load(&td, model, task, data, (int)max_len, o.limit_train, o.limit_dev, err);
+    if (st)
+        return st;
+    struct cli_bar bar = {!quiet && cli_stderr_is_tty(), NULL, 0};
+    o.progress = cli_train_progress;
+    o.progress_user = &bar;
+    struct train_result *res = calloc((size_t)n_lr, sizeof *res);
+    if (!res) {
+        train_data_free(&td);
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
+    }
+    int best = -1, done = 0;
+    for (int i = 0; i < n_lr; i++) {
+        o.lr = lrs[i];
+        char label[48];
+        snprintf(label, sizeof label, "lr %g", lrs[i]);
+        bar.label = label;
+        st = train_run(&td, &o, &res[i], err);
+        cli_train_progress_end(&bar);
+        if (st)
+            break;
+        done++;
+        struct train_result *r = &res[i];
+        if (r->diverged)
+            printf("lr %g: diverged: %s\n", lrs[i], r->diverged_msg);
+        else
+            printf("lr %g: best %s %.4f at epoch %d of %d (final %.4f, majority %.4f), %.1f s\n",
+                   lrs[i], r->metric, r->best, r->best_epoch, r->n_epochs, r->final, r->majority,
+                   r->seconds);
+        fflush(stdout);
+        if (best < 0 || (!r->diverged && !isnan(r->best) &&
+                         (res[best].diverged || isnan(res[best].best) || r->best > res[best].best)))
+            best = i;
+    }
+    if (st == IDIM_OK && best >= 0) {
+        struct train_result *r = &res[best];
+        if (r->diverged)
+            printf("every learning rate diverged\n");
+        else
+            printf("best: lr %g, %s %.4f (epoch %d)%s\n", lrs[best], r->metric, r->best,
+                   r->best_epoch, r->majority_only ? " - predicts a single class" : "");
+        o.lr = lrs[best];
+        cJSON *j = train_result_json(&o, r);
+        cJSON *g = j ? cJSON_AddArrayToObject(j, "grid") : NULL;
+        for (int i = 0; g && i < done; i++) {
+            o.lr = lrs[i];
+            cJSON_AddItemToArray(g, train_result_json(&o, &res[i]));
+        }
+        char *s = j ? cJSON_Print(j) : NULL;
+        if (!s)
+            st = idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
+        else if (out)
+            st = write_atomic(out, s, err);
+        free(s);
+        cJSON_Delete(j);
+    }
+    free(res);
+    train_data_free(&td);
+    return st;
+}

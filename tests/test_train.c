@@ -1,0 +1,437 @@
+/* test_train.c - the trainer: gradients with respect to theta_d and the
+ * SAID lambdas against central finite differences (double), step 0 equal
+ * to the unprojected model bit for bit, AdamW against a hand-computed
+ * update, the learning-rate schedule, determinism of short runs, the theta
+ * file round trip (and eval reproducing the metric exactly), divergence.
+ * Everything is built in memory: a tiny random BERT and a handmade data set. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "model.h"
+#include "rng.h"
+#include "train.h"
+
+static void tiny_cfg(struct arch_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->family = ARCH_BERT;
+    c->n_layers = 1;
+    c->hidden = 8;
+    c->n_heads = 2;
+    c->ffn = 16;
+    c->vocab_size = 30;
+    c->max_pos = 16;
+    c->type_vocab = 2;
+    c->pad_id = 0;
+    c->ln_eps = 1e-12f;
+    c->act = ARCH_GELU;
+    c->has_pooler = 1;
+    c->n_labels = 2;
+}
+
+/* A padded batch of 4 rows (lengths 6, 3, 5, 2), fixed ids and labels. */
+static void tiny_batch(struct batch *b)
+{
+    assert_int_equal(batch_alloc(b, 4, 6, NULL), IDIM_OK);
+    static const int len[4] = {6, 3, 5, 2};
+    b->B = 4;
+    b->T = 6;
+    struct rng r;
+    rng_init(&r, 77);
+    for (int i = 0; i < 4; i++) {
+        for (int t = 0; t < 6; t++) {
+            int k = i * 6 + t;
+            int on = t < len[i];
+            b->ids[k] = on ? (t == 0 ? 2 : 3 + (int)rng_below(&r, 27)) : 0;
+            b->type_ids[k] = on && t >= 3 ? 1 : 0;
+            b->mask[k] = on;
+        }
+        b->labels[i] = i & 1;
+    }
+    if (b->targets)
+        b->targets = NULL;
+}
+
+static void make_model(struct model *m)
+{
+    struct arch_config c;
+    tiny_cfg(&c);
+    assert_int_equal(model_init(m, &c, 2, 8, 12, NULL), IDIM_OK);
+    model_init_random(m, 5);
+    /* larger weights than 0.02 so that gradients are not tiny */
+    for (size_t i = 0; i < m->n_params; i++)
+        m->params[i] *= 10.0f;
+    for (size_t t = 0; t < m->n_tensors; t++)
+        if (strstr(m->tensors[t].name, "LayerNorm.weight"))
+            for (size_t i = 0; i < m->tensors[t].n_elem; i++)
+                m->params[m->tensors[t].offset + i] = 1.0f + 0.1f * (float)(i % 3);
+    m->dropout = 0.0f;
+}
+
+/* Loss at the current theta (dropout off), in double. */
+static double loss_at(struct subspace *s, const struct batch *b)
+{
+    subspace_apply(s);
+    return (double)model_forward(s->m, b, 0);
+}
+
+static void check_fd(enum train_mode mode, enum ff_scope scope)
+{
+    struct model m;
+    make_model(&m);
+    struct batch b;
+    tiny_batch(&b);
+    struct subspace s;
+    size_t d = mode == TRAIN_SAID ? m.n_tensors + 12 : 12;
+    struct idim_err err = {{0}};
+    assert_int_equal(subspace_init(&s, &m, mode, d, scope, 99, 0, 1, &err), IDIM_OK);
+    struct rng r;
+    rng_init(&r, 3);
+    for (size_t i = 0; i < s.d_proj; i++)
+        s.theta[i] = (float)(0.5 * rng_normal(&r));
+    for (size_t i = s.d_proj; i < d; i++)
+        s.theta[i] = (float)(1.0 + 0.3 * rng_normal(&r));
+    subspace_loss_grad(&s, &b, 0);
+    float *an = malloc(d * sizeof *an);
+    memcpy(an, s.grad, d * sizeof *an);
+    double max_err = 0, max_g = 0;
+    const float h = 1e-2f;
+    for (size_t i = 0; i < d; i++) {
+        float keep = s.theta[i];
+        s.theta[i] = keep + h;
+        double lp = loss_at(&s, &b);
+        s.theta[i] = keep - h;
+        double lm = loss_at(&s, &b);
+        s.theta[i] = keep;
+        double fd = (lp - lm) / (double)(2 * h);
+        double e = fabs(fd - an[i]);
+        if (e > max_err)
+            max_err = e;
+        if (fabs(an[i]) > max_g)
+            max_g = fabs(an[i]);
+    }
+    printf("  fd %s/%s: max |fd - analytic| = %.3g, max |grad| = %.3g\n",
+           train_mode_name(mode), scope == FF_SCOPE_GLOBAL ? "global" : "tensor", max_err, max_g);
+    assert_true(max_g > 1e-3);
+    assert_true(max_err <= 2e-3 * max_g + 1e-5);
+    free(an);
+    subspace_free(&s);
+    batch_free(&b);
+    model_free(&m);
+}
+
+static void test_fd_did_tensor(void **st) { (void)st; check_fd(TRAIN_DID, FF_SCOPE_TENSOR); }
+static void test_fd_did_global(void **st) { (void)st; check_fd(TRAIN_DID, FF_SCOPE_GLOBAL); }
+static void test_fd_said_tensor(void **st) { (void)st; check_fd(TRAIN_SAID, FF_SCOPE_TENSOR); }
+static void test_fd_said_global(void **st) { (void)st; check_fd(TRAIN_SAID, FF_SCOPE_GLOBAL); }
+
+/* theta_d = 0 (lambdas = 1): logits identical to the untouched model. */
+static void test_step0_exact(void **st)
+{
+    (void)st;
+    enum train_mode modes[2] = {TRAIN_DID, TRAIN_SAID};
+    for (int k = 0; k < 2; k++) {
+        struct model m;
+        make_model(&m);
+        struct batch b;
+        tiny_batch(&b);
+        model_forward(&m, &b, 0);
+        float ref[8];
+        memcpy(ref, m.logits, sizeof ref);
+        float *p0 = malloc(m.n_params * sizeof *p0);
+        memcpy(p0, m.params, m.n_params * sizeof *p0);
+        struct subspace s;
+        assert_int_equal(subspace_init(&s, &m, modes[k], m.n_tensors + 50, FF_SCOPE_TENSOR, 7,
+                                       0, 1, NULL),
+                         IDIM_OK);
+        /* scribble over params: apply must rebuild them from theta0 */
+        for (size_t i = 0; i < m.n_params; i++)
+            m.params[i] = 123.0f;
+        subspace_apply(&s);
+        assert_memory_equal(m.params, p0, m.n_params * sizeof *p0);
+        model_forward(&m, &b, 0);
+        assert_memory_equal(m.logits, ref, sizeof ref);
+        free(p0);
+        subspace_free(&s);
+        batch_free(&b);
+        model_free(&m);
+    }
+}
+
+static void test_said_too_small(void **st)
+{
+    (void)st;
+    struct model m;
+    make_model(&m);
+    struct subspace s;
+    struct idim_err err = {{0}};
+    assert_int_equal(
+        subspace_init(&s, &m, TRAIN_SAID, m.n_tensors, FF_SCOPE_TENSOR, 7, 0, 1, &err),
+        IDIM_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "lambdas"));
+    model_free(&m);
+}
+
+/* AdamW, two steps, against the formulas written out in double. */
+static void test_adamw_hand(void **st)
+{
+    (void)st;
+    float x[3] = {1.0f, -2.0f, 0.5f};
+    const float g1[3] = {0.1f, -0.2f, 0.3f}, g2[3] = {-0.05f, 0.4f, 0.3f};
+    float mo[3] = {0}, ve[3] = {0};
+    const uint8_t decay[3] = {1, 0, 1};
+    double lr = 0.1, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.01;
+    double X[3] = {1.0, -2.0, 0.5}, M[3] = {0}, V[3] = {0};
+    for (int t = 1; t <= 2; t++) {
+        const float *g = t == 1 ? g1 : g2;
+        train_adamw_step(x, g, mo, ve, 3, lr, b1, b2, eps, wd, decay, t);
+        for (int i = 0; i < 3; i++) {
+            M[i] = b1 * M[i] + (1 - b1) * g[i];
+            V[i] = b2 * V[i] + (1 - b2) * (double)g[i] * g[i];
+            double mh = M[i] / (1 - pow(b1, t)), vh = V[i] / (1 - pow(b2, t));
+            if (decay[i])
+                X[i] -= lr * wd * X[i];
+            X[i] -= lr * mh / (sqrt(vh) + eps);
+        }
+    }
+    /* step 1: x = x - lr*wd*x - lr*sign(g) */
+    for (int i = 0; i < 3; i++) {
+        printf("  adamw x[%d] = %.9g, expected %.9g\n", i, x[i], X[i]);
+        assert_true(fabs(x[i] - X[i]) < 1e-6);
+    }
+    assert_true(fabs(X[1] - (-2.0 + 0.1 - 0.1 * (0.9 * 0.1 * -0.2 + 0.1 * 0.4) / 0.19 /
+                                                 (sqrt((0.999 * 0.001 * 0.04 + 0.001 * 0.16) /
+                                                       (1 - 0.999 * 0.999)) +
+                                                  1e-8))) < 1e-7);
+}
+
+static void test_lr_schedule(void **st)
+{
+    (void)st;
+    assert_true(fabs(train_lr_factor(0, 10, 100) - 0.1) < 1e-12);
+    assert_true(fabs(train_lr_factor(4, 10, 100) - 0.5) < 1e-12);
+    assert_true(fabs(train_lr_factor(9, 10, 100) - 1.0) < 1e-12);
+    assert_true(fabs(train_lr_factor(10, 10, 100) - 1.0) < 1e-12);
+    assert_true(fabs(train_lr_factor(55, 10, 100) - 0.5) < 1e-12);
+    assert_true(fabs(train_lr_factor(99, 10, 100) - 1.0 / 90) < 1e-12);
+    assert_true(fabs(train_lr_factor(0, 0, 4) - 1.0) < 1e-12);
+    assert_true(fabs(train_lr_factor(3, 0, 4) - 0.25) < 1e-12);
+}
+
+/* A small learnable data set: label 1 when token 5 appears. */
+static void fill_split(struct encoded *e, size_t n, uint64_t seed)
+{
+    memset(e, 0, sizeof *e);
+    struct rng r;
+    rng_init(&r, seed);
+    e->n = n;
+    e->off = malloc((n + 1) * sizeof *e->off);
+    e->ids = malloc(n * 10 * sizeof *e->ids);
+    e->type_ids = malloc(n * 10 * sizeof *e->type_ids);
+    e->labels = malloc(n * sizeof *e->labels);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        e->off[i] = k;
+        int len = 3 + (int)rng_below(&r, 8);
+        int lab = (int)rng_below(&r, 2);
+        e->ids[k] = 2;
+        e->type_ids[k++] = 0;
+        for (int t = 1; t < len; t++) {
+            int id = 6 + (int)rng_below(&r, 24);
+            if (lab && t == 1 + (int)(i % (size_t)(len - 1)))
+                id = 5;
+            e->ids[k] = id;
+            e->type_ids[k++] = 0;
+        }
+        e->labels[i] = lab;
+        if (len > e->max_len)
+            e->max_len = len;
+    }
+    e->off[n] = k;
+}
+
+static void free_split(struct encoded *e)
+{
+    free(e->off);
+    free(e->ids);
+    free(e->type_ids);
+    free(e->labels);
+    memset(e, 0, sizeof *e);
+}
+
+static void make_data(struct train_data *td)
+{
+    memset(td, 0, sizeof *td);
+    tiny_cfg(&td->cfg);
+    td->have_file = 0;
+    snprintf(td->spec.name, sizeof td->spec.name, "toy");
+    td->spec.n_labels = 2;
+    td->spec.metric = METRIC_ACCURACY;
+    td->max_len = 12;
+    fill_split(&td->train, 40, 11);
+    fill_split(&td->dev, 20, 12);
+}
+
+static void drop_data(struct train_data *td)
+{
+    free_split(&td->train);
+    free_split(&td->dev);
+    train_data_free(td);
+}
+
+static void short_opts(struct train_opts *o, enum train_mode mode)
+{
+    train_opts_default(o, mode);
+    o->d = mode == TRAIN_SAID ? 60 : 30;
+    o->epochs = 2;
+    o->batch = 8;
+    o->threads = 1;
+    o->lr = mode == TRAIN_FULL ? 1e-3 : 3e-2;
+}
+
+static void test_determinism(void **st)
+{
+    (void)st;
+    enum train_mode modes[3] = {TRAIN_FULL, TRAIN_DID, TRAIN_SAID};
+    for (int k = 0; k < 3; k++) {
+        struct train_data td;
+        make_data(&td);
+        struct train_opts o;
+        short_opts(&o, modes[k]);
+        struct train_result a, b;
+        struct idim_err err = {{0}};
+        assert_int_equal(train_run(&td, &o, &a, &err), IDIM_OK);
+        assert_int_equal(train_run(&td, &o, &b, &err), IDIM_OK);
+        assert_int_equal(a.n_epochs, 2);
+        assert_int_equal(a.steps, 10);
+        assert_false(a.diverged);
+        assert_true(isfinite(a.epoch_loss[0]) && isfinite(a.best));
+        assert_memory_equal(a.epoch_loss, b.epoch_loss, sizeof a.epoch_loss);
+        assert_memory_equal(a.epoch_metric, b.epoch_metric, sizeof a.epoch_metric);
+        /* a different seed changes the data order, hence the losses */
+        o.seed = 43;
+        assert_int_equal(train_run(&td, &o, &b, &err), IDIM_OK);
+        assert_memory_not_equal(a.epoch_loss, b.epoch_loss, 2 * sizeof(double));
+        /* JSON equal apart from timing fields */
+        o.seed = 42;
+        assert_int_equal(train_run(&td, &o, &b, &err), IDIM_OK);
+        b.seconds = a.seconds;
+        b.ex_per_s = a.ex_per_s;
+        b.peak_rss_bytes = a.peak_rss_bytes;
+        cJSON *ja = train_result_json(&o, &a), *jb = train_result_json(&o, &b);
+        char *sa = cJSON_PrintUnformatted(ja), *sb = cJSON_PrintUnformatted(jb);
+        assert_string_equal(sa, sb);
+        assert_non_null(strstr(sa, "\"method\":\""));
+        free(sa);
+        free(sb);
+        cJSON_Delete(ja);
+        cJSON_Delete(jb);
+        drop_data(&td);
+    }
+}
+
+static void test_theta_roundtrip(void **st)
+{
+    (void)st;
+    enum train_mode modes[2] = {TRAIN_DID, TRAIN_SAID};
+    for (int k = 0; k < 2; k++) {
+        struct train_data td;
+        make_data(&td);
+        struct train_opts o;
+        short_opts(&o, modes[k]);
+        char path[64];
+        snprintf(path, sizeof path, "/tmp/idim-test-theta.%ld", (long)getpid());
+        o.save_theta = path;
+        o.scope = k ? FF_SCOPE_GLOBAL : FF_SCOPE_TENSOR;
+        struct train_result r;
+        struct idim_err err = {{0}};
+        assert_int_equal(train_run(&td, &o, &r, &err), IDIM_OK);
+        struct theta_file tf;
+        assert_int_equal(theta_load(path, &tf, &err), IDIM_OK);
+        assert_int_equal(tf.mode, modes[k]);
+        assert_int_equal(tf.scope, o.scope);
+        assert_int_equal(tf.d, o.d);
+        assert_int_equal(tf.seed, 42);
+        assert_int_equal(tf.proj_seed, o.proj_seed);
+        assert_string_equal(tf.task, "toy");
+        assert_string_equal(tf.model_checksum, "random");
+        assert_true(tf.metric == r.best);
+        /* the trained vector moved away from its start */
+        int moved = 0;
+        for (size_t i = 0; i < tf.d; i++)
+            moved |= tf.theta[i] != (i < r.d_proj ? 0.0f : 1.0f);
+        assert_true(moved);
+        struct metrics met;
+        assert_int_equal(train_eval_theta(&td, &tf, 1, &met, &err), IDIM_OK);
+        assert_true(met.primary == r.best);
+        /* another model checksum is refused, naming both */
+        snprintf(td.checksum_hex, sizeof td.checksum_hex, "0123456789abcdef");
+        assert_int_equal(train_eval_theta(&td, &tf, 1, &met, &err), IDIM_ERR_USAGE);
+        assert_non_null(strstr(err.msg, "random"));
+        assert_non_null(strstr(err.msg, "0123456789abcdef"));
+        td.checksum_hex[0] = 0;
+        theta_free(&tf);
+        /* a flipped byte is caught by the checksum */
+        FILE *f = fopen(path, "r+b");
+        assert_non_null(f);
+        fseek(f, 140, SEEK_SET);
+        int c = fgetc(f);
+        fseek(f, 140, SEEK_SET);
+        fputc(c ^ 1, f);
+        fclose(f);
+        assert_int_equal(theta_load(path, &tf, &err), IDIM_ERR_FORMAT);
+        assert_non_null(strstr(err.msg, path));
+        remove(path);
+        drop_data(&td);
+    }
+}
+
+static void test_diverged(void **st)
+{
+    (void)st;
+    enum train_mode modes[2] = {TRAIN_FULL, TRAIN_DID};
+    for (int k = 0; k < 2; k++) {
+        struct train_data td;
+        make_data(&td);
+        struct train_opts o;
+        short_opts(&o, modes[k]);
+        o.optimizer = TRAIN_SGD;
+        o.clip = 0;
+        o.warmup_steps = 0;
+        o.lr = 1e30;
+        struct train_result r;
+        struct idim_err err = {{0}};
+        assert_int_equal(train_run(&td, &o, &r, &err), IDIM_OK);
+        assert_true(r.diverged);
+        assert_true(strstr(r.diverged_msg, "NaN") || strstr(r.diverged_msg, "infinite"));
+        assert_true(r.steps < 10);
+        cJSON *j = train_result_json(&o, &r);
+        char *s = cJSON_PrintUnformatted(j);
+        assert_non_null(strstr(s, "\"diverged\":true"));
+        free(s);
+        cJSON_Delete(j);
+        drop_data(&td);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fd_did_tensor),  cmocka_unit_test(test_fd_did_global),
+        cmocka_unit_test(test_fd_said_tensor), cmocka_unit_test(test_fd_said_global),
+        cmocka_unit_test(test_step0_exact),    cmocka_unit_test(test_said_too_small),
+        cmocka_unit_test(test_adamw_hand),     cmocka_unit_test(test_lr_schedule),
+        cmocka_unit_test(test_determinism),    cmocka_unit_test(test_theta_roundtrip),
+        cmocka_unit_test(test_diverged),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
