@@ -126,6 +126,15 @@ static void mfile_close(struct mfile *m)
     m->p = NULL;
 }
 
+/* Index of the first byte after the JSON value that is not whitespace, or n. */
+static size_t json_trailing(const char *p, size_t n, const char *end)
+{
+    size_t i = end ? (size_t)(end - p) : n;
+    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t'))
+        i++;
+    return i;
+}
+
 static enum idim_status read_json(const char *path, cJSON **out, struct idim_err *err)
 {
     struct mfile m;
@@ -146,7 +155,13 @@ static enum idim_status read_json(const char *path, cJSON **out, struct idim_err
         return idim_fail(err, IDIM_ERR_FORMAT, "%s: %s at byte %zu", path,
                          j ? "expected a JSON object" : "not valid JSON", at);
     }
+    size_t tr = json_trailing((const char *)m.p, m.n, end);
     mfile_close(&m);
+    if (tr < m.n) {
+        cJSON_Delete(j);
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: not valid JSON: unexpected text after the "
+                         "object at byte %zu", path, tr);
+    }
     *out = j;
     return IDIM_OK;
 }
@@ -250,6 +265,14 @@ static enum idim_status st_load(struct st_set *S, const char *path, struct idim_
         cJSON_Delete(j);
         return idim_fail(err, IDIM_ERR_FORMAT, "%s: safetensors header is %s, at byte %zu", path,
                          j ? "JSON but not an object" : "not valid JSON", at);
+    }
+    size_t tr = json_trailing(js, (size_t)hn, end);
+    if (tr < hn) {
+        cJSON_Delete(j);
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: safetensors header is not valid JSON: unexpected text after the "
+                         "object, at byte %zu",
+                         path, 8 + tr);
     }
     const unsigned char *data = m->p + 8 + hn;
     uint64_t data_bytes = m->n - 8 - hn;

@@ -798,6 +798,17 @@ static void test_convert_malformed_config(void **state)
     expect_convert_fail(d, IDIM_ERR_FORMAT, "cfg_bad/config.json", "not valid JSON at byte");
 }
 
+static void test_convert_config_trailing_text(void **state)
+{
+    (void)state;
+    if (!have_fixtures())
+        skip();
+    const char *d = copy_fixture("bert_f32", "cfg_trail");
+    write_text(d, "config.json", "{\"model_type\": \"bert\"} {\"second\": 1}\n");
+    expect_convert_fail(d, IDIM_ERR_FORMAT, "cfg_trail/config.json",
+                        "unexpected text after the object at byte 23");
+}
+
 static void test_convert_config_missing_field(void **state)
 {
     (void)state;
@@ -1100,6 +1111,7 @@ int main(void)
         cmocka_unit_test(test_writer_rejects_bad_shape),
         cmocka_unit_test(test_writer_unwritable),
         cmocka_unit_test(test_convert_malformed_config),
+        cmocka_unit_test(test_convert_config_trailing_text),
         cmocka_unit_test(test_convert_config_missing_field),
         cmocka_unit_test(test_convert_unsupported_model_type),
         cmocka_unit_test(test_convert_electra_embedding_size),
