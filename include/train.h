@@ -76,6 +76,9 @@ struct train_opts {
     train_progress_fn progress; /* may be NULL */
     void *progress_user;
     const char *save_theta; /* subspace: write the best epoch's theta here (NULL = no) */
+    const char *save_model; /* full FT: write the final weights as an idim model file
+                               without a classification head (encoder + BERT pooler), a
+                               starting model for subspace runs on another task (NULL = no) */
 };
 
 /* Defaults for a mode: full FT = AdamW lr 2e-5, 3 epochs, batch 32, warm-up

@@ -27,7 +27,7 @@ static const char *USAGE =
     "idim finetune --task T --model M [--data DIR] [--lr 2e-5[,3e-5,...]] [--epochs 3]\n"
     "       [--batch 32] [--max-len 128] [--warmup 0.06] [--weight-decay 0.01] [--clip 1.0]\n"
     "       [--dropout 0.1] [--seed S] [--threads N] [--limit-train N] [--quiet]\n"
-    "       [--out result.json]";
+    "       [--out result.json] [--save-model F]";
 
 static void help(void)
 {
@@ -56,6 +56,9 @@ static void help(void)
         "  --limit-train N    use only the first N training examples (quick runs)\n"
         "  --limit-dev N      score only the first N dev examples\n"
         "  --out F            write the JSON result to F (atomically)\n"
+        "  --save-model F     write the final weights of the best learning rate as a model\n"
+        "                     file without a head (a starting model for `idim train` on\n"
+        "                     another task)\n"
         "  --quiet            no progress bar (drawn only when stderr is a terminal)\n"
         "  --help             this text\n\n"
         "example:\n"
@@ -86,7 +89,7 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
     const char *cmd = "finetune";
     enum {
         O_TASK = 256, O_MODEL, O_DATA, O_LR, O_EPOCHS, O_BATCH, O_MAXLEN, O_WARM, O_WD, O_CLIP,
-        O_DROP, O_SEED, O_THREADS, O_LTRAIN, O_LDEV, O_OUT, O_QUIET, O_HELP
+        O_DROP, O_SEED, O_THREADS, O_LTRAIN, O_LDEV, O_OUT, O_SAVE, O_QUIET, O_HELP
     };
     static const struct option opts[] = {
         {"task", required_argument, 0, O_TASK},
@@ -105,13 +108,15 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
         {"limit-train", required_argument, 0, O_LTRAIN},
         {"limit-dev", required_argument, 0, O_LDEV},
         {"out", required_argument, 0, O_OUT},
+        {"save-model", required_argument, 0, O_SAVE},
         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
     struct train_opts o;
     train_opts_default(&o, TRAIN_FULL);
-    const char *task = NULL, *model = NULL, *data = NULL, *out = NULL;
+    const char *task = NULL, *model = NULL, *data = NULL, *out = NULL, *save = NULL;
+    char tmp_model[1100];
     double lrs[MAX_LRS] = {o.lr};
     int n_lr = 1, quiet = 0;
     long max_len = 128, v;
@@ -126,6 +131,7 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
         case O_MODEL: model = optarg; break;
         case O_DATA: data = optarg; break;
         case O_OUT: out = optarg; break;
+        case O_SAVE: save = optarg; break;
         case O_LR:
             if ((st = cli_parse_list("--lr", optarg, 1e-12, 1e12, lrs, MAX_LRS, &n_lr, err)))
                 return st;
@@ -207,6 +213,10 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
         char label[48];
         snprintf(label, sizeof label, "lr %g", lrs[i]);
         bar.label = label;
+        if (save) {
+            snprintf(tmp_model, sizeof tmp_model, "%s.run.%ld", save, (long)getpid());
+            o.save_model = tmp_model;
+        }
         st = train_run(&td, &o, &res[i], err);
         cli_train_progress_end(&bar);
         if (st)
@@ -221,8 +231,16 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
                    r->seconds);
         fflush(stdout);
         if (best < 0 || (!r->diverged && !isnan(r->best) &&
-                         (res[best].diverged || isnan(res[best].best) || r->best > res[best].best)))
+                         (res[best].diverged || isnan(res[best].best) || r->best > res[best].best))) {
             best = i;
+            if (save && !r->diverged && rename(tmp_model, save) != 0) {
+                st = idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write", save);
+                remove(tmp_model);
+                break;
+            }
+        } else if (save) {
+            remove(tmp_model);
+        }
     }
     if (st == IDIM_OK && best >= 0) {
         struct train_result *r = &res[best];

@@ -466,6 +466,47 @@ static void scale(float *g, size_t n, float c)
         g[i] *= c;
 }
 
+/* Writes m's weights as a model file without a head: the file-table
+ * tensors of td's config with n_labels = 0, looked up by name. */
+static enum idim_status save_model(const struct train_data *td, const struct model *m,
+                                   const char *path, struct idim_err *err)
+{
+    if (!td->have_file)
+        return idim_fail(err, IDIM_ERR_USAGE, "--save-model needs a model file to start from");
+    struct arch_config fc = td->cfg;
+    fc.n_labels = 0;
+    fc.has_pooler = fc.family == ARCH_BERT;
+    size_t nf = arch_tensors(&fc, ARCH_TABLE_FILE, 0, NULL, 0);
+    struct arch_tensor *ft = calloc(nf, sizeof *ft);
+    struct wfile_src_tensor *src = calloc(nf, sizeof *src);
+    enum idim_status st = IDIM_OK;
+    if (!ft || !src) {
+        st = idim_fail(err, IDIM_ERR_NOMEM, "out of memory writing %s", path);
+        goto out;
+    }
+    arch_tensors(&fc, ARCH_TABLE_FILE, 0, ft, nf);
+    for (size_t i = 0; i < nf; i++) {
+        size_t t = 0;
+        while (t < m->n_tensors && strcmp(m->tensors[t].name, ft[i].name) != 0)
+            t++;
+        if (t == m->n_tensors) {
+            st = idim_fail(err, IDIM_ERR_INTERNAL, "%s: the model has no tensor %s", path,
+                           ft[i].name);
+            goto out;
+        }
+        src[i].name = ft[i].name;
+        src[i].n_dims = ft[i].n_dims;
+        src[i].shape[0] = ft[i].shape[0];
+        src[i].shape[1] = ft[i].shape[1];
+        src[i].data = m->params + m->tensors[t].offset;
+    }
+    st = wfile_write(path, &fc, &td->w.tok, src, nf, err);
+out:
+    free(ft);
+    free(src);
+    return st;
+}
+
 enum idim_status train_run(struct train_data *td, const struct train_opts *o,
                            struct train_result *res, struct idim_err *err)
 {
@@ -680,6 +721,8 @@ finish:
         tf.theta = R.best_theta;
         st = theta_save(o->save_theta, &tf, err);
     }
+    if (!sub && o->save_model && !res->diverged && st == IDIM_OK)
+        st = save_model(td, m, o->save_model, err);
 done:
     res->seconds = now_s() - t_start;
     res->ex_per_s = t_train > 0 ? (double)seen / t_train : 0;
