@@ -242,7 +242,10 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
             remove(tmp_model);
         }
     }
-    if (st == IDIM_OK && best >= 0) {
+    /* Ctrl-C: the runs that finished are still reported (exit 130) */
+    enum idim_status st_run = st;
+    if ((st == IDIM_OK || st == IDIM_ERR_INTERRUPTED) && best >= 0) {
+        st = IDIM_OK;
         struct train_result *r = &res[best];
         if (r->diverged)
             printf("every learning rate diverged\n");
@@ -263,6 +266,8 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
             st = write_atomic(out, s, err);
         free(s);
         cJSON_Delete(j);
+        if (st == IDIM_OK)
+            st = st_run;
     }
     free(res);
     train_data_free(&td);

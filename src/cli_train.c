@@ -320,7 +320,10 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
             remove(tmp_theta);
         }
     }
-    if (st == IDIM_OK && best >= 0) {
+    /* Ctrl-C: the runs that finished are still reported (exit 130) */
+    enum idim_status st_run = st;
+    if ((st == IDIM_OK || st == IDIM_ERR_INTERRUPTED) && best >= 0) {
+        st = IDIM_OK;
         o.lr = lrs[best];
         cJSON *j = train_result_json(&o, &res[best]);
         if (j && n_lr > 1) {
@@ -344,6 +347,8 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
             printf("%s\n", s);
         free(s);
         cJSON_Delete(j);
+        if (st == IDIM_OK)
+            st = st_run;
     }
     free(res);
     train_data_free(&td);
