@@ -11,9 +11,11 @@
  * The file holds the pooler (has_pooler = 1) and no classification head. */
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arch.h"
 #include "cli.h"
@@ -76,6 +78,46 @@ static void fill_tensor(float *x, const struct arch_tensor *t, const struct arch
     } else {
         memset(x, 0, n * sizeof *x);
     }
+}
+
+/* Tensors are independent streams, so threads fill them in any order and
+ * the file is the same for any thread count. */
+struct fill_job {
+    pthread_mutex_t mu;
+    size_t next, nt;
+    float *block;
+    const struct arch_tensor *tab;
+    const struct arch_config *c;
+    uint64_t seed;
+};
+
+static void *fill_worker(void *arg)
+{
+    struct fill_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->mu);
+        size_t t = j->next < j->nt && !idim_interrupted ? j->next++ : j->nt;
+        pthread_mutex_unlock(&j->mu);
+        if (t >= j->nt)
+            return NULL;
+        fill_tensor(j->block + j->tab[t].offset, &j->tab[t], j->c, j->seed, t);
+    }
+}
+
+static void fill_all(float *block, const struct arch_tensor *tab, size_t nt,
+                     const struct arch_config *c, uint64_t seed)
+{
+    struct fill_job j = {PTHREAD_MUTEX_INITIALIZER, 0, nt, block, tab, c, seed};
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nth = ncpu < 1 ? 1 : ncpu > 8 ? 8 : (int)ncpu;
+    pthread_t th[8];
+    int started = 0;
+    for (int i = 1; i < nth; i++)
+        if (pthread_create(&th[started], NULL, fill_worker, &j) == 0)
+            started++;
+    fill_worker(&j); /* this thread works too; with no helpers it does everything */
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
 }
 
 enum idim_status cli_init(int argc, char **argv, struct idim_err *err)
@@ -210,14 +252,14 @@ enum idim_status cli_init(int argc, char **argv, struct idim_err *err)
     }
     arch_tensors(&c, ARCH_TABLE_FILE, c.n_labels, tab, nt);
     int tty = cli_stderr_is_tty();
+    if (tty)
+        fprintf(stderr, "init: drawing %zu parameters\n", np);
+    fill_all(block, tab, nt, &c, seed);
+    if (idim_interrupted) {
+        st = idim_fail(err, IDIM_ERR_INTERRUPTED, "init: interrupted; %s not written", out);
+        goto done;
+    }
     for (size_t t = 0; t < nt; t++) {
-        if (idim_interrupted) {
-            st = idim_fail(err, IDIM_ERR_INTERRUPTED, "init: interrupted; %s not written", out);
-            goto done;
-        }
-        if (tty)
-            fprintf(stderr, "\rinit: tensor %zu/%zu", t + 1, nt);
-        fill_tensor(block + tab[t].offset, &tab[t], &c, seed, t);
         src[t].name = tab[t].name;
         src[t].n_dims = tab[t].n_dims;
         src[t].shape[0] = tab[t].shape[0];
@@ -225,7 +267,7 @@ enum idim_status cli_init(int argc, char **argv, struct idim_err *err)
         src[t].data = block + tab[t].offset;
     }
     if (tty)
-        fprintf(stderr, "\rinit: writing %s\n", out);
+        fprintf(stderr, "init: writing %s\n", out);
     st = wfile_write(out, &c, vocab ? &tok : NULL, src, nt, err);
     if (st)
         goto done;
