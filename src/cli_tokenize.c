@@ -1,0 +1,239 @@
+/* cli_tokenize.c - `idim tokenize`: print a task's token ids as JSON lines.
+ *
+ * Reads the tokenizer stored in a model file (or, with --tokenizer, Hugging
+ * Face tokenizer files directly), loads one split of a task and prints one
+ * JSON object per example:
+ *   {"input_ids":[...],"token_type_ids":[...],"label":L}
+ * with the special tokens and "longest first" truncation to --max-len, as
+ * the model will see it. For debugging and for comparing idim with other
+ * tokenizers (tests/e2e_tokenize.sh compares it with Hugging Face's). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "task.h"
+#include "tokdata.h"
+#include "tokenizer.h"
+#include "wfile.h"
+
+static const char *usage =
+    "idim tokenize (--model M | --tokenizer PATH) --task T [--data DIR] [--split train|dev]\n"
+    "       [--limit N] [--max-len L]";
+
+static void print_help(void)
+{
+    printf("usage: %s\n\n"
+           "Prints one JSON line per example of a task split, as the model sees it:\n"
+           "  {\"input_ids\":[...],\"token_type_ids\":[...],\"label\":L}\n"
+           "BERT: [CLS] a [SEP] b [SEP] (type ids 0 then 1); RoBERTa: <s> a </s></s> b </s>.\n"
+           "Pairs longer than --max-len are truncated \"longest first\" as Hugging Face's fast\n"
+           "tokenizers do, keeping the special tokens. The label is the class id (the\n"
+           "task's label order) or, for a regression task (stsb), the score.\n\n"
+           "options:\n"
+           "  --model M          model file whose stored tokenizer is used\n"
+           "  --tokenizer PATH   or: Hugging Face tokenizer files instead of a model\n"
+           "                     (vocab.txt, vocab.json + merges.txt, tokenizer.json, or a folder)\n"
+           "  --task T           task name (see below), or custom\n"
+           "  --data DIR         the task's folder, or the folder holding it\n"
+           "                     (default: $IDIM_DATA/<folder>, then ./data/<folder>)\n"
+           "  --split S          train or dev (mnli also dev-mm); default dev\n"
+           "  --limit N          first N examples only (default: all)\n"
+           "  --max-len L        tokens per example, special tokens included (default 128;\n"
+           "                     4 to the model's position limit)\n"
+           "  custom tasks (--task custom):\n"
+           "  --train FILE, --dev FILE   the split files (tsv/csv need a header row)\n"
+           "  --text-cols C1[,C2]        text columns: header names or 0-based numbers\n"
+           "                             (jsonl: keys)\n"
+           "  --label-col C              label column or key\n"
+           "  --format F                 tsv, csv or jsonl (default: from the extension)\n"
+           "  --metric M                 accuracy, f1, mcc, pearson, spearman (default accuracy)\n"
+           "  -h, --help         this help\n\n"
+           "tasks (name, folder under $IDIM_DATA, notes):\n%s\n"
+           "examples:\n"
+           "  idim tokenize --model base.bin --task mrpc --data glue/MRPC --limit 3\n"
+           "  idim tokenize --tokenizer roberta-base/ --task sst2 --split train --max-len 64\n"
+           "  idim tokenize --model m.bin --task custom --dev d.tsv --text-cols q,a --label-col y\n",
+           usage, task_list());
+}
+
+enum {
+    O_MODEL = 256,
+    O_TOKENIZER,
+    O_TASK,
+    O_DATA,
+    O_SPLIT,
+    O_LIMIT,
+    O_MAXLEN,
+    O_TRAIN,
+    O_DEV,
+    O_TEXTCOLS,
+    O_LABELCOL,
+    O_FORMAT,
+    O_METRIC,
+};
+
+static void print_ids(FILE *f, const int32_t *v, size_t n)
+{
+    fputc('[', f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, i ? ",%d" : "%d", v[i]);
+    fputc(']', f);
+}
+
+enum idim_status cli_tokenize(int argc, char **argv, struct idim_err *err)
+{
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL},
+        {"tokenizer", required_argument, 0, O_TOKENIZER},
+        {"task", required_argument, 0, O_TASK},
+        {"data", required_argument, 0, O_DATA},
+        {"split", required_argument, 0, O_SPLIT},
+        {"limit", required_argument, 0, O_LIMIT},
+        {"max-len", required_argument, 0, O_MAXLEN},
+        {"train", required_argument, 0, O_TRAIN},
+        {"dev", required_argument, 0, O_DEV},
+        {"text-cols", required_argument, 0, O_TEXTCOLS},
+        {"label-col", required_argument, 0, O_LABELCOL},
+        {"format", required_argument, 0, O_FORMAT},
+        {"metric", required_argument, 0, O_METRIC},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    const char *model = NULL, *tokpath = NULL, *task = NULL, *data = NULL, *split = "dev";
+    const char *train = NULL, *dev = NULL, *text_cols = NULL, *label_col = NULL;
+    const char *format = NULL, *metric = NULL;
+    long limit = -1, max_len = 128;
+    enum idim_status st;
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case O_MODEL: model = optarg; break;
+        case O_TOKENIZER: tokpath = optarg; break;
+        case O_TASK: task = optarg; break;
+        case O_DATA: data = optarg; break;
+        case O_SPLIT: split = optarg; break;
+        case O_LIMIT:
+            if ((st = cli_parse_long("--limit", optarg, 1, 1000000000L, &limit, err)))
+                return st;
+            break;
+        case O_MAXLEN:
+            if ((st = cli_parse_long("--max-len", optarg, 4, 1000000, &max_len, err)))
+                return st;
+            break;
+        case O_TRAIN: train = optarg; break;
+        case O_DEV: dev = optarg; break;
+        case O_TEXTCOLS: text_cols = optarg; break;
+        case O_LABELCOL: label_col = optarg; break;
+        case O_FORMAT: format = optarg; break;
+        case O_METRIC: metric = optarg; break;
+        case 'h': print_help(); return IDIM_OK;
+        default: return cli_bad_option(err, "tokenize", usage, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(err, "tokenize", usage, "unexpected argument");
+    if (!model == !tokpath)
+        return cli_usage_error(err, "tokenize", usage,
+                               "give exactly one of --model and --tokenizer");
+    if (!task)
+        return cli_usage_error(err, "tokenize", usage, "--task is required");
+    int custom = !strcmp(task, "custom");
+    if (!custom && (train || dev || text_cols || label_col || format || metric))
+        return cli_usage_error(err, "tokenize", usage,
+                               "--train/--dev/--text-cols/--label-col/--format/--metric go with "
+                               "--task custom");
+    if (strcmp(split, "train") && strcmp(split, "dev") && strcmp(split, "dev-mm"))
+        return cli_usage_error(err, "tokenize", usage, "--split takes train or dev");
+
+    struct wfile w;
+    struct tokdata td;
+    memset(&w, 0, sizeof w);
+    memset(&td, 0, sizeof td);
+    struct tokenizer *tk = NULL;
+    struct dataset ds;
+    memset(&ds, 0, sizeof ds);
+    struct task_spec spec;
+    int32_t *ids = NULL, *types = NULL;
+    const struct tokdata *tok;
+    if (model) {
+        if ((st = wfile_open(&w, model, err)))
+            goto done;
+        tok = &w.tok;
+        if (tok->n_vocab == 0) {
+            st = idim_fail(err, IDIM_ERR_FORMAT,
+                           "%s: holds no tokenizer (made with --vocab-size alone); make it with "
+                           "idim init --vocab or idim convert",
+                           model);
+            goto done;
+        }
+        long cap = w.cfg.family == ARCH_ROBERTA ? w.cfg.max_pos - w.cfg.pad_id - 1
+                                                : w.cfg.max_pos;
+        if (max_len > cap) {
+            st = idim_fail(err, IDIM_ERR_USAGE,
+                           "--max-len %ld is more than %s allows (%ld positions)", max_len,
+                           model, cap);
+            goto done;
+        }
+    } else {
+        if ((st = tokdata_load_hf(&td, tokpath, err)))
+            goto done;
+        tok = &td;
+    }
+    if (custom)
+        st = task_custom(&spec, train, dev, text_cols, label_col, format, metric, err);
+    else
+        st = task_resolve(&spec, task, data, err);
+    if (st)
+        goto done;
+    if ((st = task_load(&ds, &spec, split, err)))
+        goto done;
+    if ((st = tokenizer_new(&tk, tok, err)))
+        goto done;
+    ids = malloc((size_t)max_len * sizeof *ids);
+    types = malloc((size_t)max_len * sizeof *types);
+    if (!ids || !types) {
+        st = idim_fail(err, IDIM_ERR_NOMEM, "tokenize: out of memory");
+        goto done;
+    }
+    size_t n = ds.n;
+    if (limit > 0 && (size_t)limit < n)
+        n = (size_t)limit;
+    for (size_t i = 0; i < n; i++) {
+        if (idim_interrupted) {
+            st = IDIM_ERR_INTERRUPTED;
+            idim_fail(err, st, "tokenize: interrupted after %zu examples", i);
+            goto done;
+        }
+        long k = tokenizer_encode_pair(tk, ds.text_a[i], ds.text_b ? ds.text_b[i] : NULL,
+                                       (int)max_len, ids, types);
+        if (k < 0) {
+            st = idim_fail(err, IDIM_ERR_NOMEM, "tokenize: out of memory");
+            goto done;
+        }
+        fputs("{\"input_ids\":", stdout);
+        print_ids(stdout, ids, (size_t)k);
+        fputs(",\"token_type_ids\":", stdout);
+        print_ids(stdout, types, (size_t)k);
+        if (ds.targets)
+            printf(",\"label\":%.9g}\n", (double)ds.targets[i]);
+        else
+            printf(",\"label\":%d}\n", ds.labels[i]);
+        if (ferror(stdout)) {
+            st = idim_fail(err, IDIM_ERR_WRITE, "tokenize: could not write standard output");
+            goto done;
+        }
+    }
+    st = IDIM_OK;
+done:
+    free(ids);
+    free(types);
+    tokenizer_free(tk);
+    dataset_free(&ds);
+    tokdata_free(&td);
+    wfile_free(&w);
+    return st;
+}
