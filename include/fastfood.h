@@ -33,6 +33,14 @@ enum idim_status fastfood_new(struct fastfood **out, const size_t *n, size_t m, 
                               int threads, struct idim_err *err);
 void fastfood_free(struct fastfood *ff);
 
+/* The projection of tensor t alone (FF_SCOPE_TENSOR): one transform of
+ * n_t entries with the tables of tensor index t, i.e. transform 0 of the
+ * result equals transform t of fastfood_new(n, m, d, FF_SCOPE_TENSOR,
+ * proj_seed, ...) whenever n[t] == n_t. For `idim project` (avoids drawing
+ * every other tensor's tables). Same returns as fastfood_new. */
+enum idim_status fastfood_new_tensor(struct fastfood **out, size_t n_t, size_t t, size_t d,
+                                     uint64_t proj_seed, int threads, struct idim_err *err);
+
 /* y[off_t + i] = (P_t x)_i for every tensor t: y is the D-vector of
  * projected updates (not added to anything). x: [d], y: [D]. */
 void fastfood_forward(struct fastfood *ff, const float *x, float *y);

@@ -572,9 +572,10 @@ void fastfood_free(struct fastfood *ff)
     free(ff);
 }
 
-enum idim_status fastfood_new(struct fastfood **out, const size_t *n, size_t m, size_t d,
-                              enum ff_scope scope, uint64_t proj_seed, int grad_compat,
-                              int threads, struct idim_err *err)
+/* fastfood_new with transform k keyed by stream key0 + k. */
+static enum idim_status ff_create(struct fastfood **out, const size_t *n, size_t m, size_t d,
+                                  enum ff_scope scope, uint64_t proj_seed, int grad_compat,
+                                  int threads, uint64_t key0, struct idim_err *err)
 {
     *out = NULL;
     if (m == 0 || d == 0)
@@ -638,7 +639,7 @@ enum idim_status fastfood_new(struct fastfood **out, const size_t *n, size_t m, 
         if (X->LL > llcap)
             goto toolarge;
         X->M = Md < X->LL ? Md : X->LL;
-        X->key = rng_key(proj_seed, (uint64_t)k);
+        X->key = rng_key(proj_seed, key0 + (uint64_t)k);
         geom_of(X->LL, &X->g);
         X->B = malloc(d);
         X->G = alloc_big(X->LL * sizeof(float));
@@ -716,6 +717,19 @@ nomem:
     return idim_fail(err, IDIM_ERR_NOMEM,
                      "fastfood: out of memory for the projection tables (d = %zu, %zu tensors)",
                      d, m);
+}
+
+enum idim_status fastfood_new(struct fastfood **out, const size_t *n, size_t m, size_t d,
+                              enum ff_scope scope, uint64_t proj_seed, int grad_compat,
+                              int threads, struct idim_err *err)
+{
+    return ff_create(out, n, m, d, scope, proj_seed, grad_compat, threads, 0, err);
+}
+
+enum idim_status fastfood_new_tensor(struct fastfood **out, size_t n_t, size_t t, size_t d,
+                                     uint64_t proj_seed, int threads, struct idim_err *err)
+{
+    return ff_create(out, &n_t, 1, d, FF_SCOPE_TENSOR, proj_seed, 0, threads, (uint64_t)t, err);
 }
 
 /* --------------------------------------------------------------- forward */

@@ -1,0 +1,511 @@
+/* cli_project.c - `idim project`: print one tensor's projected update
+ * (DID: P_t theta_d; SAID: lambda_t P_t theta_{d-m}) and, with --tables,
+ * write that tensor's Fastfood tables B, Pi, G as little-endian arrays plus
+ * meta.json, so other implementations can check the projection
+ * (scripts/check_projection.py does, with numpy). Layouts:
+ * docs/PROJECTION.md. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "arch.h"
+#include "cli.h"
+#include "fastfood.h"
+#include "train.h"
+#include "wfile.h"
+
+static const char *USAGE =
+    "idim project --model M --tensor NAME --theta FILE [--d N] [--method did|said]\n"
+    "       [--scope tensor|global] [--proj-seed P] [--n-labels K] [--tables DIR] [--json]\n"
+    "       [--threads N]";
+
+static void help(void)
+{
+    printf("usage: %s\n\n"
+           "Prints the projected update of one tensor for a given theta: DID P_t theta_d,\n"
+           "SAID lambda_t P_t theta_{d-m} (the amount added to the frozen weights), one value\n"
+           "per line as %%.9g (exact for float32), in the tensor's row-major order. The tensor\n"
+           "table is the model's (ARCH_TABLE_MODEL: encoder, pooler, head for K labels), so\n"
+           "tensor index t and the tables keyed by (proj-seed, t) match `idim train`.\n\n"
+           "options:\n"
+           "  --model M        idim model file (required; only its config and checksum are read)\n"
+           "  --tensor NAME    tensor name as listed by `idim info` (required), e.g.\n"
+           "                   bert.encoder.layer.0.attention.self.query.weight\n"
+           "  --theta FILE     theta (required): a theta file written by `idim train\n"
+           "                   --save-theta` (method, scope, d, proj-seed and labels are taken\n"
+           "                   from it), or a text file with one float per line ('#' comments\n"
+           "                   and blank lines ignored): DID d values; SAID d values\n"
+           "                   (theta_{d-m} then the m lambdas) or d-m values (lambdas 1)\n"
+           "  --d N            subspace dimension (required with a text theta; SAID counts the\n"
+           "                   m lambdas, so the projection has d - m columns)\n"
+           "  --method M       did (default) or said\n"
+           "  --scope S        tensor (default: one transform per tensor) or global\n"
+           "  --proj-seed P    projection seed (default: `idim train`'s default, 1234)\n"
+           "  --n-labels K     labels of the classification head (default: the theta file's,\n"
+           "                   else the model file's, else 2)\n"
+           "  --tables DIR     also write the tensor's transform tables to DIR (created):\n"
+           "                   B.bin int8[LL], Pi.bin uint32[LL], G.bin float32[LL],\n"
+           "                   little-endian, and meta.json (n, LL, d, scale, seed, tensor\n"
+           "                   index, offset, generator); see docs/PROJECTION.md\n"
+           "  --json           print one JSON object {tensor, index, n, d, ..., update: [...]}\n"
+           "                   instead of one value per line\n"
+           "  --threads N      threads for large transforms (default 2)\n"
+           "  --help           this text\n\n"
+           "example:\n"
+           "  idim project --model tiny.idim --theta sst2.theta \\\n"
+           "      --tensor bert.pooler.dense.bias --tables /tmp/ff\n"
+           "  /usr/bin/python3 scripts/check_projection.py --tables /tmp/ff --theta sst2.theta\n",
+           USAGE);
+}
+
+/* ---------------------------------------------------------------- theta */
+
+static int is_binary_theta(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    char m[8];
+    int ok = fread(m, 1, 8, f) == 8 && memcmp(m, "IDIMTHTA", 8) == 0;
+    fclose(f);
+    return ok;
+}
+
+/* Reads a text theta: one float per line. *out owned by the caller. */
+static enum idim_status read_text_theta(const char *path, float **out, size_t *n,
+                                        struct idim_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return idim_fail(err, IDIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1024, k = 0;
+    float *v = malloc(cap * sizeof *v);
+    char line[256];
+    long lineno = 0;
+    enum idim_status st = IDIM_OK;
+    if (!v) {
+        fclose(f);
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+    }
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        char *p = line;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p == '#' || *p == '\n' || *p == '\r' || *p == 0)
+            continue;
+        char *end;
+        errno = 0;
+        float x = strtof(p, &end);
+        while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
+            end++;
+        if (end == p || *end || errno == ERANGE) {
+            st = idim_fail(err, IDIM_ERR_FORMAT,
+                           "%s: line %ld: expected one float per line, found '%.40s'", path,
+                           lineno, p);
+            break;
+        }
+        if (k == cap) {
+            float *nv = realloc(v, 2 * cap * sizeof *v);
+            if (!nv) {
+                st = idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+                break;
+            }
+            v = nv, cap *= 2;
+        }
+        v[k++] = x;
+    }
+    if (!st && ferror(f))
+        st = idim_fail(err, IDIM_ERR_IO, "%s: read error", path);
+    fclose(f);
+    if (!st && k == 0)
+        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: no values (expected one float per line)",
+                       path);
+    if (st) {
+        free(v);
+        return st;
+    }
+    *out = v;
+    *n = k;
+    return IDIM_OK;
+}
+
+/* --------------------------------------------------------------- tables */
+
+static enum idim_status write_le(const char *dir, const char *name, const void *data,
+                                 size_t n, size_t esz, struct idim_err *err)
+{
+    char path[4096], tmp[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    if (!f)
+        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", tmp, strerror(errno));
+    const unsigned char *p = data;
+    unsigned char buf[1 << 16];
+    size_t per = sizeof buf / esz, i = 0;
+    int ok = 1;
+    const uint16_t probe = 1;
+    int little = *(const unsigned char *)&probe == 1;
+    while (ok && i < n) {
+        size_t k = n - i < per ? n - i : per;
+        for (size_t e = 0; e < k; e++)
+            for (size_t b = 0; b < esz; b++)
+                buf[e * esz + b] = p[(i + e) * esz + (little ? b : esz - 1 - b)];
+        ok = fwrite(buf, esz, k, f) == k;
+        i += k;
+    }
+    if (fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        remove(tmp);
+        return idim_fail(err, IDIM_ERR_WRITE, "%s: write failed (disk full?)", path);
+    }
+    return IDIM_OK;
+}
+
+static enum idim_status write_text(const char *dir, const char *name, const char *text,
+                                   struct idim_err *err)
+{
+    return write_le(dir, name, text, strlen(text), 1, err);
+}
+
+/* ----------------------------------------------------------------- main */
+
+enum idim_status cli_project(int argc, char **argv, struct idim_err *err)
+{
+    const char *cmd = "project";
+    enum {
+        O_MODEL = 256, O_TENSOR, O_THETA, O_D, O_METHOD, O_SCOPE, O_SEED, O_NLAB, O_TABLES,
+        O_JSON, O_THREADS, O_HELP
+    };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL},
+        {"tensor", required_argument, 0, O_TENSOR},
+        {"theta", required_argument, 0, O_THETA},
+        {"d", required_argument, 0, O_D},
+        {"method", required_argument, 0, O_METHOD},
+        {"scope", required_argument, 0, O_SCOPE},
+        {"proj-seed", required_argument, 0, O_SEED},
+        {"n-labels", required_argument, 0, O_NLAB},
+        {"tables", required_argument, 0, O_TABLES},
+        {"json", no_argument, 0, O_JSON},
+        {"threads", required_argument, 0, O_THREADS},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    const char *model = NULL, *tname = NULL, *theta_path = NULL, *tables = NULL;
+    long d_opt = -1, n_labels = -1, threads = 2;
+    int method = 0, scope = 0, json = 0, have_seed = 0;
+    unsigned long long seed = 0;
+    enum idim_status st;
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case O_MODEL: model = optarg; break;
+        case O_TENSOR: tname = optarg; break;
+        case O_THETA: theta_path = optarg; break;
+        case O_TABLES: tables = optarg; break;
+        case O_JSON: json = 1; break;
+        case O_D:
+            if ((st = cli_parse_long("--d", optarg, 1, 1L << 31, &d_opt, err)))
+                return st;
+            break;
+        case O_NLAB:
+            if ((st = cli_parse_long("--n-labels", optarg, 1, 1 << 20, &n_labels, err)))
+                return st;
+            break;
+        case O_THREADS:
+            if ((st = cli_parse_long("--threads", optarg, 1, 64, &threads, err)))
+                return st;
+            break;
+        case O_SEED:
+            if ((st = cli_parse_u64("--proj-seed", optarg, &seed, err)))
+                return st;
+            have_seed = 1;
+            break;
+        case O_METHOD:
+            if (!strcmp(optarg, "did"))
+                method = TRAIN_DID;
+            else if (!strcmp(optarg, "said"))
+                method = TRAIN_SAID;
+            else
+                return cli_usage_error(err, cmd, USAGE, "--method takes did or said");
+            break;
+        case O_SCOPE:
+            if (!strcmp(optarg, "tensor"))
+                scope = FF_SCOPE_TENSOR;
+            else if (!strcmp(optarg, "global"))
+                scope = FF_SCOPE_GLOBAL;
+            else
+                return cli_usage_error(err, cmd, USAGE, "--scope takes tensor or global");
+            break;
+        case O_HELP: help(); return IDIM_OK;
+        default: return cli_bad_option(err, cmd, USAGE, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(err, cmd, USAGE, "unexpected argument");
+    if (!model || !tname || !theta_path)
+        return cli_usage_error(err, cmd, USAGE,
+                               !model   ? "--model is required"
+                               : !tname ? "--tensor is required"
+                                        : "--theta is required");
+
+    /* theta: binary theta file or text */
+    float *theta = NULL;
+    size_t n_theta = 0, d = 0;
+    struct theta_file tf;
+    memset(&tf, 0, sizeof tf);
+    int binary = is_binary_theta(theta_path);
+    if (binary) {
+        if ((st = theta_load(theta_path, &tf, err)))
+            return st;
+        const char *clash = NULL;
+        if (d_opt >= 0 && (size_t)d_opt != tf.d)
+            clash = "--d";
+        else if (method && method != (int)tf.mode)
+            clash = "--method";
+        else if (scope && scope != (int)tf.scope)
+            clash = "--scope";
+        else if (have_seed && seed != tf.proj_seed)
+            clash = "--proj-seed";
+        else if (n_labels > 0 && n_labels != tf.n_labels)
+            clash = "--n-labels";
+        if (clash) {
+            st = idim_fail(err, IDIM_ERR_USAGE,
+                           "project: %s contradicts the theta file %s (which records d %zu, "
+                           "method %s, scope %s, proj-seed %" PRIu64 ", %d labels); omit it",
+                           clash, theta_path, tf.d, train_mode_name(tf.mode),
+                           tf.scope == FF_SCOPE_GLOBAL ? "global" : "tensor", tf.proj_seed,
+                           tf.n_labels);
+            theta_free(&tf);
+            return st;
+        }
+        theta = tf.theta;
+        n_theta = tf.d;
+        d = tf.d;
+        method = (int)tf.mode;
+        scope = (int)tf.scope;
+        seed = tf.proj_seed;
+        if (n_labels < 0)
+            n_labels = tf.n_labels;
+    } else {
+        if (d_opt < 0)
+            return cli_usage_error(err, cmd, USAGE,
+                                   "--d is required with a text theta file");
+        if ((st = read_text_theta(theta_path, &theta, &n_theta, err)))
+            return st;
+        d = (size_t)d_opt;
+    }
+    if (!have_seed && !binary) {
+        struct train_opts o;
+        train_opts_default(&o, TRAIN_DID);
+        seed = o.proj_seed; /* the trainer's default, so both agree */
+    }
+    if (!method)
+        method = TRAIN_DID;
+    if (!scope)
+        scope = FF_SCOPE_TENSOR;
+
+    struct wfile w;
+    memset(&w, 0, sizeof w);
+    struct arch_tensor *tab = NULL;
+    struct fastfood *ff = NULL;
+    float *upd = NULL;
+    size_t *nvec = NULL;
+    cJSON *meta = NULL;
+    char *text = NULL;
+    if ((st = wfile_open(&w, model, err)))
+        goto out;
+    if (binary && strcmp(tf.model_checksum, w.checksum_hex) != 0 &&
+        strcmp(tf.model_checksum, "random") != 0) {
+        st = idim_fail(err, IDIM_ERR_USAGE,
+                       "project: %s was trained on the model with checksum %s, but %s has "
+                       "checksum %s",
+                       theta_path, tf.model_checksum, model, w.checksum_hex);
+        goto out;
+    }
+    if (n_labels < 0)
+        n_labels = w.cfg.n_labels > 0 ? w.cfg.n_labels : 2;
+    size_t m = arch_tensors(&w.cfg, ARCH_TABLE_MODEL, (int)n_labels, NULL, 0);
+    tab = calloc(m, sizeof *tab);
+    nvec = calloc(m, sizeof *nvec);
+    if (!tab || !nvec) {
+        st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
+        goto out;
+    }
+    arch_tensors(&w.cfg, ARCH_TABLE_MODEL, (int)n_labels, tab, m);
+    size_t t = m;
+    for (size_t k = 0; k < m; k++) {
+        nvec[k] = tab[k].n_elem;
+        if (!strcmp(tab[k].name, tname))
+            t = k;
+    }
+    if (t == m) {
+        st = idim_fail(err, IDIM_ERR_USAGE,
+                       "project: %s has no tensor '%s' in its model table (%zu tensors, e.g. "
+                       "%s; see 'idim info %s')",
+                       model, tname, m, tab[0].name, model);
+        goto out;
+    }
+    size_t d_proj = d;
+    float lambda = 1.0f;
+    if (method == TRAIN_SAID) {
+        if (d <= m) {
+            st = idim_fail(err, IDIM_ERR_USAGE,
+                           "project: --d %zu is too small for SAID: d counts the %zu lambdas "
+                           "of this model, so it must exceed %zu",
+                           d, m, m);
+            goto out;
+        }
+        d_proj = d - m;
+        if (n_theta == d)
+            lambda = theta[d_proj + t];
+        else if (n_theta != d_proj) {
+            st = idim_fail(err, IDIM_ERR_FORMAT,
+                           "%s: holds %zu values; SAID with d = %zu on this model needs %zu "
+                           "(theta then %zu lambdas) or %zu (lambdas 1)",
+                           theta_path, n_theta, d, d, m, d_proj);
+            goto out;
+        }
+    } else if (n_theta != d) {
+        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: holds %zu values, but d = %zu", theta_path,
+                       n_theta, d);
+        goto out;
+    }
+
+    size_t nt = tab[t].n_elem, kx = 0, off_in = 0;
+    if (scope == FF_SCOPE_TENSOR) {
+        st = fastfood_new_tensor(&ff, nt, t, d_proj, seed, (int)threads, err);
+    } else {
+        st = fastfood_new(&ff, nvec, m, d_proj, FF_SCOPE_GLOBAL, seed, 0, (int)threads, err);
+        off_in = tab[t].offset;
+    }
+    if (st)
+        goto out;
+    upd = malloc(nt * sizeof *upd);
+    if (!upd) {
+        st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory for %zu values", nt);
+        goto out;
+    }
+    fastfood_forward_tensor(ff, scope == FF_SCOPE_TENSOR ? 0 : t, theta, upd);
+    if (method == TRAIN_SAID)
+        for (size_t i = 0; i < nt; i++)
+            upd[i] *= lambda;
+
+    if (tables) {
+        struct fastfood_tables ft;
+        fastfood_get_tables(ff, kx, &ft);
+        if (ft.LL == 0) {
+            st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory for the tables");
+            goto out;
+        }
+        if (mkdir(tables, 0777) != 0 && errno != EEXIST) {
+            st = idim_fail(err, IDIM_ERR_WRITE, "%s: cannot create folder: %s", tables,
+                           strerror(errno));
+            goto out;
+        }
+        meta = cJSON_CreateObject();
+        cJSON_AddStringToObject(meta, "generator",
+                                "idim-fastfood-1: rng_init(rng_key(proj_seed, key)), xoshiro256**; "
+                                "B: LL draws, -1 if top bit set; Pi: Fisher-Yates i=LL-1..1, "
+                                "j=rng_below(i+1); G: LL draws (float)rng_normal");
+        cJSON_AddStringToObject(meta, "formula",
+                                "update = lambda * (H G Pi H B pad(x))[offset:offset+n_tensor] "
+                                "* scale, (Pi z)_i = z[Pi[i]], H unnormalised Sylvester "
+                                "Walsh-Hadamard, x = theta[0:d_proj]");
+        cJSON_AddStringToObject(meta, "tensor", tname);
+        cJSON_AddNumberToObject(meta, "tensor_index", (double)t);
+        cJSON_AddNumberToObject(meta, "key", scope == FF_SCOPE_TENSOR ? (double)t : 0.0);
+        cJSON_AddStringToObject(meta, "scope", scope == FF_SCOPE_TENSOR ? "tensor" : "global");
+        cJSON_AddStringToObject(meta, "method", method == TRAIN_SAID ? "said" : "did");
+        cJSON_AddNumberToObject(meta, "n", (double)ft.n);
+        cJSON_AddNumberToObject(meta, "n_tensor", (double)nt);
+        cJSON_AddNumberToObject(meta, "offset", (double)off_in);
+        cJSON_AddNumberToObject(meta, "LL", (double)ft.LL);
+        cJSON_AddNumberToObject(meta, "d", (double)d);
+        cJSON_AddNumberToObject(meta, "d_proj", (double)d_proj);
+        cJSON_AddNumberToObject(meta, "n_tensors", (double)m);
+        cJSON_AddNumberToObject(meta, "n_labels", (double)n_labels);
+        char sbuf[32];
+        snprintf(sbuf, sizeof sbuf, "%" PRIu64, (uint64_t)seed);
+        cJSON_AddStringToObject(meta, "proj_seed", sbuf);
+        snprintf(sbuf, sizeof sbuf, "%.17g", ft.scale);
+        cJSON_AddRawToObject(meta, "scale", sbuf);
+        snprintf(sbuf, sizeof sbuf, "%.9g", (double)lambda);
+        cJSON_AddRawToObject(meta, "lambda", sbuf);
+        cJSON_AddStringToObject(meta, "model_checksum", w.checksum_hex);
+        text = cJSON_Print(meta);
+        if (!text) {
+            st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
+            goto out;
+        }
+        size_t tl = strlen(text);
+        char *t2 = realloc(text, tl + 2);
+        if (t2) {
+            text = t2;
+            text[tl] = '\n', text[tl + 1] = 0;
+        }
+        if ((st = write_le(tables, "B.bin", ft.B, ft.LL, 1, err)) ||
+            (st = write_le(tables, "Pi.bin", ft.Pi, ft.LL, 4, err)) ||
+            (st = write_le(tables, "G.bin", ft.G, ft.LL, 4, err)) ||
+            (st = write_text(tables, "meta.json", text, err)))
+            goto out;
+    }
+
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "tensor", tname);
+        cJSON_AddNumberToObject(j, "index", (double)t);
+        cJSON_AddNumberToObject(j, "n", (double)nt);
+        cJSON_AddNumberToObject(j, "d", (double)d);
+        cJSON_AddNumberToObject(j, "d_proj", (double)d_proj);
+        cJSON_AddStringToObject(j, "method", method == TRAIN_SAID ? "said" : "did");
+        cJSON_AddStringToObject(j, "scope", scope == FF_SCOPE_TENSOR ? "tensor" : "global");
+        char sbuf[32];
+        snprintf(sbuf, sizeof sbuf, "%" PRIu64, (uint64_t)seed);
+        cJSON_AddStringToObject(j, "proj_seed", sbuf);
+        snprintf(sbuf, sizeof sbuf, "%.9g", (double)lambda);
+        cJSON_AddRawToObject(j, "lambda", sbuf);
+        cJSON *arr = cJSON_AddArrayToObject(j, "update");
+        for (size_t i = 0; arr && i < nt; i++) {
+            snprintf(sbuf, sizeof sbuf, "%.9g", (double)upd[i]);
+            cJSON_AddItemToArray(arr, cJSON_CreateRaw(sbuf));
+        }
+        char *s = cJSON_PrintUnformatted(j);
+        cJSON_Delete(j);
+        if (!s) {
+            st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
+            goto out;
+        }
+        printf("%s\n", s);
+        free(s);
+    } else {
+        for (size_t i = 0; i < nt; i++)
+            printf("%.9g\n", (double)upd[i]);
+    }
+    if (fflush(stdout) != 0)
+        st = idim_fail(err, IDIM_ERR_WRITE, "project: cannot write to stdout");
+out:
+    free(text);
+    cJSON_Delete(meta);
+    free(upd);
+    fastfood_free(ff);
+    free(tab);
+    free(nvec);
+    wfile_free(&w);
+    if (binary)
+        theta_free(&tf);
+    else
+        free(theta);
+    return st;
+}
