@@ -329,8 +329,9 @@ char *report_measure_text(const struct report_measure *r)
         sb_printf(&b, "note: %s\n", r->notes[i]);
     if (s.n_reached) {
         if (r->n_seeds > 1)
-            sb_printf(&b, "d90 = %g (median of %d seeds; min %ld, max %ld)\n", s.median,
-                      s.n_reached, s.min, s.max);
+            sb_printf(&b, "d90 = %g (median of the %d of %d seeds that reached the target; "
+                          "min %ld, max %ld)\n",
+                      s.median, s.n_reached, r->n_seeds, s.min, s.max);
         else
             sb_printf(&b, "d90 = %g\n", s.median);
         sb_printf(&b, "description length %.0f bytes; sqrt(d90 / m_train) = %.4f (m_train %zu)\n",

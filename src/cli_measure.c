@@ -1,0 +1,300 @@
+/* cli_measure.c - `idim measure`: the baseline, then the d90 search
+ * (bracket + log-space bisection, include/search.h) for each projection
+ * seed; JSON report, human summary, optional SVG plot; resumable state. */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_probe.h"
+#include "report.h"
+#include "search.h"
+
+#ifndef IDIM_VERSION
+#define IDIM_VERSION "0.0.0"
+#endif
+
+static const char *USAGE =
+    "idim measure --task T --model M [--data DIR] [--method said|did] [--threshold 0.9]\n"
+    "       [--baseline VALUE | --baseline-from FILE] [--dmin 10] [--dmax 100000]\n"
+    "       [--precision 1.1] [--lr LIST] [--seeds N] [--out report.json] [--state FILE]\n"
+    "       [--threads N]";
+
+static void help(void)
+{
+    printf("usage: %s\n\n"
+           "Finds d90, the smallest subspace dimension d whose dev metric is strictly above\n"
+           "threshold x baseline (Li et al. 2018: metric > 0.9 * baseline). The baseline is\n"
+           "full fine-tuning over --baseline-lr unless given. The search doubles d from\n"
+           "--dmin until the target is met (at most --dmax), then bisects in log space\n"
+           "(geometric midpoints, never probing a d twice) until hi/lo <= --precision.\n"
+           "Each d is the best run over the --lr grid. A run whose model predicts only the\n"
+           "majority class never counts. SAID needs d > m (the model's tensor count):\n"
+           "--dmin is raised to m+1 and the report says so.\n\n"
+           "options:\n"
+           "  --dmin N             first d of the bracket (default 10)\n"
+           "  --dmax N             largest d tried (default 100000)\n"
+           "  --precision R        stop when hi/lo <= R (default 1.1)\n"
+           "  --seeds N            repeat the search with N projection seeds P, P+1, ...;\n"
+           "                       reports each d90, the median and min/max (default 1)\n"
+           "  --out FILE           write the JSON report (docs/report.schema.json)\n"
+           "  --plot FILE          write an SVG plot of the probes (metric vs d, log axis)\n"
+           "  --state FILE         record every finished run in FILE (atomically) and skip\n"
+           "                       runs already recorded there: resume after Ctrl-C or kill\n"
+           "%s"
+           "  -h, --help           this help\n\n"
+           "The human summary goes to stdout. Exit codes: 0 d90 found; 2 usage; 3 bad input;\n"
+           "4 output not writable; 5 no d up to --dmax met the target (report still\n"
+           "written); 130 interrupted (finished runs are in --state).\n\n"
+           "example:\n"
+           "  idim measure --task mrpc --model tiny.bin --data data/demo --epochs 3 \\\n"
+           "      --lr 3e-2 --baseline-lr 1e-3 --out report.json --state measure.state\n",
+           USAGE, PROBE_OPTIONS_HELP);
+}
+
+enum { MO_DMIN = 1100, MO_DMAX, MO_PRECISION, MO_SEEDS, MO_OUT, MO_STATE, MO_PLOT };
+
+enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
+{
+    static const struct option opts[] = {
+        PROBE_LONG_OPTIONS,
+        {"dmin", required_argument, 0, MO_DMIN},
+        {"dmax", required_argument, 0, MO_DMAX},
+        {"precision", required_argument, 0, MO_PRECISION},
+        {"seeds", required_argument, 0, MO_SEEDS},
+        {"out", required_argument, 0, MO_OUT},
+        {"plot", required_argument, 0, MO_PLOT},
+        {"state", required_argument, 0, MO_STATE},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    struct probe_args a;
+    probe_args_default(&a);
+    long dmin = 10, dmax = 100000, n_seeds = 1;
+    double precision = 1.1;
+    const char *out = NULL, *state_path = NULL, *plot = NULL;
+    enum idim_status st;
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (probe_args_parse(&a, c, optarg, &st, err)) {
+            if (st)
+                return st;
+            continue;
+        }
+        switch (c) {
+        case 'h': help(); return IDIM_OK;
+        case MO_DMIN:
+            if ((st = cli_parse_long("--dmin", optarg, 1, 1L << 40, &dmin, err)))
+                return st;
+            break;
+        case MO_DMAX:
+            if ((st = cli_parse_long("--dmax", optarg, 1, 1L << 40, &dmax, err)))
+                return st;
+            break;
+        case MO_PRECISION:
+            if ((st = cli_parse_double("--precision", optarg, 1.000001, 1e6, &precision, err)))
+                return st;
+            break;
+        case MO_SEEDS:
+            if ((st = cli_parse_long("--seeds", optarg, 1, REPORT_MAX_SEEDS, &n_seeds, err)))
+                return st;
+            break;
+        case MO_OUT: out = optarg; break;
+        case MO_PLOT: plot = optarg; break;
+        case MO_STATE: state_path = optarg; break;
+        default: return cli_bad_option(err, "measure", USAGE, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(err, "measure", USAGE, "unexpected argument");
+    if (!a.task || !a.model)
+        return cli_usage_error(err, "measure", USAGE, "--task and --model are required");
+    if (isfinite(a.baseline) && a.baseline_from)
+        return cli_usage_error(err, "measure", USAGE,
+                               "--baseline and --baseline-from exclude each other");
+    if (dmax < dmin)
+        return cli_usage_error(err, "measure", USAGE, "--dmax must be at least --dmin");
+
+    double t0 = probe_now();
+    struct probe_ctx ctx;
+    struct search_state state;
+    memset(&state, 0, sizeof state);
+    struct search_result *results = NULL;
+    char *text = NULL;
+    cJSON *json = NULL;
+    char notes[REPORT_MAX_NOTES][256];
+    int n_notes = 0;
+    st = probe_ctx_open(&ctx, &a, err);
+    if (st)
+        return st;
+
+    long dmin_used = dmin;
+    if (a.mode == TRAIN_SAID && (size_t)dmin <= ctx.n_tensors) {
+        dmin_used = (long)ctx.n_tensors + 1;
+        snprintf(notes[n_notes++], sizeof notes[0],
+                 "dmin raised from %ld to %ld: SAID needs d > m = %zu tensors (m lambdas)",
+                 dmin, dmin_used, ctx.n_tensors);
+        if (dmax < dmin_used) {
+            st = idim_fail(err, IDIM_ERR_USAGE,
+                           "measure: --dmax %ld is too small for SAID on this model: d must "
+                           "exceed m = %zu tensors",
+                           dmax, ctx.n_tensors);
+            goto done;
+        }
+    }
+
+    char key[SEARCH_KEY_MAX];
+    probe_state_key(&ctx, "measure", key, sizeof key);
+    st = search_state_open(&state, state_path, key, err);
+    if (st)
+        goto done;
+    if (state.n && !a.quiet)
+        fprintf(stderr, "idim: measure: resuming from %s (%zu finished runs)\n", state_path,
+                state.n);
+
+    double baseline = NAN;
+    char source[1100];
+    struct search_trial btrials[SEARCH_MAX_LR];
+    size_t n_btrials = 0;
+    st = probe_baseline(&ctx, &state, &baseline, source, sizeof source, btrials, &n_btrials,
+                        err);
+    if (st)
+        goto done;
+    if (n_btrials && btrials[search_best_trial(btrials, n_btrials)].majority_only)
+        snprintf(notes[n_notes++], sizeof notes[0],
+                 "the baseline predicts only the majority class; d90 against it is not "
+                 "meaningful");
+    double target = a.threshold * baseline;
+    if (!a.quiet && cli_stderr_is_tty())
+        fprintf(stderr, "idim: baseline %s %.4f, target > %.4f\n", ctx.metric, baseline, target);
+
+    results = calloc((size_t)n_seeds, sizeof *results);
+    if (!results) {
+        st = idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
+        goto done;
+    }
+    struct report_measure r;
+    memset(&r, 0, sizeof r);
+    int any_not_reached = 0;
+    for (long i = 0; i < n_seeds; i++) {
+        struct search_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.dmin = dmin_used;
+        cfg.dmax = dmax;
+        cfg.precision = precision;
+        cfg.target = target;
+        cfg.seed = a.proj_seed + (uint64_t)i;
+        cfg.n_lr = a.n_lr;
+        memcpy(cfg.lr, a.lr, sizeof cfg.lr);
+        r.proj_seeds[i] = cfg.seed;
+        st = search_run(&cfg, probe_trial, &ctx, &state, &results[i], err);
+        if (st == IDIM_ERR_NOT_REACHED) {
+            any_not_reached = 1;
+            st = IDIM_OK;
+        }
+        if (st)
+            goto done;
+    }
+    if (any_not_reached)
+        snprintf(notes[n_notes++], sizeof notes[0],
+                 "no d up to %ld met the target for %s; see best_probe", dmax,
+                 n_seeds > 1 ? "some seeds" : "this seed");
+
+    r.version = IDIM_VERSION;
+    r.task = ctx.td.spec.name;
+    r.metric = ctx.metric;
+    r.model_path = a.model;
+    r.model_checksum = ctx.td.checksum_hex;
+    r.n_params = ctx.n_params;
+    r.n_tensors = ctx.n_tensors;
+    r.data_dir = a.data ? a.data : "";
+    r.train_path = ctx.train_path;
+    r.dev_path = ctx.dev_path;
+    r.train_sha256 = ctx.train_sha;
+    r.dev_sha256 = ctx.dev_sha;
+    r.n_train = ctx.td.train.n;
+    r.n_dev = ctx.td.dev.n;
+    r.method = train_mode_name(a.mode);
+    r.scope = a.scope == FF_SCOPE_GLOBAL ? "global" : "tensor";
+    r.threshold = a.threshold;
+    r.baseline = baseline;
+    r.baseline_source = source;
+    r.baseline_trials = btrials;
+    r.n_baseline_trials = n_btrials;
+    r.target = target;
+    r.dmin = dmin_used;
+    r.dmin_requested = dmin;
+    r.dmax = dmax;
+    r.precision = precision;
+    r.n_lr = a.n_lr;
+    r.lr = a.lr;
+    r.n_baseline_lr = n_btrials ? a.n_baseline_lr : 0;
+    r.baseline_lr = a.baseline_lr;
+    r.epochs = a.epochs;
+    r.seed = a.seed;
+    r.n_seeds = (int)n_seeds;
+    r.results = results;
+    r.threads = ctx.threads;
+    r.wall_seconds = probe_now() - t0;
+    r.n_notes = n_notes;
+    for (int i = 0; i < n_notes; i++)
+        r.notes[i] = notes[i];
+
+    json = report_measure_json(&r);
+    text = report_measure_text(&r);
+    if (!json || !text) {
+        st = idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory building the report");
+        goto done;
+    }
+    if (out && (st = report_write_json(out, json, err)))
+        goto done;
+    if (plot) {
+        size_t np = 0;
+        for (long i = 0; i < n_seeds; i++)
+            np += results[i].n_probes;
+        struct search_trial *pts = calloc(np ? np : 1, sizeof *pts);
+        if (!pts) {
+            st = idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
+            goto done;
+        }
+        np = 0;
+        for (long i = 0; i < n_seeds; i++)
+            for (size_t k = 0; k < results[i].n_probes; k++)
+                pts[np++] = results[i].probes[k].best;
+        struct report_d90 s;
+        report_d90_summary(&r, &s);
+        char title[128];
+        snprintf(title, sizeof title, "%s: dev %s against d (%s)", r.task, r.metric, r.method);
+        struct report_plot p = {.pts = pts, .n = np, .metric_name = r.metric,
+                                .baseline = baseline, .threshold = a.threshold,
+                                .d90 = s.n_reached ? lround(s.median) : 0, .title = title};
+        char *svg = report_svg(&p);
+        free(pts);
+        if (!svg) {
+            st = idim_fail(err, IDIM_ERR_FORMAT, "%s: no probe with a finite metric to plot",
+                           plot);
+            goto done;
+        }
+        st = report_write_file(plot, svg, strlen(svg), err);
+        free(svg);
+        if (st)
+            goto done;
+    }
+    fputs(text, stdout);
+    if (any_not_reached)
+        st = idim_fail(err, IDIM_ERR_NOT_REACHED,
+                       "measure: no d up to %ld reached %s > %.4f (%g x baseline %.4f)%s%s",
+                       dmax, ctx.metric, target, a.threshold, baseline,
+                       out ? "; report written to " : "", out ? out : "");
+done:
+    cJSON_Delete(json);
+    free(text);
+    free(results);
+    search_state_free(&state);
+    probe_ctx_free(&ctx);
+    return st;
+}

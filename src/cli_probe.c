@@ -1,0 +1,313 @@
+/* cli_probe.c - shared parts of `idim measure` and `idim sweep`: options,
+ * loading once, the train_run adapter for the search, the baseline. */
+#include "cli_probe.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+double probe_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void probe_args_default(struct probe_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->mode = TRAIN_SAID;
+    a->scope = FF_SCOPE_TENSOR;
+    a->n_lr = 1;
+    a->lr[0] = 3e-2;
+    a->n_baseline_lr = 3;
+    a->baseline_lr[0] = 2e-5;
+    a->baseline_lr[1] = 3e-5;
+    a->baseline_lr[2] = 5e-5;
+    a->baseline = NAN;
+    a->threshold = 0.9;
+    a->epochs = 0;
+    a->baseline_epochs = 3;
+    a->batch = 32;
+    a->max_len = 128;
+    a->seed = 42;
+    a->proj_seed = 1234;
+}
+
+int probe_args_parse(struct probe_args *a, int opt, const char *arg, enum idim_status *st,
+                     struct idim_err *err)
+{
+    long v;
+    *st = IDIM_OK;
+    switch (opt) {
+    case PO_TASK: a->task = arg; return 1;
+    case PO_MODEL: a->model = arg; return 1;
+    case PO_DATA: a->data = arg; return 1;
+    case PO_METHOD:
+        if (!strcmp(arg, "said"))
+            a->mode = TRAIN_SAID;
+        else if (!strcmp(arg, "did"))
+            a->mode = TRAIN_DID;
+        else
+            *st = idim_fail(err, IDIM_ERR_USAGE, "--method takes said or did, not '%s'", arg);
+        return 1;
+    case PO_SCOPE:
+        if (!strcmp(arg, "tensor"))
+            a->scope = FF_SCOPE_TENSOR;
+        else if (!strcmp(arg, "global"))
+            a->scope = FF_SCOPE_GLOBAL;
+        else
+            *st = idim_fail(err, IDIM_ERR_USAGE, "--scope takes tensor or global, not '%s'",
+                            arg);
+        return 1;
+    case PO_LR:
+        *st = cli_parse_list("--lr", arg, 1e-12, 1e3, a->lr, SEARCH_MAX_LR, &a->n_lr, err);
+        return 1;
+    case PO_BASELINE_LR:
+        *st = cli_parse_list("--baseline-lr", arg, 1e-12, 1e3, a->baseline_lr, SEARCH_MAX_LR,
+                             &a->n_baseline_lr, err);
+        return 1;
+    case PO_BASELINE:
+        *st = cli_parse_double("--baseline", arg, -1e9, 1e9, &a->baseline, err);
+        return 1;
+    case PO_BASELINE_FROM: a->baseline_from = arg; return 1;
+    case PO_THRESHOLD:
+        *st = cli_parse_double("--threshold", arg, 1e-6, 10, &a->threshold, err);
+        return 1;
+    case PO_EPOCHS:
+        *st = cli_parse_long("--epochs", arg, 0, TRAIN_MAX_EPOCHS, &v, err);
+        a->epochs = (int)v;
+        return 1;
+    case PO_BASELINE_EPOCHS:
+        *st = cli_parse_long("--baseline-epochs", arg, 1, TRAIN_MAX_EPOCHS, &v, err);
+        a->baseline_epochs = (int)v;
+        return 1;
+    case PO_BATCH:
+        *st = cli_parse_long("--batch", arg, 1, 65536, &v, err);
+        a->batch = (int)v;
+        return 1;
+    case PO_MAX_LEN:
+        *st = cli_parse_long("--max-len", arg, 3, 100000, &v, err);
+        a->max_len = (int)v;
+        return 1;
+    case PO_LIMIT_TRAIN:
+        *st = cli_parse_long("--limit-train", arg, 0, 1L << 40, &a->limit_train, err);
+        return 1;
+    case PO_LIMIT_DEV:
+        *st = cli_parse_long("--limit-dev", arg, 0, 1L << 40, &a->limit_dev, err);
+        return 1;
+    case PO_SEED: {
+        unsigned long long u;
+        *st = cli_parse_u64("--seed", arg, &u, err);
+        a->seed = u;
+        return 1;
+    }
+    case PO_PROJ_SEED: {
+        unsigned long long u;
+        *st = cli_parse_u64("--proj-seed", arg, &u, err);
+        a->proj_seed = u;
+        return 1;
+    }
+    case PO_THREADS:
+        *st = cli_parse_long("--threads", arg, 0, 1024, &v, err);
+        a->threads = (int)v;
+        return 1;
+    case PO_QUIET: a->quiet = 1; return 1;
+    }
+    return 0;
+}
+
+void probe_ctx_free(struct probe_ctx *c)
+{
+    train_data_free(&c->td);
+}
+
+enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struct idim_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->args = a;
+    enum idim_status st = train_data_load(&c->td, a->model, a->task, a->data, a->max_len,
+                                          a->limit_train, a->limit_dev, err);
+    if (st)
+        return st;
+    /* The split files' checksums, for the report (train_data keeps only
+     * the tokenized rows). */
+    const char *splits[2] = {"train", "dev"};
+    for (int i = 0; i < 2; i++) {
+        struct dataset ds;
+        memset(&ds, 0, sizeof ds);
+        st = task_load(&ds, &c->td.spec, splits[i], err);
+        if (st) {
+            probe_ctx_free(c);
+            return st;
+        }
+        snprintf(i ? c->dev_sha : c->train_sha, 65, "%s", ds.sha256);
+        snprintf(i ? c->dev_path : c->train_path, 1024, "%s", ds.path);
+        dataset_free(&ds);
+    }
+    c->metric = metric_name(c->td.spec.metric);
+    c->n_tensors = arch_tensors(&c->td.cfg, ARCH_TABLE_MODEL, c->td.spec.n_labels, NULL, 0);
+    c->n_params = arch_n_params(&c->td.cfg, ARCH_TABLE_MODEL, c->td.spec.n_labels);
+    c->threads = a->threads > 0 ? a->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (c->threads < 1)
+        c->threads = 1;
+    train_opts_default(&c->full, TRAIN_FULL);
+    train_opts_default(&c->sub, a->mode);
+    struct train_opts *o[2] = {&c->full, &c->sub};
+    for (int i = 0; i < 2; i++) {
+        o[i]->batch = a->batch;
+        o[i]->seed = a->seed;
+        o[i]->threads = c->threads;
+    }
+    c->full.epochs = a->baseline_epochs;
+    c->sub.epochs = a->epochs;
+    c->sub.scope = a->scope;
+    c->progress = !a->quiet && cli_stderr_is_tty();
+    return IDIM_OK;
+}
+
+enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct search_trial *out,
+                             struct idim_err *err)
+{
+    struct probe_ctx *c = ctx;
+    struct train_opts o = d == 0 ? c->full : c->sub;
+    o.lr = lr;
+    if (d > 0) {
+        o.d = (size_t)d;
+        o.proj_seed = seed;
+    }
+    if (c->progress) {
+        if (d)
+            fprintf(stderr, "idim: training d=%ld lr=%g proj-seed %llu ...\n", d, lr,
+                    (unsigned long long)seed);
+        else
+            fprintf(stderr, "idim: baseline: full fine-tuning lr=%g ...\n", lr);
+    }
+    struct train_result *r = calloc(1, sizeof *r);
+    if (!r)
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
+    enum idim_status st = train_run(&c->td, &o, r, err);
+    if (st == IDIM_OK) {
+        out->metric = r->best;
+        out->epochs = r->n_epochs;
+        out->seconds = r->seconds;
+        out->diverged = r->diverged != 0;
+        out->majority_only = r->majority_only != 0;
+        if (c->progress)
+            fprintf(stderr, "idim:   %s %.4f (%d epochs, %.1f s)%s%s\n", c->metric, r->best,
+                    r->n_epochs, r->seconds, r->majority_only ? " majority class only" : "",
+                    r->diverged ? " diverged" : "");
+    }
+    free(r);
+    return st;
+}
+
+void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size_t cap)
+{
+    const struct probe_args *a = c->args;
+    int n = snprintf(key, cap,
+                     "%s task=%s model=%s train=%.16s dev=%.16s method=%s scope=%s epochs=%d "
+                     "baseline-epochs=%d batch=%d max-len=%d limit-train=%ld limit-dev=%ld "
+                     "seed=%llu threads=%d",
+                     cmd, c->td.spec.name, c->td.checksum_hex, c->train_sha, c->dev_sha,
+                     train_mode_name(a->mode), a->scope == FF_SCOPE_GLOBAL ? "global" : "tensor",
+                     a->epochs, a->baseline_epochs, a->batch, a->max_len, a->limit_train,
+                     a->limit_dev, (unsigned long long)a->seed, c->threads);
+    (void)n;
+}
+
+static enum idim_status baseline_from_file(const char *path, double *value, struct idim_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return idim_fail(err, IDIM_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0, k;
+    char chunk[4096];
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (n + k + 1 > cap) {
+            cap = 2 * (n + k + 1);
+            char *q = realloc(buf, cap);
+            if (!q) {
+                free(buf);
+                fclose(f);
+                return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+            }
+            buf = q;
+        }
+        memcpy(buf + n, chunk, k);
+        n += k;
+    }
+    fclose(f);
+    if (!buf)
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: empty file", path);
+    buf[n] = 0;
+    cJSON *j = cJSON_Parse(buf);
+    free(buf);
+    if (!j)
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: not valid JSON", path);
+    /* `idim finetune --out`: "best"; a measure report: "baseline": {"value"}. */
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "best");
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive(j, "baseline");
+    if (!cJSON_IsNumber(v) && cJSON_IsObject(b))
+        v = cJSON_GetObjectItemCaseSensitive(b, "value");
+    if (!cJSON_IsNumber(v) && cJSON_IsNumber(b))
+        v = b;
+    enum idim_status st = IDIM_OK;
+    if (!cJSON_IsNumber(v))
+        st = idim_fail(err, IDIM_ERR_FORMAT,
+                       "%s: no baseline metric (expected a number in \"best\", as "
+                       "`idim finetune --out` writes)",
+                       path);
+    else
+        *value = v->valuedouble;
+    cJSON_Delete(j);
+    return st;
+}
+
+enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, double *value,
+                                char *source, size_t source_cap, struct search_trial *trials,
+                                size_t *n_trials, struct idim_err *err)
+{
+    const struct probe_args *a = c->args;
+    *n_trials = 0;
+    if (isfinite(a->baseline)) {
+        *value = a->baseline;
+        snprintf(source, source_cap, "given");
+        return IDIM_OK;
+    }
+    if (a->baseline_from) {
+        snprintf(source, source_cap, "file:%s", a->baseline_from);
+        return baseline_from_file(a->baseline_from, value, err);
+    }
+    struct search_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.seed = 0;
+    cfg.target = INFINITY;
+    cfg.n_lr = a->n_baseline_lr;
+    memcpy(cfg.lr, a->baseline_lr, sizeof cfg.lr);
+    struct search_probe p;
+    enum idim_status s = search_probe_d(&cfg, 0, probe_trial, c, st, &p, err);
+    if (s)
+        return s;
+    for (int i = 0; i < cfg.n_lr; i++) {
+        const struct search_trial *t = search_state_find(st, 0, 0, cfg.lr[i]);
+        if (t)
+            trials[(*n_trials)++] = *t;
+    }
+    *value = p.best.metric;
+    snprintf(source, source_cap, "finetune");
+    if (!isfinite(*value))
+        return idim_fail(err, IDIM_ERR_DIVERGED,
+                         "baseline: every full fine-tuning run diverged (lr grid %g..%g); "
+                         "try a smaller --baseline-lr",
+                         cfg.lr[0], cfg.lr[cfg.n_lr - 1]);
+    return IDIM_OK;
+}

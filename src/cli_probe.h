@@ -1,0 +1,125 @@
+/* cli_probe.h - what `idim measure` and `idim sweep` share: the trainer
+ * options they both take, loading the model and task once, the trial
+ * callback that adapts train_run to search_trial_fn, and the baseline.
+ * Command-line layer (src/cli_probe.c); not part of libidim. */
+#ifndef IDIM_CLI_PROBE_H
+#define IDIM_CLI_PROBE_H
+
+#include <stdint.h>
+
+#include "report.h"
+#include "search.h"
+#include "status.h"
+#include "train.h"
+
+/* getopt_long ids of the shared options (above any short option). */
+enum {
+    PO_TASK = 1000, PO_MODEL, PO_DATA, PO_METHOD, PO_SCOPE, PO_LR, PO_BASELINE_LR, PO_BASELINE,
+    PO_BASELINE_FROM, PO_EPOCHS, PO_BASELINE_EPOCHS, PO_BATCH, PO_MAX_LEN, PO_LIMIT_TRAIN,
+    PO_LIMIT_DEV, PO_SEED, PO_PROJ_SEED, PO_THREADS, PO_QUIET, PO_THRESHOLD,
+};
+
+/* The option table rows for the options above (terminated by the caller). */
+#define PROBE_LONG_OPTIONS                                                                   \
+    {"task", required_argument, 0, PO_TASK}, {"model", required_argument, 0, PO_MODEL},     \
+        {"data", required_argument, 0, PO_DATA}, {"method", required_argument, 0, PO_METHOD}, \
+        {"scope", required_argument, 0, PO_SCOPE}, {"lr", required_argument, 0, PO_LR},     \
+        {"baseline-lr", required_argument, 0, PO_BASELINE_LR},                               \
+        {"baseline", required_argument, 0, PO_BASELINE},                                     \
+        {"baseline-from", required_argument, 0, PO_BASELINE_FROM},                           \
+        {"epochs", required_argument, 0, PO_EPOCHS},                                         \
+        {"baseline-epochs", required_argument, 0, PO_BASELINE_EPOCHS},                       \
+        {"batch", required_argument, 0, PO_BATCH}, {"max-len", required_argument, 0, PO_MAX_LEN}, \
+        {"limit-train", required_argument, 0, PO_LIMIT_TRAIN},                               \
+        {"limit-dev", required_argument, 0, PO_LIMIT_DEV},                                   \
+        {"seed", required_argument, 0, PO_SEED},                                             \
+        {"proj-seed", required_argument, 0, PO_PROJ_SEED},                                   \
+        {"threads", required_argument, 0, PO_THREADS}, {"quiet", no_argument, 0, PO_QUIET},  \
+        {"threshold", required_argument, 0, PO_THRESHOLD}
+
+/* Help text lines for the shared options. */
+#define PROBE_OPTIONS_HELP                                                                    \
+    "  --task NAME          GLUE task: mrpc, sst2, cola, qnli, ... (required)\n"              \
+    "  --model FILE         idim model file (required)\n"                                     \
+    "  --data DIR           the task's folder (default $IDIM_DATA/<TASK>, then ./data/<TASK>)\n" \
+    "  --method said|did    subspace method (default said; SAID needs d > m tensors)\n"       \
+    "  --scope tensor|global  one Fastfood transform per tensor or one over all (default tensor)\n" \
+    "  --lr LIST            subspace learning-rate grid, comma-separated (default 3e-2);\n"   \
+    "                       each d is the best over the grid\n"                               \
+    "  --baseline VALUE     use this baseline dev metric instead of fine-tuning\n"            \
+    "  --baseline-from FILE read the baseline (field \"best\") from `idim finetune --out FILE`\n" \
+    "  --baseline-lr LIST   full fine-tuning lr grid for the baseline (default 2e-5,3e-5,5e-5)\n" \
+    "  --threshold T        target = T x baseline (default 0.9)\n"                            \
+    "  --epochs N           subspace epochs per run (default 0 = trainer's choice: 20 on\n"   \
+    "                       small tasks, 3 on large)\n"                                       \
+    "  --baseline-epochs N  full fine-tuning epochs (default 3)\n"                            \
+    "  --batch N            examples per step (default 32)\n"                                 \
+    "  --max-len N          tokens per example incl. specials (default 128)\n"                \
+    "  --limit-train N      use only the first N training examples (default 0 = all)\n"       \
+    "  --limit-dev N        score only the first N dev examples (default 0 = all)\n"          \
+    "  --seed N             data order / dropout seed (default 42)\n"                         \
+    "  --proj-seed P        Fastfood projection seed (default 1234)\n"                        \
+    "  --threads N          threads (default 0 = all cores); results are identical for the\n" \
+    "                       same inputs, seeds and thread count\n"                            \
+    "  --quiet              no progress lines on stderr\n"
+
+struct probe_args {
+    const char *task, *model, *data;
+    enum train_mode mode;     /* TRAIN_SAID or TRAIN_DID */
+    enum ff_scope scope;
+    int n_lr;
+    double lr[SEARCH_MAX_LR];
+    int n_baseline_lr;
+    double baseline_lr[SEARCH_MAX_LR];
+    double baseline;          /* NAN unless --baseline */
+    const char *baseline_from;
+    double threshold;
+    int epochs, baseline_epochs, batch, max_len;
+    long limit_train, limit_dev;
+    uint64_t seed, proj_seed;
+    int threads;              /* as given (0 = all cores) */
+    int quiet;
+};
+
+void probe_args_default(struct probe_args *a);
+
+/* Handles one shared option; returns 1 when it was one (*st set), else 0. */
+int probe_args_parse(struct probe_args *a, int opt, const char *arg, enum idim_status *st,
+                     struct idim_err *err);
+
+/* Loaded model + data and the base options for trials. */
+struct probe_ctx {
+    struct probe_args *args;  /* borrowed */
+    struct train_data td;
+    struct train_opts full, sub; /* base options for the baseline and for probes */
+    int threads;              /* resolved thread count */
+    size_t n_tensors;         /* m */
+    size_t n_params;          /* D */
+    int progress;             /* print a line per trial on stderr */
+    char train_sha[65], dev_sha[65];
+    char train_path[1024], dev_path[1024];
+    const char *metric;       /* metric name */
+};
+
+/* Loads the model and task (both splits, tokenized) and their checksums. */
+enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struct idim_err *err);
+void probe_ctx_free(struct probe_ctx *c);
+
+/* search_trial_fn over a struct probe_ctx: d == 0 is full fine-tuning. */
+enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct search_trial *out,
+                             struct idim_err *err);
+
+/* The key of the arguments that decide trial results (for the state file). */
+void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size_t cap);
+
+/* The baseline: --baseline, --baseline-from, or full fine-tuning over the
+ * baseline lr grid (trials recorded in st). *value = the baseline metric;
+ * *source names where it came from; trials/n_trials (caller-owned array of
+ * SEARCH_MAX_LR) receive the fine-tuning trials. */
+enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, double *value,
+                                char *source, size_t source_cap, struct search_trial *trials,
+                                size_t *n_trials, struct idim_err *err);
+
+double probe_now(void);
+
+#endif

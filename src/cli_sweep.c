@@ -1,0 +1,262 @@
+/* cli_sweep.c - `idim sweep`: subspace training on a log-spaced grid of d
+ * (or a given list), one row per d (best over the lr grid), CSV + JSON
+ * lines, and the SVG plot of dev metric against d with the 90% line
+ * (Li et al. 2018 / Aghajanyan et al. 2021, Figure 1). */
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_probe.h"
+#include "report.h"
+#include "search.h"
+
+static const char *USAGE =
+    "idim sweep --task T --model M [--dmin 10 --dmax 10000 --points 20 | --d 10,20,50,...]\n"
+    "       [--method said|did] [--lr LIST] [--out sweep.csv] [--plot sweep.svg] [--json]";
+
+static void help(void)
+{
+    printf("usage: %s\n\n"
+           "Trains theta_d for every d of a log-spaced grid (or the --d list) and prints one\n"
+           "row per d: the best run over the --lr grid. The baseline (full fine-tuning over\n"
+           "--baseline-lr, unless --baseline/--baseline-from/--no-baseline) gives the 90%%\n"
+           "line of the plot. For SAID, d values <= m (the model's tensor count) are left\n"
+           "out, with a note.\n\n"
+           "options:\n"
+           "  --dmin N             smallest d of the grid (default 10)\n"
+           "  --dmax N             largest d of the grid (default 10000)\n"
+           "  --points N           grid points, log-spaced, rounded, duplicates dropped\n"
+           "                       (default 20)\n"
+           "  --d LIST             explicit d values instead of the grid, e.g. 10,100,1000\n"
+           "  --no-baseline        skip the baseline (the plot then has no 90%% line)\n"
+           "  --out FILE           CSV rows (header %s)\n"
+           "  --plot FILE          SVG plot of dev metric against d (log axis)\n"
+           "  --json               print JSON lines (one object per d) instead of the table\n"
+           "  --state FILE         record finished runs and skip them when rerun (resume)\n"
+           "%s"
+           "  -h, --help           this help\n\n"
+           "example:\n"
+           "  idim sweep --task mrpc --data data/demo --model data/demo/model.bin \\\n"
+           "      --dmin 100 --dmax 10000 --points 6 --epochs 3 --baseline-lr 1e-3 \\\n"
+           "      --out sweep.csv --plot sweep.svg\n",
+           USAGE, REPORT_CSV_HEADER, PROBE_OPTIONS_HELP);
+}
+
+enum { SO_DMIN = 1400, SO_DMAX, SO_POINTS, SO_D, SO_OUT, SO_PLOT, SO_JSON, SO_STATE, SO_NOBASE };
+
+#define SWEEP_MAX 256
+
+enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
+{
+    static const struct option opts[] = {
+        PROBE_LONG_OPTIONS,
+        {"dmin", required_argument, 0, SO_DMIN},
+        {"dmax", required_argument, 0, SO_DMAX},
+        {"points", required_argument, 0, SO_POINTS},
+        {"d", required_argument, 0, SO_D},
+        {"out", required_argument, 0, SO_OUT},
+        {"plot", required_argument, 0, SO_PLOT},
+        {"json", no_argument, 0, SO_JSON},
+        {"state", required_argument, 0, SO_STATE},
+        {"no-baseline", no_argument, 0, SO_NOBASE},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
+    };
+    struct probe_args a;
+    probe_args_default(&a);
+    long dmin = 10, dmax = 10000, points = 20;
+    double dlist[SWEEP_MAX];
+    int n_dlist = 0, json = 0, no_base = 0;
+    const char *out = NULL, *plot = NULL, *state_path = NULL;
+    enum idim_status st;
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (probe_args_parse(&a, c, optarg, &st, err)) {
+            if (st)
+                return st;
+            continue;
+        }
+        switch (c) {
+        case 'h': help(); return IDIM_OK;
+        case SO_DMIN:
+            if ((st = cli_parse_long("--dmin", optarg, 1, 1L << 40, &dmin, err)))
+                return st;
+            break;
+        case SO_DMAX:
+            if ((st = cli_parse_long("--dmax", optarg, 1, 1L << 40, &dmax, err)))
+                return st;
+            break;
+        case SO_POINTS:
+            if ((st = cli_parse_long("--points", optarg, 1, SWEEP_MAX, &points, err)))
+                return st;
+            break;
+        case SO_D:
+            if ((st = cli_parse_list("--d", optarg, 1, 1e12, dlist, SWEEP_MAX, &n_dlist, err)))
+                return st;
+            break;
+        case SO_OUT: out = optarg; break;
+        case SO_PLOT: plot = optarg; break;
+        case SO_JSON: json = 1; break;
+        case SO_STATE: state_path = optarg; break;
+        case SO_NOBASE: no_base = 1; break;
+        default: return cli_bad_option(err, "sweep", USAGE, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(err, "sweep", USAGE, "unexpected argument");
+    if (!a.task || !a.model)
+        return cli_usage_error(err, "sweep", USAGE, "--task and --model are required");
+    if (dmax < dmin)
+        return cli_usage_error(err, "sweep", USAGE, "--dmax must be at least --dmin");
+    long grid[SWEEP_MAX];
+    size_t n_grid = 0;
+    if (n_dlist) {
+        for (int i = 0; i < n_dlist; i++) {
+            if (dlist[i] != floor(dlist[i]))
+                return cli_usage_error(err, "sweep", USAGE, "--d takes whole numbers");
+            grid[n_grid++] = (long)dlist[i];
+        }
+    } else {
+        n_grid = search_log_grid(dmin, dmax, (size_t)points, grid);
+    }
+
+    struct probe_ctx ctx;
+    struct search_state state;
+    memset(&state, 0, sizeof state);
+    struct search_trial *rows = NULL;
+    size_t n_rows = 0;
+    char *csv = NULL;
+    st = probe_ctx_open(&ctx, &a, err);
+    if (st)
+        return st;
+    char key[SEARCH_KEY_MAX];
+    probe_state_key(&ctx, "sweep", key, sizeof key);
+    st = search_state_open(&state, state_path, key, err);
+    if (st)
+        goto done;
+
+    size_t kept = 0;
+    for (size_t i = 0; i < n_grid; i++) {
+        if (a.mode == TRAIN_SAID && (size_t)grid[i] <= ctx.n_tensors) {
+            if (!json)
+                printf("note: d=%ld left out: SAID needs d > m = %zu tensors\n", grid[i],
+                       ctx.n_tensors);
+            continue;
+        }
+        grid[kept++] = grid[i];
+    }
+    n_grid = kept;
+    if (!n_grid) {
+        st = idim_fail(err, IDIM_ERR_USAGE, "sweep: no d left to train (SAID needs d > m = %zu)",
+                       ctx.n_tensors);
+        goto done;
+    }
+
+    double baseline = NAN;
+    char source[1100] = "none";
+    struct search_trial bt[SEARCH_MAX_LR];
+    size_t nbt = 0;
+    if (!no_base) {
+        st = probe_baseline(&ctx, &state, &baseline, source, sizeof source, bt, &nbt, err);
+        if (st)
+            goto done;
+        if (!json)
+            printf("baseline %s %.4f (%s); %g x baseline = %.4f\n", ctx.metric, baseline, source,
+                   a.threshold, a.threshold * baseline);
+    }
+    double target = a.threshold * baseline;
+
+    rows = calloc(n_grid, sizeof *rows);
+    if (!rows) {
+        st = idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
+        goto done;
+    }
+    if (!json)
+        printf("%8s %10s %10s %6s %8s\n", "d", "lr", ctx.metric, "epochs", "seconds");
+    struct search_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.seed = a.proj_seed;
+    cfg.target = isfinite(target) ? target : INFINITY;
+    cfg.n_lr = a.n_lr;
+    memcpy(cfg.lr, a.lr, sizeof cfg.lr);
+    for (size_t i = 0; i < n_grid; i++) {
+        struct search_probe p;
+        st = search_probe_d(&cfg, grid[i], probe_trial, &ctx, &state, &p, err);
+        if (st)
+            goto done;
+        rows[n_rows++] = p.best;
+        const struct search_trial *t = &p.best;
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "task", ctx.td.spec.name);
+            cJSON_AddStringToObject(o, "method", train_mode_name(a.mode));
+            cJSON_AddNumberToObject(o, "d", (double)t->d);
+            cJSON_AddNumberToObject(o, "lr", t->lr);
+            cJSON_AddStringToObject(o, "metric_name", ctx.metric);
+            if (isfinite(t->metric))
+                cJSON_AddNumberToObject(o, "metric", t->metric);
+            else
+                cJSON_AddNullToObject(o, "metric");
+            cJSON_AddNumberToObject(o, "epochs", t->epochs);
+            cJSON_AddNumberToObject(o, "seconds", t->seconds);
+            cJSON_AddBoolToObject(o, "diverged", t->diverged);
+            cJSON_AddBoolToObject(o, "majority_only", t->majority_only);
+            cJSON_AddNumberToObject(o, "proj_seed", (double)t->seed);
+            if (isfinite(baseline)) {
+                cJSON_AddNumberToObject(o, "baseline", baseline);
+                cJSON_AddBoolToObject(o, "meets_target", p.met);
+            }
+            cJSON_AddStringToObject(o, "model_checksum", ctx.td.checksum_hex);
+            char *s = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            if (!s) {
+                st = idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
+                goto done;
+            }
+            printf("%s\n", s);
+            free(s);
+        } else {
+            printf("%8ld %10g %10.4f %6d %8.1f%s%s%s\n", t->d, t->lr, t->metric, t->epochs,
+                   t->seconds, p.met ? "  meets target" : "",
+                   t->majority_only ? "  majority class only" : "",
+                   t->diverged ? "  diverged" : "");
+        }
+        fflush(stdout);
+    }
+    if (out) {
+        csv = report_csv_text(rows, n_rows, ctx.metric);
+        if (!csv) {
+            st = idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
+            goto done;
+        }
+        if ((st = report_write_file(out, csv, strlen(csv), err)))
+            goto done;
+    }
+    if (plot) {
+        char title[128];
+        snprintf(title, sizeof title, "%s: dev %s against d (%s)", ctx.td.spec.name, ctx.metric,
+                 train_mode_name(a.mode));
+        struct report_plot p = {.pts = rows, .n = n_rows, .metric_name = ctx.metric,
+                                .baseline = baseline, .threshold = a.threshold, .d90 = 0,
+                                .title = title};
+        char *svg = report_svg(&p);
+        if (!svg) {
+            st = idim_fail(err, IDIM_ERR_FORMAT, "%s: no run with a finite metric to plot",
+                           plot);
+            goto done;
+        }
+        st = report_write_file(plot, svg, strlen(svg), err);
+        free(svg);
+    }
+done:
+    free(csv);
+    free(rows);
+    search_state_free(&state);
+    probe_ctx_free(&ctx);
+    return st;
+}
