@@ -38,6 +38,18 @@ static void print_help(void)
            usage);
 }
 
+/* The shortest decimal that reads back as the same float (1e-12f -> 1e-12). */
+static double short_float(float f)
+{
+    char buf[32];
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f)
+            break;
+    }
+    return strtod(buf, NULL);
+}
+
 struct groups {
     size_t embed, pooler, head, other, total;
     size_t layer[ARCH_MAX_LAYERS];
@@ -212,7 +224,7 @@ static enum idim_status print_json(const struct wfile *w, const struct groups *g
     cJSON_AddNumberToObject(a, "max_positions", c->max_pos);
     cJSON_AddNumberToObject(a, "type_vocab_size", c->type_vocab);
     cJSON_AddNumberToObject(a, "pad_id", c->pad_id);
-    cJSON_AddNumberToObject(a, "layer_norm_eps", (double)c->ln_eps);
+    cJSON_AddNumberToObject(a, "layer_norm_eps", short_float(c->ln_eps));
     cJSON_AddStringToObject(a, "activation", "gelu");
     cJSON_AddBoolToObject(a, "pooler", c->has_pooler);
     cJSON_AddNumberToObject(a, "n_labels", c->n_labels);
