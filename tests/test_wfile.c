@@ -625,6 +625,56 @@ static void test_tokenizer_lengths_lie(void **state)
     free(b);
 }
 
+/* Every one-bit change (bits 0 and 7) of every byte before the tensor data,
+ * resealed so the checksum passes: the reader must either accept the file
+ * or return IDIM_ERR_FORMAT naming it, never crash (run under ASan). */
+static void test_resealed_bit_flips(void **state)
+{
+    (void)state;
+    size_t n;
+    unsigned char *b = good_bytes(&n);
+    size_t data_off = (size_t)get64(b + 88);
+    const char *p = tpath("flipped.bin");
+    spit(p, b, n);
+    FILE *f = fopen(p, "r+b"); /* edit in place: rewriting whole files is slow on busy disks */
+    assert_non_null(f);
+    size_t n_ok = 0, n_bad = 0;
+    for (size_t i = 16; i < data_off; i++) {
+        for (int k = 0; k < 2; k++) {
+            unsigned char keep = b[i];
+            b[i] ^= (unsigned char)(k ? 0x80 : 0x01);
+            reseal(b, n);
+            assert_int_equal(fseek(f, 8, SEEK_SET), 0);
+            assert_int_equal(fwrite(b + 8, 1, 8, f), 8);
+            assert_int_equal(fseek(f, (long)i, SEEK_SET), 0);
+            assert_int_equal(fwrite(b + i, 1, 1, f), 1);
+            assert_int_equal(fflush(f), 0);
+            struct wfile w;
+            struct idim_err err = {{0}};
+            enum idim_status st = wfile_open(&w, p, &err);
+            if (st == IDIM_OK) {
+                n_ok++;
+            } else {
+                if (st != IDIM_ERR_FORMAT || !strstr(err.msg, p))
+                    print_message("byte %zu bit %d: status %d: %s\n", i, k ? 7 : 0, (int)st,
+                                  err.msg);
+                assert_int_equal(st, IDIM_ERR_FORMAT);
+                assert_non_null(strstr(err.msg, p));
+                n_bad++;
+            }
+            wfile_free(&w);
+            b[i] = keep;
+            assert_int_equal(fseek(f, (long)i, SEEK_SET), 0);
+            assert_int_equal(fwrite(b + i, 1, 1, f), 1);
+        }
+    }
+    fclose(f);
+    print_message("  %zu edits rejected, %zu accepted (string bytes, padding, unused fields)\n",
+                  n_bad, n_ok);
+    assert_true(n_bad > n_ok);
+    free(b);
+}
+
 /* ---- writer ---- */
 
 static void test_writer_rejects_bad_shape(void **state)
@@ -1108,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_section_offset_bad),
         cmocka_unit_test(test_tokenizer_id_out_of_range),
         cmocka_unit_test(test_tokenizer_lengths_lie),
+        cmocka_unit_test(test_resealed_bit_flips),
         cmocka_unit_test(test_writer_rejects_bad_shape),
         cmocka_unit_test(test_writer_unwritable),
         cmocka_unit_test(test_convert_malformed_config),
