@@ -28,6 +28,8 @@ lines = [
     "\u0e20\u0e32\u0e29\u0e32\u0e44\u0e17\u0e22 \u0939\u093f\u0928\u094d\u0926\u0940 \u0627\u0644\u0639\u0631\u0628\u064a\u0629".encode(),
     b"'s't're've'm'll'd ''' \"quoted\"   ",
     b"x" * 3000,
+    b"literal [CLS] and [SEP]x[MASK] [UNK][PAD] [sep] <s> </s> a <mask> b  <mask>c <pad><unk>",
+    b"[SEP]\t<mask> second",
 ]
 with open("tests/fixtures/tok/edge.txt", "wb") as f:
     f.write(b"\n".join(lines) + b"\n")

@@ -26,9 +26,13 @@
  * anything else, so any byte string is accepted. BertNormalizer then drops
  * U+FFFD (clean_text); byte-level BPE encodes it as the bytes EF BF BD.
  *
+ * Special tokens written in the text ("[SEP]", "<mask>") are matched first,
+ * as the crate's added-token pass does (leftmost, longest; RoBERTa's <mask>
+ * also takes the white space before it, lstrip), and the text between them
+ * is tokenized piece by piece.
+ *
  * Known differences from the Rust crate, all outside GLUE-like text:
- * special-token strings written literally in the text ("[SEP]") are
- * tokenized as text, not matched as added tokens; canonical reordering of
+ * canonical reordering of
  * several combining marks is skipped (only the non-Mn characters survive
  * stripping, in order); unassigned code points (Cn) are kept, as the
  * JavaScript port does, while the Rust crate drops them; character tables
@@ -106,8 +110,17 @@ struct heap_item {
     int32_t new_id;
 };
 
+struct special {
+    const char *s; /* borrowed from the vocabulary */
+    uint32_t len;
+    int32_t id;
+    int lstrip; /* swallow white space before it (RoBERTa <mask>) */
+};
+
 struct tokenizer {
     const struct tokdata *td; /* borrowed */
+    struct special specials[5];
+    int n_specials;
     /* vocab hash: token bytes -> id (slots hold id + 1, 0 = empty) */
     uint32_t *vslots;
     size_t vmask;
@@ -649,12 +662,51 @@ static int bpe_encode(struct tokenizer *tk, const char *text, size_t len, struct
 
 /* ---- public ---- */
 
-static int encode_into(struct tokenizer *tk, const char *text, size_t len, struct ivec *out)
+static int encode_segment(struct tokenizer *tk, const char *text, size_t len, struct ivec *out)
 {
-    out->n = 0;
     if (tk->td->kind == TOK_BPE)
         return bpe_encode(tk, text, len, out);
     return wp_encode(tk, text, len, out);
+}
+
+/* The longest special token starting at text[i], or NULL. */
+static const struct special *special_at(const struct tokenizer *tk, const char *text,
+                                        size_t len, size_t i)
+{
+    const struct special *best = NULL;
+    for (int k = 0; k < tk->n_specials; k++) {
+        const struct special *sp = &tk->specials[k];
+        if (sp->len <= len - i && !memcmp(text + i, sp->s, sp->len) &&
+            (!best || sp->len > best->len))
+            best = sp;
+    }
+    return best;
+}
+
+static int encode_into(struct tokenizer *tk, const char *text, size_t len, struct ivec *out)
+{
+    out->n = 0;
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] != '[' && text[i] != '<')
+            continue; /* every special token starts with '[' or '<' (checked in _new) */
+        const struct special *sp = special_at(tk, text, len, i);
+        if (!sp)
+            continue;
+        size_t end = i;
+        if (sp->lstrip)
+            while (end > start && (text[end - 1] == ' ' || (text[end - 1] >= 9 && text[end - 1] <= 13)))
+                end--;
+        if (end > start && encode_segment(tk, text + start, end - start, out))
+            return -1;
+        if (VEC_PUSH(*out, sp->id))
+            return -1;
+        start = i + sp->len;
+        i = start - 1;
+    }
+    if (start < len || start == 0)
+        return encode_segment(tk, text + start, len - start, out);
+    return 0;
 }
 
 enum idim_status tokenizer_new(struct tokenizer **out, const struct tokdata *td,
@@ -687,6 +739,18 @@ enum idim_status tokenizer_new(struct tokenizer **out, const struct tokdata *td,
         vocab_insert(tk, i);
         if (td->vocab[i].len > tk->max_tok_len)
             tk->max_tok_len = td->vocab[i].len;
+    }
+    {
+        int32_t sid[5] = {td->cls_id, td->sep_id, td->pad_id, td->unk_id, td->mask_id};
+        for (int k = 0; k < 5; k++) {
+            if (sid[k] < 0 || (uint32_t)sid[k] >= td->n_vocab)
+                continue;
+            const struct tok_str *t = &td->vocab[sid[k]];
+            if (t->len == 0 || (t->s[0] != '[' && t->s[0] != '<'))
+                continue; /* never matched in text (no such token in the usual vocabularies) */
+            tk->specials[tk->n_specials++] =
+                (struct special){t->s, t->len, sid[k], k == 4 && td->kind == TOK_BPE};
+        }
     }
     if (td->kind == TOK_BPE) {
         for (unsigned b = 0; b < 256; b++) {
