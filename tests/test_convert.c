@@ -21,6 +21,7 @@
 
 #include "arch.h"
 #include "convert.h"
+#include "tokdata.h"
 #include "wfile.h"
 
 #define FIX "tests/fixtures/hf"
@@ -85,6 +86,28 @@ static void check_fixture(const char *name, const char *model_type, int n_shards
     assert_int_equal(w.tok.kind, tok_kind);
     assert_int_equal(w.tok.n_merges, n_merges);
     assert_int_equal((int)w.tok.n_vocab, w.cfg.vocab_size); /* the real vocabulary sizes */
+
+    /* The stored tokenizer is the folder's, string for string. */
+    struct tokdata ref;
+    assert_int_equal(tokdata_load_hf(&ref, dir, &err), IDIM_OK);
+    assert_int_equal(w.tok.kind, ref.kind);
+    assert_int_equal(w.tok.flags, ref.flags);
+    assert_int_equal(w.tok.unk_id, ref.unk_id);
+    assert_int_equal(w.tok.cls_id, ref.cls_id);
+    assert_int_equal(w.tok.sep_id, ref.sep_id);
+    assert_int_equal(w.tok.pad_id, ref.pad_id);
+    assert_int_equal(w.tok.mask_id, ref.mask_id);
+    assert_int_equal(w.tok.n_vocab, ref.n_vocab);
+    assert_int_equal(w.tok.n_merges, ref.n_merges);
+    for (uint32_t i = 0; i < ref.n_vocab; i++) {
+        assert_int_equal(w.tok.vocab[i].len, ref.vocab[i].len);
+        assert_memory_equal(w.tok.vocab[i].s, ref.vocab[i].s, ref.vocab[i].len);
+    }
+    for (uint32_t i = 0; i < ref.n_merges; i++) {
+        assert_int_equal(w.tok.merges[i].len, ref.merges[i].len);
+        assert_memory_equal(w.tok.merges[i].s, ref.merges[i].s, ref.merges[i].len);
+    }
+    tokdata_free(&ref);
 
     FILE *f = fopen(FIX "/expected.txt", "r");
     assert_non_null(f);
