@@ -79,6 +79,7 @@ static void expect_open_fail(const char *path, enum idim_status st, const char *
     enum idim_status got = wfile_open(&w, path, &err);
     print_message("  message: %s\n", err.msg);
     assert_int_equal(got, st);
+    assert_int_equal(idim_exit_code(got), IDIM_EXIT_INPUT); /* documented exit code 3 */
     assert_non_null(strstr(err.msg, path));
     assert_non_null(strstr(err.msg, what));
     wfile_free(&w);
@@ -711,6 +712,7 @@ static void test_writer_unwritable(void **state)
     struct idim_err err = {{0}};
     const char *p = "/nonexistent-dir-idim/x.bin";
     assert_int_equal(write_tiny(p, &c, 1, NULL, &err), IDIM_ERR_WRITE);
+    assert_int_equal(idim_exit_code(IDIM_ERR_WRITE), IDIM_EXIT_OUTPUT);
     assert_non_null(strstr(err.msg, "/nonexistent-dir-idim/x.bin"));
     assert_non_null(strstr(err.msg, "cannot create"));
 }
@@ -747,6 +749,7 @@ static void expect_convert_fail(const char *dir, enum idim_status st, const char
     print_message("  message: %s\n", err.msg);
     convert_report_free(&rep);
     assert_int_equal(got, st);
+    assert_int_equal(idim_exit_code(got), IDIM_EXIT_INPUT); /* documented exit code 3 */
     assert_non_null(strstr(err.msg, file_part));
     assert_non_null(strstr(err.msg, what));
     assert_int_not_equal(access(out, F_OK), 0); /* no output, no temp file */
