@@ -34,7 +34,10 @@
  * Known differences from the Rust crate, all outside GLUE-like text:
  * canonical reordering of
  * several combining marks is skipped (only the non-Mn characters survive
- * stripping, in order); unassigned code points (Cn) are kept, as the
+ * stripping, in order); in the GPT-2 pattern \s is PCRE2's Unicode white
+ * space, as Oniguruma's in the Rust crate (U+FEFF is not white space: the
+ * JavaScript port, whose \s includes it, splits " \uFEFF" differently; one
+ * QNLI dev row shows it); unassigned code points (Cn) are kept, as the
  * JavaScript port does, while the Rust crate drops them; character tables
  * are those of the installed utf8proc and PCRE2.
  *
