@@ -89,9 +89,10 @@ void fwht_reference(float *x, size_t n);
  * LL of ff's transforms. For benchmarks. */
 void fastfood_fwht(struct fastfood *ff, float *x, size_t n);
 
-/* 0: force the portable scalar kernels; 1: use AVX2 when the CPU has it
- * (the default). Results are bitwise identical either way (tests). */
-void fwht_set_simd(int on);
+/* Caps the kernels used: 0 portable scalar, 1 up to AVX2, 2 up to
+ * AVX-512F (the default: the best the CPU has). Results are bitwise
+ * identical at every level (tests); for tests and benchmarks. */
+void fwht_set_simd(int level);
 
 /* Bytes held by the stored tables (G, Pi mod M, first d signs), without
  * scratch. */

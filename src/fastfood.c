@@ -61,30 +61,26 @@
 
 /* ---------------------------------------------------------------- kernels */
 
-static int simd_on = -1; /* -1 unknown, 0 scalar, 1 AVX2 */
+static int simd_max = -1; /* best the CPU has: 0 scalar, 1 AVX2, 2 AVX-512F */
+static int simd_cap = 2;  /* fwht_set_simd's limit */
 
-static int use_avx2(void)
+static int simd_level(void)
 {
 #if FF_HAVE_AVX2
-    if (simd_on < 0) {
+    if (simd_max < 0) {
         __builtin_cpu_init();
-        simd_on = __builtin_cpu_supports("avx2") ? 1 : 0;
+        simd_max = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
     }
-    return simd_on;
+    return simd_max < simd_cap ? simd_max : simd_cap;
 #else
     return 0;
 #endif
 }
 
-void fwht_set_simd(int on)
-{
-    if (!on)
-        simd_on = 0;
-    else {
-        simd_on = -1;
-        (void)use_avx2();
-    }
-}
+static int use_avx2(void) { return simd_level() >= 1; }
+static int use_avx512(void) { return simd_level() >= 2; }
+
+void fwht_set_simd(int level) { simd_cap = level < 0 ? 0 : level; }
 
 /* Stages h = 1, 2, 4 on each group of 8 (n a multiple of 8). */
 static void k_stage8_c(float *x, size_t n)
@@ -167,6 +163,50 @@ __attribute__((target("avx2"))) static void k_r4_v(float *x, size_t n, size_t h)
 }
 #endif
 
+#if FF_HAVE_AVX2
+/* Strides 1, 2, 4, 8 inside each 16-float register. */
+__attribute__((target("avx512f"))) static void k_stage16_w(float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i += 16) {
+        __m512 v = _mm512_loadu_ps(x + i);
+        __m512 p = _mm512_permute_ps(v, 0xB1);
+        v = _mm512_mask_blend_ps(0xAAAA, _mm512_add_ps(v, p), _mm512_sub_ps(p, v));
+        p = _mm512_permute_ps(v, 0x4E);
+        v = _mm512_mask_blend_ps(0xCCCC, _mm512_add_ps(v, p), _mm512_sub_ps(p, v));
+        p = _mm512_shuffle_f32x4(v, v, 0xB1); /* swap 128-bit lanes 0<->1, 2<->3 */
+        v = _mm512_mask_blend_ps(0xF0F0, _mm512_add_ps(v, p), _mm512_sub_ps(p, v));
+        p = _mm512_shuffle_f32x4(v, v, 0x4E); /* swap 256-bit halves */
+        v = _mm512_mask_blend_ps(0xFF00, _mm512_add_ps(v, p), _mm512_sub_ps(p, v));
+        _mm512_storeu_ps(x + i, v);
+    }
+}
+
+__attribute__((target("avx512f"))) static void k_r2_w(float *x, size_t n, size_t h)
+{
+    for (size_t b = 0; b < n; b += 2 * h)
+        for (size_t j = b; j < b + h; j += 16) {
+            __m512 a = _mm512_loadu_ps(x + j), c = _mm512_loadu_ps(x + j + h);
+            _mm512_storeu_ps(x + j, _mm512_add_ps(a, c));
+            _mm512_storeu_ps(x + j + h, _mm512_sub_ps(a, c));
+        }
+}
+
+__attribute__((target("avx512f"))) static void k_r4_w(float *x, size_t n, size_t h)
+{
+    for (size_t b = 0; b < n; b += 4 * h)
+        for (size_t j = b; j < b + h; j += 16) {
+            __m512 a = _mm512_loadu_ps(x + j), c = _mm512_loadu_ps(x + j + h);
+            __m512 e = _mm512_loadu_ps(x + j + 2 * h), f = _mm512_loadu_ps(x + j + 3 * h);
+            __m512 s1 = _mm512_add_ps(a, c), d1 = _mm512_sub_ps(a, c);
+            __m512 s2 = _mm512_add_ps(e, f), d2 = _mm512_sub_ps(e, f);
+            _mm512_storeu_ps(x + j, _mm512_add_ps(s1, s2));
+            _mm512_storeu_ps(x + j + h, _mm512_add_ps(d1, d2));
+            _mm512_storeu_ps(x + j + 2 * h, _mm512_sub_ps(s1, s2));
+            _mm512_storeu_ps(x + j + 3 * h, _mm512_sub_ps(d1, d2));
+        }
+}
+#endif
+
 static void k_stage8(float *x, size_t n)
 {
 #if FF_HAVE_AVX2
@@ -181,6 +221,10 @@ static void k_stage8(float *x, size_t n)
 static void k_r2(float *x, size_t n, size_t h)
 {
 #if FF_HAVE_AVX2
+    if (h >= 16 && use_avx512()) {
+        k_r2_w(x, n, h);
+        return;
+    }
     if (h >= 8 && use_avx2()) {
         k_r2_v(x, n, h);
         return;
@@ -192,6 +236,10 @@ static void k_r2(float *x, size_t n, size_t h)
 static void k_r4(float *x, size_t n, size_t h)
 {
 #if FF_HAVE_AVX2
+    if (h >= 16 && use_avx512()) {
+        k_r4_w(x, n, h);
+        return;
+    }
     if (h >= 8 && use_avx2()) {
         k_r4_v(x, n, h);
         return;
@@ -218,6 +266,13 @@ static void fwht_local(float *x, size_t n)
             k_r2_c(x, n, h);
         return;
     }
+#if FF_HAVE_AVX2
+    if (n >= 16 && use_avx512()) {
+        k_stage16_w(x, n);
+        stages_from(x, n, 16);
+        return;
+    }
+#endif
     k_stage8(x, n);
     stages_from(x, n, 8);
 }
