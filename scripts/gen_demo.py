@@ -5,6 +5,9 @@ Deterministic (fixed seed, Python stdlib only). Writes into data/demo/ (or the
 folder given as the first argument):
   train.tsv, dev.tsv  header "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String",
                       label 1 = paraphrase, 0 = different meaning
+  pretrain/           train.tsv, dev.tsv of a related task (same grammar, another
+                      seed) that scripts/demo.sh fine-tunes the random model on
+                      first, as a stand-in for pretraining
   vocab.txt           WordPiece vocabulary: [PAD] [UNK] [CLS] [SEP] [MASK],
                       then every word (lower case) and the punctuation used
 
@@ -12,12 +15,17 @@ Sentences come from a small grammar:
   [time ,] [adj] SUBJ VERB [adj] OBJ [place] .     (active)
   [time ,] [adj] OBJ was VERB-ed by [adj] SUBJ [place] .   (passive)
 A paraphrase re-realises the same meaning with synonyms, the other voice and
-the time phrase moved. A non-paraphrase changes the meaning first: a different
-verb or noun (not a synonym), subject and object swapped, or a different
-adjective, time or place; it is then realised independently, so word overlap
-alone does not decide the label.
+the time phrase moved. A non-paraphrase changes the meaning first: one side
+negated ("never"), a different verb or noun (not a synonym), subject and object
+swapped, or a different adjective, time or place; it is then realised
+independently, so word overlap alone does not decide the label. The negation
+edit is a lexical cue a small model learns within a few epochs; the others
+need the sentences compared, which tiny models from scratch barely learn, so
+dev accuracy tops out near 0.72 (chance 0.52).
 
 usage: python3 scripts/gen_demo.py [OUTDIR] [--train N] [--dev N] [--seed S]
+                                  [--no-pretrain] [--kinds negate,verb,noun,swap,adj,where]
+(--kinds: the edits that make non-paraphrases, repeated names weigh more)
 """
 import os
 import random
@@ -53,6 +61,12 @@ PLACES = [["in the park"], ["at the market", "in the marketplace"],
           ["near the river", "by the river"], ["in the garden"]]
 
 
+# How a non-paraphrase differs from its partner. "negate" (one sentence says
+# "never") is a lexical cue a small model learns first; the others need the
+# two sentences compared word by word or in order.
+KINDS = ["negate", "negate", "negate", "negate", "verb", "verb", "noun", "noun", "swap", "where"]
+
+
 def meaning(rng):
     """A meaning: indices into the tables (-1 = absent)."""
     s = rng.randrange(len(NOUNS))
@@ -75,9 +89,10 @@ def other(rng, n, cur):
 def change(rng, m):
     """A different meaning, one edit away."""
     m = dict(m)
-    kinds = ["verb", "verb", "noun", "noun", "noun", "swap", "swap", "adj", "where"]
-    k = rng.choice(kinds)
-    if k == "verb":
+    k = rng.choice(KINDS)
+    if k == "negate":
+        m["neg"] = not m.get("neg", False)
+    elif k == "verb":
         m["verb"] = other(rng, len(VERBS), m["verb"])
     elif k == "noun":
         role = rng.choice(["subj", "obj"])
@@ -117,10 +132,11 @@ def realise(rng, m):
     subj = np_(rng, m["subj"], m["sadj"])
     obj = np_(rng, m["obj"], m["oadj"])
     past, part = rng.choice(VERBS[m["verb"]])
+    neg = "never " if m.get("neg") else ""
     if rng.random() < 0.5:
-        core = f"{subj} {past} {obj}"
+        core = f"{subj} {neg}{past} {obj}"
     else:
-        core = f"{obj} was {part} by {subj}"
+        core = f"{obj} was {neg}{part} by {subj}"
     if m["place"] >= 0:
         core += " " + rng.choice(PLACES[m["place"]])
     if m["time"] >= 0:
@@ -142,6 +158,8 @@ def pairs(rng, n, start_id):
                     break
         else:
             b = realise(rng, change(rng, m))
+            if rng.random() < 0.5:
+                a, b = b, a
         rows.append((label, start_id + 2 * i, start_id + 2 * i + 1, a, b))
     return rows
 
@@ -154,7 +172,7 @@ def write_tsv(path, rows):
 
 
 def vocab_words():
-    words = {"the", "was", "by", ".", ","}
+    words = {"the", "was", "by", "never", ".", ","}
     for table in (NOUNS, ADJS, TIMES, PLACES):
         for syn in table:
             for phrase in syn:
@@ -167,7 +185,7 @@ def vocab_words():
 
 def main(argv):
     out = "data/demo"
-    n_train, n_dev, seed = 1500, 300, 20240601
+    n_train, n_dev, seed, pretrain = 1500, 300, 20240601, True
     args = list(argv)
     while args:
         a = args.pop(0)
@@ -177,6 +195,10 @@ def main(argv):
             n_dev = int(args.pop(0))
         elif a == "--seed":
             seed = int(args.pop(0))
+        elif a == "--no-pretrain":
+            pretrain = False
+        elif a == "--kinds":
+            KINDS[:] = args.pop(0).split(",")
         elif a in ("-h", "--help"):
             print(__doc__)
             return 0
@@ -191,6 +213,14 @@ def main(argv):
     with open(os.path.join(out, "vocab.txt"), "w", encoding="utf-8", newline="\n") as f:
         for w in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + vocab_words():
             f.write(w + "\n")
+    if pretrain:
+        # A related task for the demo's stand-in "pretraining" (scripts/demo.sh):
+        # same grammar, another seed, its own sentences.
+        prng = random.Random(seed + 1)
+        pdir = os.path.join(out, "pretrain")
+        os.makedirs(pdir, exist_ok=True)
+        write_tsv(os.path.join(pdir, "train.tsv"), pairs(prng, n_train, 3000000))
+        write_tsv(os.path.join(pdir, "dev.tsv"), pairs(prng, n_dev, 4000000))
     pos_t = sum(r[0] for r in train)
     pos_d = sum(r[0] for r in dev)
     print(f"{out}: train {len(train)} pairs ({pos_t} paraphrases), dev {len(dev)} pairs "

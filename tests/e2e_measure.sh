@@ -1,0 +1,97 @@
+#!/bin/sh
+# e2e_measure.sh - idim measure on the demo task (data/demo), small settings:
+#   1. two identical runs give the same d90 and the same probes;
+#   2. kill -9 in the middle of a run with --state, then the same command with
+#      --state: finished runs are skipped and d90 + probes equal the
+#      uninterrupted run's;
+#   3. a state file from different arguments is refused (exit 2);
+#   4. no d up to --dmax: exit 5, report still written with "d90": null;
+#   5. idim check passes against the report itself, fails (exit 1) against a
+#      doubled expectation;
+#   6. the reports validate against docs/report.schema.json (needs Debian's
+#      python3-jsonschema; without it the test ends with 77 = skipped after
+#      the other checks passed).
+# The model: a random 1-layer encoder fine-tuned 3 epochs on data/demo/pretrain
+# (as scripts/demo.sh does). Threshold 1.0 makes the search long enough to be
+# killed mid-way and exercises the strictly-above rule (equal metrics fail).
+IDIM=${IDIM:-./idim}
+"$IDIM" measure --help >/dev/null 2>&1 || { echo "e2e_measure: $IDIM has no measure command"; exit 77; }
+[ -f data/demo/train.tsv ] || { echo "e2e_measure: data/demo missing"; exit 77; }
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+fail() { echo "e2e_measure FAIL: $*"; exit 1; }
+
+"$IDIM" init --layers 1 --hidden 64 --heads 2 --ffn 256 --max-pos 64 --vocab data/demo/vocab.txt \
+    -o "$T/random.bin" >/dev/null || fail "idim init"
+"$IDIM" finetune --task mrpc --data data/demo/pretrain --model "$T/random.bin" --lr 1e-3 \
+    --epochs 3 --max-len 48 --dropout 0 --threads 1 --quiet --save-model "$T/m.bin" >/dev/null \
+    || fail "idim finetune --save-model"
+
+run() { # run OUT.json [extra args]: the measure command, summary to OUT.txt
+    out=$1; shift
+    $EXEC "$IDIM" measure --task mrpc --data data/demo --model "$T/m.bin" --method did --dmin 1 \
+        --dmax 4096 --precision 1.2 --baseline-lr 1e-3 --baseline-epochs 2 --threshold 1.0 \
+        --lr 3e-2 --epochs 1 --limit-train 600 --limit-dev 150 --max-len 48 --threads 1 \
+        --quiet --out "$out" "$@" > "${out%.json}.txt"
+}
+EXEC=""
+summary() { grep -E '^(proj seed|d90|baseline)' "$1"; }
+
+# 1. two identical runs
+run "$T/a.json" || fail "run a: exit $?"
+run "$T/a2.json" || fail "run a2: exit $?"
+summary "$T/a.txt" > "$T/a.sum"; summary "$T/a2.txt" > "$T/a2.sum"
+grep -q '^d90 = ' "$T/a.sum" || fail "no d90 in the summary: $(cat "$T/a.txt")"
+cmp -s "$T/a.sum" "$T/a2.sum" || fail "two identical runs differ: $(diff "$T/a.sum" "$T/a2.sum")"
+n_probes=$(grep -o 'd=[0-9]*:' "$T/a.sum" | wc -l)
+[ "$n_probes" -ge 4 ] || fail "expected a search of at least 4 probes, got $n_probes"
+echo "e2e_measure: identical runs agree: $(grep '^d90' "$T/a.sum") ($n_probes probes)"
+
+# 2. kill -9 mid-run, resume with --state
+# EXEC=exec: the background subshell becomes idim itself, so kill -9 hits it.
+EXEC=exec run "$T/b.json" --state "$T/s.state" &
+pid=$!
+i=0
+n_trials() { n=$(grep -c '^trial' "$T/s.state" 2>/dev/null); echo "${n:-0}"; }
+while [ "$(n_trials)" -lt 3 ]; do
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.05; i=$((i + 1)); [ $i -lt 2400 ] || fail "state file never got 3 trials"
+done
+kill -9 $pid 2>/dev/null; wait $pid; rc=$?
+[ $rc -eq 137 ] || fail "the run ended (exit $rc) before it could be killed; the test needs a longer search"
+done_before=$(grep -c '^trial' "$T/s.state")
+[ -f "$T/b.json" ] && fail "a killed run left a report"
+ls "$T" | grep -q 'tmp\.' && fail "a killed run left a temporary file: $(ls "$T")"
+run "$T/b.json" --state "$T/s.state" || fail "resumed run: exit $?"
+summary "$T/b.txt" > "$T/b.sum"
+cmp -s "$T/a.sum" "$T/b.sum" || fail "resumed run differs: $(diff "$T/a.sum" "$T/b.sum")"
+grep -q '"resumed":[[:space:]]*true' "$T/b.json" || fail "no probe marked resumed"
+echo "e2e_measure: killed after $done_before finished runs; the resumed run agrees"
+
+# 3. a state from other arguments is refused
+run "$T/c.json" --state "$T/s.state" --epochs 2 2> "$T/c.err"; rc=$?
+[ $rc -eq 2 ] || fail "a foreign state file: exit $rc, expected 2"
+grep -q 'different command' "$T/c.err" || fail "foreign state message: $(cat "$T/c.err")"
+
+# 4. not reached: exit 5, report written
+run "$T/n.json" --dmax 2 2> "$T/n.err"; rc=$?
+[ $rc -eq 5 ] || fail "not reached: exit $rc, expected 5"
+grep -q '"d90":[[:space:]]*null' "$T/n.json" || fail "not-reached report lacks \"d90\": null"
+grep -q 'best_probe' "$T/n.json" || fail "not-reached report lacks best_probe"
+
+# 5. idim check
+"$IDIM" check --expected "$T/a.json" --report "$T/b.json" --tolerance 0 >/dev/null \
+    || fail "check against itself"
+d90=$(sed -n 's/^d90 = \([0-9.]*\).*/\1/p' "$T/a.sum")
+echo "{\"d90\": $(awk -v d="$d90" 'BEGIN { print 2 * d }')}" > "$T/double.json"
+"$IDIM" check --expected "$T/double.json" --report "$T/a.json" 2> "$T/check.err"; rc=$?
+[ $rc -eq 1 ] || fail "check against a doubled expectation: exit $rc, expected 1"
+grep -q 'check failed' "$T/check.err" || fail "check message: $(cat "$T/check.err")"
+
+# 6. schema
+/usr/bin/python3 scripts/validate_report.py "$T/a.json" "$T/b.json" "$T/n.json"; rc=$?
+if [ $rc -eq 77 ]; then
+    echo "e2e_measure: schema check skipped: install python3-jsonschema (Debian) to run it"
+    exit 77
+fi
+[ $rc -eq 0 ] || fail "report does not match docs/report.schema.json"
+echo "e2e_measure: ok"
