@@ -346,18 +346,29 @@ char *report_measure_text(const struct report_measure *r)
 
 /* ---- CSV ---- */
 
+/* The shortest %g form that reads back as exactly x. */
+static void fmt_exact(char *buf, size_t cap, double x)
+{
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            return;
+    }
+}
+
 char *report_csv_text(const struct search_trial *rows, size_t n, const char *metric_name)
 {
     struct sbuf b = {0};
     sb_printf(&b, "%s\n", REPORT_CSV_HEADER);
     for (size_t i = 0; i < n; i++) {
         const struct search_trial *t = &rows[i];
-        char m[40];
+        char m[40], lr[40];
         if (isfinite(t->metric))
-            snprintf(m, sizeof m, "%.17g", t->metric);
+            fmt_exact(m, sizeof m, t->metric);
         else
             snprintf(m, sizeof m, "nan");
-        sb_printf(&b, "%ld,%.17g,%s,%s,%d,%.3f,%d,%d,%llu\n", t->d, t->lr, m, metric_name,
+        fmt_exact(lr, sizeof lr, t->lr);
+        sb_printf(&b, "%ld,%s,%s,%s,%d,%.3f,%d,%d,%llu\n", t->d, lr, m, metric_name,
                   t->epochs, t->seconds, t->diverged, t->majority_only,
                   (unsigned long long)t->seed);
     }
@@ -501,7 +512,7 @@ char *report_svg(const struct report_plot *p)
         free(pts);
         return NULL;
     }
-    const double W = 800, H = 500, ml = 90, mr = 40, mt = 50, mb = 70;
+    const double W = 800, H = 520, ml = 90, mr = 40, mt = 50, mb = 90;
     const double pw = W - ml - mr, ph = H - mt - mb;
     int have_base = isfinite(p->baseline);
     double target = have_base ? p->threshold * p->baseline : NAN;
@@ -598,7 +609,7 @@ char *report_svg(const struct report_plot *p)
               "dimension d (log scale)</text>\n"
               "<text class=\"y-label\" x=\"0\" y=\"0\" text-anchor=\"middle\" "
               "transform=\"translate(%.1f %.1f) rotate(-90)\">dev ",
-              ml, mt, pw, ph, ml + pw / 2, H - 18, 24.0, mt + ph / 2);
+              ml, mt, pw, ph, ml + pw / 2, H - 42, 24.0, mt + ph / 2);
     xml_text(&b, p->metric_name ? p->metric_name : "metric");
     sb_printf(&b, "</text>\n");
     /* baseline and the 90% line */
@@ -644,7 +655,21 @@ char *report_svg(const struct report_plot *p)
                   pts[i].diverged      ? " (diverged)" :
                                          "");
     }
-    sb_printf(&b, "</g>\n</svg>\n");
+    sb_printf(&b, "</g>\n");
+    /* legend, one line under the x label */
+    double ly = H - 16, lx = ml + pw / 2 - 230;
+    sb_printf(&b,
+              "<g class=\"legend\" font-size=\"12\">\n"
+              "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#36c\" stroke=\"#333\"/>"
+              "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n"
+              "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#999\" stroke=\"#333\"/>"
+              "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n"
+              "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"white\" stroke=\"#333\"/>"
+              "<text x=\"%.1f\" y=\"%.1f\">majority class only or diverged</text>\n</g>\n",
+              lx, ly - 4, lx + 8, ly, have_base ? "above the target" : "run",
+              lx + 140, ly - 4, lx + 148, ly, have_base ? "not above" : "",
+              lx + 250, ly - 4, lx + 258, ly);
+    sb_printf(&b, "</svg>\n");
 #undef XPOS
 #undef YPOS
     free(pts);

@@ -469,7 +469,8 @@ static void test_svg(void **unused)
     int tags;
     assert_true(xml_balanced(svg, &tags));
     assert_true(tags > 20);
-    assert_int_equal(count(svg, "<circle"), 4); /* the NaN point is left out */
+    assert_int_equal(count(svg, "<title>d="), 4); /* one per point; the NaN point is left out */
+    assert_int_equal(count(svg, "<circle"), 4 + 3); /* points + legend */
     assert_int_equal(count(svg, "class=\"threshold\""), 1);
     assert_int_equal(count(svg, "class=\"baseline\""), 1);
     assert_non_null(strstr(svg, "90% of baseline = 0.8100"));
