@@ -797,11 +797,6 @@ struct fwd_ctx {
     float scale;
 };
 
-static inline uint32_t pil(const struct xform *X, size_t i)
-{
-    return X->pi16 ? X->pi16[i] : X->pi32[i];
-}
-
 /* z_i = w[Pi(i) mod M] * G_i for i in [i0, i0 + len). */
 static void fill_gather(const struct xform *X, const float *w, float *z, size_t i0, size_t len)
 {

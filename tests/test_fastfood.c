@@ -208,9 +208,7 @@ static void test_fwht_bitwise(void **state)
     (void)state;
     size_t sizes[] = {2, 8, 64, 4096, (size_t)1 << 16, (size_t)1 << 17, (size_t)1 << 21};
     size_t nmax = (size_t)1 << 21;
-    size_t nt = 1;
     struct fastfood *ff = mk(&nmax, 1, 1, FF_SCOPE_TENSOR, 1, 0, 2);
-    (void)nt;
     for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
         size_t n = sizes[s];
         float *x = frand(n, 5 + n), *a = malloc(n * 4), *b = malloc(n * 4), *c = malloc(n * 4),
