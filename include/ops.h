@@ -17,6 +17,15 @@
 
 #include "rng.h"
 
+/* Our own thread pool (see ops.c): ops_set_threads(n) sizes it (workers are
+ * created once and sleep between calls) and returns the count in use;
+ * ops_parallel runs fn(arg, part, n_parts) for every part, part 0 on the
+ * caller, and returns when all are done. Kernels split their work so that
+ * results do not depend on the thread count. */
+typedef void (*par_fn)(void *arg, int part, int n_parts);
+int ops_set_threads(int n);
+void ops_parallel(par_fn fn, void *arg);
+
 /* out[N,OC] = inp[N,IC] weight[OC,IC]^T + bias[OC] (bias may be NULL). */
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int N, int IC, int OC);
@@ -54,18 +63,20 @@ void gelu_backward(float *dg, float *dbias, const float *f, int N, int F);
  * size hd = C/NH, with the key padding mask mask[B,T] (0 = padding: its
  * probability is exactly 0, as HF's finfo.min bias gives).
  * q, k, v, ctx are [B*T, C]; probs [B, NH, T, T] keeps the softmax
- * (before dropout); pmask [B, NH, T, T] is the dropout keep mask or NULL;
- * scratch [T*T]. */
-void attention_forward(float *ctx, float *probs, float *scratch, const float *q,
+ * (before dropout); with pmask [B, NH, T, T] (dropout keep mask, or NULL)
+ * pdrop [B, NH, T, T] receives probs * keep * keep_scale, what multiplies V. */
+void attention_forward(float *ctx, float *probs, float *pdrop, const float *q,
                        const float *k, const float *v, const int32_t *mask,
                        const uint8_t *pmask, float keep_scale, int B, int T, int C, int NH);
 
-/* dq, dk, dv[B*T, C] overwritten from dctx; scratch [2*T*T]. */
+/* dq, dk, dv[B*T, C] overwritten from dctx; pdrop as saved by the forward
+ * (NULL without dropout); scratch [B, NH, T, T]. */
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
                         const float *q, const float *k, const float *v, const float *probs,
-                        const uint8_t *pmask, float keep_scale, int B, int T, int C, int NH);
+                        const float *pdrop, int B, int T, int C, int NH);
 
-/* Fills keep[n] with 1 (probability 1 - p) or 0, drawn in order from r. */
+/* Fills keep[n] with 1 (probability 1 - p) or 0, drawn in order from r:
+ * two entries per rng_next (high, then low 32 bits), keep when u >= p 2^32. */
 void dropout_mask(uint8_t *keep, struct rng *r, float p, size_t n);
 
 /* x[n] *= keep * scale, in place. */

@@ -42,6 +42,7 @@ struct layer_a {
     float *inp;              /* [N, C] layer input (borrowed: previous output) */
     float *q, *k, *v, *ctx;  /* [N, C] */
     float *probs;            /* [B, NH, T, T] softmax before dropout */
+    float *pdrop;            /* [B, NH, T, T] after dropout (train with dropout only) */
     uint8_t *pmask;          /* [B, NH, T, T] attention dropout keep mask */
     uint8_t *m1, *m2;        /* [N, C] hidden dropout keep masks */
     float *xhat1, *rstd1, *h1; /* [N, C], [N], [N, C] after the attention block */
@@ -65,7 +66,7 @@ struct acts {
     /* backward scratch */
     float *d_a, *d_b, *d_h1, *d_tmp, *d_ctx, *d_q, *d_k, *d_v; /* [N, C] */
     float *d_f;                /* [N, F] */
-    float *att_scratch;        /* [2 T T] */
+    float *att_scratch;        /* [B, NH, T, T] */
     float *dcls, *dpre;        /* [B, C] */
     /* what the last forward saw */
     const struct batch *b;
@@ -73,13 +74,11 @@ struct acts {
     float p;                   /* dropout used */
 };
 
-static int g_threads = 1;
-
 void model_set_threads(int n)
 {
     if (n < 1)
         n = 1;
-    g_threads = n;
+    ops_set_threads(n);
     openblas_set_num_threads(n);
 }
 
@@ -134,6 +133,7 @@ static size_t carve(struct acts *a, char *base, const struct model *m)
         TAKE(la->ctx, float, N * C);
         TAKE(la->probs, float, ATT);
         TAKE(la->pmask, uint8_t, ATT);
+        TAKE(la->pdrop, float, ATT);
         TAKE(la->m1, uint8_t, N * C);
         TAKE(la->m2, uint8_t, N * C);
         TAKE(la->xhat1, float, N * C);
@@ -163,7 +163,7 @@ static size_t carve(struct acts *a, char *base, const struct model *m)
     TAKE(a->d_k, float, N * C);
     TAKE(a->d_v, float, N * C);
     TAKE(a->d_f, float, N * F);
-    TAKE(a->att_scratch, float, 2 * (size_t)m->max_T * m->max_T);
+    TAKE(a->att_scratch, float, ATT);
     TAKE(a->dcls, float, BC);
     TAKE(a->dpre, float, BC);
 #undef TAKE
@@ -458,7 +458,7 @@ static void layer_forward(struct model *m, struct acts *a, int l, const float *i
         dropout_mask(la->m2, &m->drop_rng, m->dropout, NC);
         pm = la->pmask, m1 = la->m1, m2 = la->m2;
     }
-    attention_forward(la->ctx, la->probs, a->att_scratch, la->q, la->k, la->v, mask, pm,
+    attention_forward(la->ctx, la->probs, la->pdrop, la->q, la->k, la->v, mask, pm,
                       keep_scale, B, T, C, NH);
     linear_forward(a->d_a, la->ctx, w->ow, w->ob, N, C, C);
     residual_layernorm_forward(la->h1, la->xhat1, la->rstd1, inp, a->d_a, m1, keep_scale,
@@ -621,7 +621,7 @@ static void layer_backward(struct model *m, struct acts *a, int l, float *dinp,
                                 la->rstd1, tr ? la->m1 : NULL, keep_scale, w->ln1w, N, C);
     linear_backward(a->d_ctx, dw->ow, dw->ob, a->d_tmp, la->ctx, w->ow, N, C, C, 0.0f);
     attention_backward(a->d_q, a->d_k, a->d_v, a->att_scratch, a->d_ctx, la->q, la->k, la->v,
-                       la->probs, tr ? la->pmask : NULL, keep_scale, B, T, C, NH);
+                       la->probs, tr ? la->pdrop : NULL, B, T, C, NH);
     linear_backward(dinp, dw->qw, dw->qb, a->d_q, la->inp, w->qw, N, C, C, 1.0f);
     linear_backward(dinp, dw->kw, dw->kb, a->d_k, la->inp, w->kw, N, C, C, 1.0f);
     linear_backward(dinp, dw->vw, dw->vb, a->d_v, la->inp, w->vw, N, C, C, 1.0f);

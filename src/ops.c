@@ -10,15 +10,273 @@
 #include <assert.h>
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+
+/* Elementwise math runs on 4-float vectors (GCC/Clang vector extensions,
+ * plain SSE2 on x86-64) without -ffast-math; the scalar tails go through
+ * the same vector code (one padded vector), so a result never depends on
+ * where a row's vectors fall. Reductions use VB partial sums in a fixed
+ * order, which GCC's -O2 vectorizer handles. */
+#define VB 16
+typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
+
+static inline v4f v4_load(const float *p)
+{
+    v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void v4_store(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+
+static inline v4f v4_set(float x) { return (v4f){x, x, x, x}; }
+
+/* min / max by mask blend (NaN compares false and keeps the bound) */
+static inline v4f v4_min(v4f x, float c)
+{
+    v4f cv = v4_set(c);
+    v4i m = x < cv;
+    return (v4f)(((v4i)x & m) | ((v4i)cv & ~m));
+}
+
+static inline v4f v4_max(v4f x, float c)
+{
+    v4f cv = v4_set(c);
+    v4i m = x > cv;
+    return (v4f)(((v4i)x & m) | ((v4i)cv & ~m));
+}
+
+/* erf(x), rational approximation on [-4, 4] (Eigen's generic_fast_erf_float),
+ * max abs error 4.2e-7 over float inputs; erf(+-4) rounds to +-1 in float. */
+static inline v4f erf4(v4f x)
+{
+    x = v4_max(v4_min(x, 4.0f), -4.0f);
+    v4f x2 = x * x;
+    v4f p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
+    p = x2 * p + -2.10102402082508e-06f;
+    p = x2 * p + -5.69250639462346e-05f;
+    p = x2 * p + -7.34990630326855e-04f;
+    p = x2 * p + -2.95459980854025e-03f;
+    p = x2 * p + -1.60960333262415e-02f;
+    p = x * p;
+    v4f q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
+    q = x2 * q + -1.68282697438203e-03f;
+    q = x2 * q + -7.37332916720468e-03f;
+    q = x2 * q + -1.42647390514189e-02f;
+    return p / q;
+}
+
+/* exp(x) for x in [-87.3, 88.3] (clamped), Cephes expf polynomial after
+ * rounding x / ln 2 to the nearest integer n; 2^n built from its bits.
+ * Max relative error 8.3e-8 (about 1 ulp). */
+static inline v4f exp4(v4f x)
+{
+    x = v4_max(v4_min(x, 88.3762626647949f), -87.3365478515625f);
+    v4f r = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
+    v4f f = x - r * 0.693359375f;
+    f = f - r * -2.12194440e-4f;
+    v4f p = v4_set(1.9875691500e-4f);
+    p = p * f + 1.3981999507e-3f;
+    p = p * f + 8.3334519073e-3f;
+    p = p * f + 4.1665795894e-2f;
+    p = p * f + 1.6666665459e-1f;
+    p = p * f + 5.0000001201e-1f;
+    p = p * f * f + f + 1.0f;
+    v4i bits = (__builtin_convertvector(r, v4i) + 127) << 23;
+    return p * (v4f)bits;
+}
+
+static inline v4f gelu4(v4f x) { return 0.5f * x * (1.0f + erf4(x * 0.70710678118654752f)); }
+
+static inline v4f gelu_grad4(v4f x)
+{
+    v4f cdf = 0.5f * (1.0f + erf4(x * 0.70710678118654752f));
+    v4f pdf = 0.39894228040143268f * exp4(-0.5f * x * x);
+    return cdf + x * pdf;
+}
+
+/* y[0..n) = fn(x[0..n)) for the vector functions above; x may equal y. */
+#define MAP4(fn, y, x, n)                                                        \
+    do {                                                                         \
+        int i_ = 0;                                                              \
+        for (; i_ + 4 <= (n); i_ += 4)                                           \
+            v4_store((y) + i_, fn(v4_load((x) + i_)));                           \
+        if (i_ < (n)) {                                                          \
+            float t_[4] = {0, 0, 0, 0};                                          \
+            memcpy(t_, (x) + i_, (size_t)((n) - i_) * sizeof(float));            \
+            v4_store(t_, fn(v4_load(t_)));                                       \
+            memcpy((y) + i_, t_, (size_t)((n) - i_) * sizeof(float));            \
+        }                                                                        \
+    } while (0)
+
+/* Sum of x[0..n) with VB partial sums in a fixed order (vectorizable). */
+static inline float sum_fixed(const float *x, int n)
+{
+    float acc[VB] = {0};
+    int i = 0;
+    for (; i + VB <= n; i += VB)
+        for (int k = 0; k < VB; k++)
+            acc[k] += x[i + k];
+    float s = 0.0f;
+    for (; i < n; i++)
+        s += x[i];
+    for (int k = 0; k < VB; k++)
+        s += acc[k];
+    return s;
+}
+
+/* ---- thread pool ------------------------------------------------------
+ * ops_parallel(fn, arg) runs fn(arg, part, n) for part = 0..n-1, part 0 on
+ * the caller, the others on n-1 workers that sleep on a condition variable
+ * between calls (they never spin, so they do not steal the cores from
+ * OpenBLAS's own threads). Work is split by rows, or by columns where a
+ * kernel reduces over rows, so every sum runs in the same order whatever
+ * the thread count: results do not depend on it. */
+
+#define POOL_MAX 64
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    pthread_t th[POOL_MAX];
+    int n_threads;  /* parts per call, including the caller */
+    int n_started;  /* workers alive */
+    unsigned long gen;
+    int remaining;
+    par_fn fn;
+    void *arg;
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          {0}, 1, 0, 0, 0, NULL, NULL};
+
+static void *pool_worker(void *p)
+{
+    int id = (int)(intptr_t)p;
+    unsigned long seen = 0;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (pool.gen == seen)
+            pthread_cond_wait(&pool.go, &pool.mu);
+        seen = pool.gen;
+        if (id >= pool.n_threads)
+            continue; /* not part of this call */
+        par_fn fn = pool.fn;
+        void *arg = pool.arg;
+        int n = pool.n_threads;
+        pthread_mutex_unlock(&pool.mu);
+        fn(arg, id, n);
+        pthread_mutex_lock(&pool.mu);
+        if (--pool.remaining == 0)
+            pthread_cond_signal(&pool.done);
+    }
+    return NULL;
+}
+
+int ops_set_threads(int n)
+{
+    if (n < 1)
+        n = 1;
+    if (n > POOL_MAX)
+        n = POOL_MAX;
+    pthread_mutex_lock(&pool.mu);
+    while (pool.n_started < n - 1) {
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&pool.th[pool.n_started], &at, pool_worker,
+                                (void *)(intptr_t)(pool.n_started + 1));
+        pthread_attr_destroy(&at);
+        if (rc != 0)
+            break; /* fewer threads: still correct */
+        pool.n_started++;
+    }
+    pool.n_threads = pool.n_started + 1 < n ? pool.n_started + 1 : n;
+    n = pool.n_threads;
+    pthread_mutex_unlock(&pool.mu);
+    return n;
+}
+
+void ops_parallel(par_fn fn, void *arg)
+{
+    int n = pool.n_threads;
+    if (n <= 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    pthread_mutex_lock(&pool.mu);
+    pool.fn = fn;
+    pool.arg = arg;
+    pool.remaining = n - 1;
+    pool.gen++;
+    pthread_cond_broadcast(&pool.go);
+    pthread_mutex_unlock(&pool.mu);
+    fn(arg, 0, n);
+    pthread_mutex_lock(&pool.mu);
+    while (pool.remaining > 0)
+        pthread_cond_wait(&pool.done, &pool.mu);
+    pthread_mutex_unlock(&pool.mu);
+}
+
+/* [*lo, *hi) = part `part` of n items split into `parts` near-equal ranges,
+ * rounded to multiples of `align` (columns: keeps vectors whole). */
+static void split(int n, int part, int parts, int align, int *lo, int *hi)
+{
+    long units = ((long)n + align - 1) / align;
+    long a = units * part / parts, b = units * (part + 1) / parts;
+    *lo = (int)(a * align < n ? a * align : n);
+    *hi = (int)(b * align < n ? b * align : n);
+}
+
+/* column sums: out[c] += sum over rows of x[r, c], rows in order */
+struct colsum_args {
+    float *out;
+    const float *x;
+    int N, C;
+};
+
+static void colsum_part(void *p, int part, int parts)
+{
+    struct colsum_args *a = p;
+    int c0, c1;
+    split(a->C, part, parts, 16, &c0, &c1);
+    for (int n = 0; n < a->N; n++) {
+        const float *row = a->x + (size_t)n * a->C;
+        for (int c = c0; c < c1; c++)
+            a->out[c] += row[c];
+    }
+}
+
+static void colsum(float *out, const float *x, int N, int C)
+{
+    struct colsum_args a = {out, x, N, C};
+    ops_parallel(colsum_part, &a);
+}
+
+/* ---- linear ------------------------------------------------------------ */
+
+struct fill_args {
+    float *out;
+    const float *bias;
+    int N, OC;
+};
+
+static void fill_part(void *p, int part, int parts)
+{
+    struct fill_args *a = p;
+    int r0, r1;
+    split(a->N, part, parts, 1, &r0, &r1);
+    for (int n = r0; n < r1; n++)
+        memcpy(a->out + (size_t)n * a->OC, a->bias, (size_t)a->OC * sizeof(float));
+}
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int N, int IC, int OC)
 {
     float beta = 0.0f;
     if (bias) {
-        for (int n = 0; n < N; n++)
-            memcpy(out + (size_t)n * OC, bias, (size_t)OC * sizeof(float));
+        struct fill_args a = {out, bias, N, OC};
+        ops_parallel(fill_part, &a);
         beta = 1.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, inp, IC, weight, IC,
@@ -34,11 +292,64 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
                     weight, IC, beta_inp, dinp, IC);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC,
                 1.0f, dweight, IC);
-    if (dbias) {
-        for (int n = 0; n < N; n++) {
-            const float *row = dout + (size_t)n * OC;
-            for (int o = 0; o < OC; o++)
-                dbias[o] += row[o];
+    if (dbias)
+        colsum(dbias, dout, N, OC);
+}
+
+/* ---- residual + LayerNorm ---------------------------------------------- */
+
+struct ln_args {
+    float *out, *xhat, *rstd, *dr, *da, *dgamma, *dbeta;
+    const float *res, *a, *dout, *gamma, *beta, *xh, *rs; /* xh, rs: backward inputs */
+    const uint8_t *dmask;
+    float keep_scale, eps;
+    int N, C;
+};
+
+static void ln_forward_part(void *p, int part, int parts)
+{
+    struct ln_args *A = p;
+    int C = A->C, r0, r1;
+    split(A->N, part, parts, 1, &r0, &r1);
+    for (int n = r0; n < r1; n++) {
+        size_t o = (size_t)n * C;
+        float *x = A->xhat + o;
+        const float *an = A->a + o;
+        if (A->dmask) {
+            const uint8_t *mk = A->dmask + o;
+            for (int i = 0; i < C; i++)
+                x[i] = mk[i] ? an[i] * A->keep_scale : 0.0f;
+        } else {
+            memcpy(x, an, (size_t)C * sizeof(float));
+        }
+        if (A->res) {
+            const float *rn = A->res + o;
+            for (int i = 0; i < C; i++)
+                x[i] += rn[i];
+        }
+        float mean = sum_fixed(x, C) / (float)C;
+        float acc[VB] = {0};
+        int i = 0;
+        for (; i + VB <= C; i += VB)
+            for (int k = 0; k < VB; k++) {
+                float d = x[i + k] - mean;
+                acc[k] += d * d;
+            }
+        float var = 0.0f;
+        for (; i < C; i++) {
+            float d = x[i] - mean;
+            var += d * d;
+        }
+        for (int k = 0; k < VB; k++)
+            var += acc[k];
+        var /= (float)C;
+        float rs = 1.0f / sqrtf(var + A->eps);
+        A->rstd[n] = rs;
+        float *y = A->out + o;
+        for (i = 0; i < C; i++) {
+            float xh = (x[i] - mean) * rs;
+            x[i] = xh;
+            y[i] = xh * A->gamma[i] + A->beta[i];
         }
     }
 }
@@ -47,39 +358,66 @@ void residual_layernorm_forward(float *out, float *xhat, float *rstd, const floa
                                 const float *a, const uint8_t *dmask, float keep_scale,
                                 const float *gamma, const float *beta, float eps, int N, int C)
 {
-    for (int n = 0; n < N; n++) {
+    struct ln_args A = {.out = out, .xhat = xhat, .rstd = rstd, .res = res, .a = a,
+                        .dmask = dmask, .keep_scale = keep_scale, .gamma = gamma, .beta = beta,
+                        .eps = eps, .N = N, .C = C};
+    ops_parallel(ln_forward_part, &A);
+}
+
+static void ln_backward_rows(void *p, int part, int parts)
+{
+    struct ln_args *A = p;
+    int C = A->C, r0, r1;
+    const float *gamma = A->gamma;
+    split(A->N, part, parts, 1, &r0, &r1);
+    for (int n = r0; n < r1; n++) {
         size_t o = (size_t)n * C;
-        float *x = xhat + o;
-        const float *an = a + o;
-        if (dmask) {
-            const uint8_t *mk = dmask + o;
-            for (int i = 0; i < C; i++)
-                x[i] = mk[i] ? an[i] * keep_scale : 0.0f;
-        } else {
-            memcpy(x, an, (size_t)C * sizeof(float));
+        const float *dy = A->dout + o, *x = A->xh + o;
+        float a1[VB] = {0}, a2[VB] = {0};
+        int i = 0;
+        for (; i + VB <= C; i += VB)
+            for (int k = 0; k < VB; k++) {
+                float g = dy[i + k] * gamma[i + k];
+                a1[k] += g;
+                a2[k] += g * x[i + k];
+            }
+        float s1 = 0.0f, s2 = 0.0f;
+        for (; i < C; i++) {
+            float g = dy[i] * gamma[i];
+            s1 += g;
+            s2 += g * x[i];
         }
-        if (res) {
-            const float *rn = res + o;
-            for (int i = 0; i < C; i++)
-                x[i] += rn[i];
+        for (int k = 0; k < VB; k++)
+            s1 += a1[k], s2 += a2[k];
+        s1 /= (float)C;
+        s2 /= (float)C;
+        float rs = A->rs[n];
+        float *d = A->dr + o;
+        for (i = 0; i < C; i++)
+            d[i] = rs * (dy[i] * gamma[i] - s1 - x[i] * s2);
+        if (A->da) {
+            float *dan = A->da + o;
+            if (A->dmask) {
+                const uint8_t *mk = A->dmask + o;
+                for (i = 0; i < C; i++)
+                    dan[i] = mk[i] ? d[i] * A->keep_scale : 0.0f;
+            } else {
+                memcpy(dan, d, (size_t)C * sizeof(float));
+            }
         }
-        float sum = 0.0f;
-        for (int i = 0; i < C; i++)
-            sum += x[i];
-        float mean = sum / (float)C;
-        float var = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float d = x[i] - mean;
-            var += d * d;
-        }
-        var /= (float)C;
-        float rs = 1.0f / sqrtf(var + eps);
-        rstd[n] = rs;
-        float *y = out + o;
-        for (int i = 0; i < C; i++) {
-            float xh = (x[i] - mean) * rs;
-            x[i] = xh;
-            y[i] = xh * gamma[i] + beta[i];
+    }
+}
+
+static void ln_backward_cols(void *p, int part, int parts)
+{
+    struct ln_args *A = p;
+    int C = A->C, c0, c1;
+    split(C, part, parts, 16, &c0, &c1);
+    for (int n = 0; n < A->N; n++) {
+        const float *dy = A->dout + (size_t)n * C, *x = A->xh + (size_t)n * C;
+        for (int c = c0; c < c1; c++) {
+            A->dgamma[c] += dy[c] * x[c];
+            A->dbeta[c] += dy[c];
         }
     }
 }
@@ -89,166 +427,228 @@ void residual_layernorm_backward(float *dr, float *da, float *dgamma, float *dbe
                                  const uint8_t *dmask, float keep_scale, const float *gamma,
                                  int N, int C)
 {
-    for (int n = 0; n < N; n++) {
-        size_t o = (size_t)n * C;
-        const float *dy = dout + o, *x = xhat + o;
-        float s1 = 0.0f, s2 = 0.0f;
-        for (int i = 0; i < C; i++) {
-            float g = dy[i] * gamma[i];
-            s1 += g;
-            s2 += g * x[i];
-            dgamma[i] += dy[i] * x[i];
-            dbeta[i] += dy[i];
-        }
-        s1 /= (float)C;
-        s2 /= (float)C;
-        float rs = rstd[n];
-        float *d = dr + o;
-        for (int i = 0; i < C; i++)
-            d[i] = rs * (dy[i] * gamma[i] - s1 - x[i] * s2);
-        if (da) {
-            float *dan = da + o;
-            if (dmask) {
-                const uint8_t *mk = dmask + o;
-                for (int i = 0; i < C; i++)
-                    dan[i] = mk[i] ? d[i] * keep_scale : 0.0f;
-            } else {
-                memcpy(dan, d, (size_t)C * sizeof(float));
-            }
-        }
+    struct ln_args A = {.dr = dr, .da = da, .dgamma = dgamma, .dbeta = dbeta, .dout = dout,
+                        .xh = xhat, .rs = rstd, .dmask = dmask, .keep_scale = keep_scale,
+                        .gamma = gamma, .N = N, .C = C};
+    ops_parallel(ln_backward_cols, &A);
+    ops_parallel(ln_backward_rows, &A);
+}
+
+/* ---- GELU -------------------------------------------------------------- */
+
+struct gelu_args {
+    float *g, *f, *dg, *dbias;
+    const float *bias, *fc;
+    int N, F;
+};
+
+static void gelu_forward_part(void *p, int part, int parts)
+{
+    struct gelu_args *A = p;
+    int F = A->F, r0, r1;
+    split(A->N, part, parts, 1, &r0, &r1);
+    for (int n = r0; n < r1; n++) {
+        float *fr = A->f + (size_t)n * F, *gr = A->g + (size_t)n * F;
+        for (int i = 0; i < F; i++)
+            fr[i] += A->bias[i];
+        MAP4(gelu4, gr, fr, F);
     }
 }
 
 void bias_gelu_forward(float *g, float *f, const float *bias, int N, int F)
 {
-    for (int n = 0; n < N; n++) {
-        float *fr = f + (size_t)n * F, *gr = g + (size_t)n * F;
-        for (int i = 0; i < F; i++) {
-            float x = fr[i] + bias[i];
-            fr[i] = x;
-            gr[i] = 0.5f * x * (1.0f + erff(x * (float)M_SQRT1_2));
+    struct gelu_args A = {.g = g, .f = f, .bias = bias, .N = N, .F = F};
+    ops_parallel(gelu_forward_part, &A);
+}
+
+static void gelu_backward_part(void *p, int part, int parts)
+{
+    struct gelu_args *A = p;
+    int F = A->F, r0, r1;
+    split(A->N, part, parts, 1, &r0, &r1);
+    for (int n = r0; n < r1; n++) {
+        float *d = A->dg + (size_t)n * F;
+        const float *fr = A->fc + (size_t)n * F;
+        int i = 0;
+        for (; i + 4 <= F; i += 4)
+            v4_store(d + i, v4_load(d + i) * gelu_grad4(v4_load(fr + i)));
+        if (i < F) {
+            float t[4] = {0, 0, 0, 0};
+            memcpy(t, fr + i, (size_t)(F - i) * sizeof(float));
+            v4_store(t, gelu_grad4(v4_load(t)));
+            for (int k = 0; i + k < F; k++)
+                d[i + k] *= t[k];
         }
     }
 }
 
 void gelu_backward(float *dg, float *dbias, const float *f, int N, int F)
 {
-    const float inv_sqrt_2pi = 0.3989422804014327f;
-    for (int n = 0; n < N; n++) {
-        float *d = dg + (size_t)n * F;
-        const float *fr = f + (size_t)n * F;
-        for (int i = 0; i < F; i++) {
-            float x = fr[i];
-            float cdf = 0.5f * (1.0f + erff(x * (float)M_SQRT1_2));
-            float pdf = inv_sqrt_2pi * expf(-0.5f * x * x);
-            float v = d[i] * (cdf + x * pdf);
-            d[i] = v;
-            dbias[i] += v;
+    struct gelu_args A = {.dg = dg, .fc = f, .N = N, .F = F};
+    ops_parallel(gelu_backward_part, &A);
+    colsum(dbias, dg, N, F);
+}
+
+/* ---- attention ---------------------------------------------------------
+ * Three phases, so that the small per-(batch, head) products run one after
+ * another through (multi-threaded) OpenBLAS while the softmax work between
+ * them runs on our pool: scores for every head; softmax (and dropout) of
+ * every row in parallel; context for every head. */
+
+struct att_args {
+    float *P, *Pd, *dP;
+    const uint8_t *pmask;
+    const int32_t *mask;
+    float keep_scale;
+    int B, T, NH;
+};
+
+static void softmax_part(void *p, int part, int parts)
+{
+    struct att_args *A = p;
+    int T = A->T, rows = A->B * A->NH * T, r0, r1;
+    split(rows, part, parts, 1, &r0, &r1);
+    for (int r = r0; r < r1; r++) {
+        int b = r / (A->NH * T);
+        const int32_t *mk = A->mask + (size_t)b * T;
+        float *row = A->P + (size_t)r * T;
+        float mx = -INFINITY;
+        for (int j = 0; j < T; j++)
+            if (mk[j] && row[j] > mx)
+                mx = row[j];
+        for (int j = 0; j < T; j++)
+            row[j] -= mx;
+        MAP4(exp4, row, row, T);
+        for (int j = 0; j < T; j++)
+            row[j] = mk[j] ? row[j] : 0.0f; /* exp(finfo.min - max) == 0 in HF */
+        float inv = 1.0f / sum_fixed(row, T);
+        for (int j = 0; j < T; j++)
+            row[j] *= inv;
+        if (A->pmask) {
+            const uint8_t *pm = A->pmask + (size_t)r * T;
+            float *pd = A->Pd + (size_t)r * T;
+            for (int j = 0; j < T; j++)
+                pd[j] = pm[j] ? row[j] * A->keep_scale : 0.0f;
         }
     }
 }
 
-void attention_forward(float *ctx, float *probs, float *scratch, const float *q,
+void attention_forward(float *ctx, float *probs, float *pdrop, const float *q,
                        const float *k, const float *v, const int32_t *mask,
                        const uint8_t *pmask, float keep_scale, int B, int T, int C, int NH)
 {
     int hd = C / NH;
     float scale = 1.0f / sqrtf((float)hd);
     size_t TT = (size_t)T * T;
-    for (int b = 0; b < B; b++) {
-        const int32_t *mk = mask + (size_t)b * T;
+    for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
             size_t base = (size_t)b * T * C + (size_t)h * hd;
-            float *P = probs + ((size_t)b * NH + h) * TT;
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + base, C,
-                        k + base, C, 0.0f, P, T);
-            for (int i = 0; i < T; i++) {
-                float *row = P + (size_t)i * T;
-                float mx = -INFINITY;
-                for (int j = 0; j < T; j++)
-                    if (mk[j] && row[j] > mx)
-                        mx = row[j];
-                float sum = 0.0f;
-                for (int j = 0; j < T; j++) {
-                    float e = mk[j] ? expf(row[j] - mx) : 0.0f;
-                    row[j] = e;
-                    sum += e;
-                }
-                float inv = 1.0f / sum;
-                for (int j = 0; j < T; j++)
-                    row[j] *= inv;
-            }
-            const float *A = P;
-            if (pmask) {
-                const uint8_t *pm = pmask + ((size_t)b * NH + h) * TT;
-                for (size_t i = 0; i < TT; i++)
-                    scratch[i] = pm[i] ? P[i] * keep_scale : 0.0f;
-                A = scratch;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, A, T,
-                        v + base, C, 0.0f, ctx + base, C);
+                        k + base, C, 0.0f, probs + ((size_t)b * NH + h) * TT, T);
         }
+    struct att_args A = {.P = probs, .Pd = pdrop, .pmask = pmask, .mask = mask,
+                         .keep_scale = keep_scale, .B = B, .T = T, .NH = NH};
+    ops_parallel(softmax_part, &A);
+    const float *src = pmask ? pdrop : probs;
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            size_t base = (size_t)b * T * C + (size_t)h * hd;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f,
+                        src + ((size_t)b * NH + h) * TT, T, v + base, C, 0.0f, ctx + base, C);
+        }
+}
+
+/* dS = Pd (.) dPd - P (.) <Pd, dPd> row by row, where Pd = P (.) keep / (1 - p)
+ * is what multiplied V: the chain rule through dropout and softmax, with
+ * no mask needed (Pd is 0 where dropped). Overwrites dP with dS. */
+static void softmax_backward_part(void *p, int part, int parts)
+{
+    struct att_args *A = p;
+    int T = A->T, rows = A->B * A->NH * T, r0, r1;
+    split(rows, part, parts, 1, &r0, &r1);
+    for (int r = r0; r < r1; r++) {
+        float *d = A->dP + (size_t)r * T;
+        const float *pr = A->P + (size_t)r * T, *pd = A->Pd + (size_t)r * T;
+        float acc[VB] = {0}, dot = 0.0f;
+        int j = 0;
+        for (; j + VB <= T; j += VB)
+            for (int u = 0; u < VB; u++)
+                acc[u] += pd[j + u] * d[j + u];
+        for (; j < T; j++)
+            dot += pd[j] * d[j];
+        for (int u = 0; u < VB; u++)
+            dot += acc[u];
+        for (j = 0; j < T; j++)
+            d[j] = pd[j] * d[j] - pr[j] * dot;
     }
 }
 
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
                         const float *q, const float *k, const float *v, const float *probs,
-                        const uint8_t *pmask, float keep_scale, int B, int T, int C, int NH)
+                        const float *pdrop, int B, int T, int C, int NH)
 {
     int hd = C / NH;
     float scale = 1.0f / sqrtf((float)hd);
     size_t TT = (size_t)T * T;
-    float *dP = scratch, *Pd = scratch + TT;
-    for (int b = 0; b < B; b++) {
+    float *dP = scratch;
+    const float *src = pdrop ? pdrop : probs;
+    struct att_args A = {.P = (float *)probs, .Pd = (float *)src, .dP = dP, .B = B, .T = T,
+                         .NH = NH};
+    for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
-            size_t base = (size_t)b * T * C + (size_t)h * hd;
-            const float *P = probs + ((size_t)b * NH + h) * TT;
-            const uint8_t *pm = pmask ? pmask + ((size_t)b * NH + h) * TT : NULL;
-            const float *A = P;
-            if (pm) {
-                for (size_t i = 0; i < TT; i++)
-                    Pd[i] = pm[i] ? P[i] * keep_scale : 0.0f;
-                A = Pd;
-            }
+            size_t base = (size_t)b * T * C + (size_t)h * hd, ph = ((size_t)b * NH + h) * TT;
             /* dV = Pd^T dctx; dPd = dctx V^T */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, A, T,
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, src + ph, T,
                         dctx + base, C, 0.0f, dv + base, C);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dctx + base, C,
-                        v + base, C, 0.0f, dP, T);
-            /* softmax backward (through the dropout mask): dS = P (dP - <P, dP>) */
-            for (int i = 0; i < T; i++) {
-                float *d = dP + (size_t)i * T;
-                const float *p = P + (size_t)i * T;
-                if (pm) {
-                    const uint8_t *pr = pm + (size_t)i * T;
-                    for (int j = 0; j < T; j++)
-                        d[j] = pr[j] ? d[j] * keep_scale : 0.0f;
-                }
-                float dot = 0.0f;
-                for (int j = 0; j < T; j++)
-                    dot += p[j] * d[j];
-                for (int j = 0; j < T; j++)
-                    d[j] = p[j] * (d[j] - dot);
-            }
+                        v + base, C, 0.0f, dP + ph, T);
+        }
+    ops_parallel(softmax_backward_part, &A);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            size_t base = (size_t)b * T * C + (size_t)h * hd, ph = ((size_t)b * NH + h) * TT;
             /* S = scale Q K^T: dQ = scale dS K, dK = scale dS^T Q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dP, T,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dP + ph, T,
                         k + base, C, 0.0f, dq + base, C);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dP, T,
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dP + ph, T,
                         q + base, C, 0.0f, dk + base, C);
         }
-    }
 }
+
+/* ---- dropout ----------------------------------------------------------- */
 
 void dropout_mask(uint8_t *keep, struct rng *r, float p, size_t n)
 {
-    /* keep when u >= p, u uniform in [0,1) with 24 bits: P(keep) = 1 - p */
-    uint32_t thr = (uint32_t)((double)p * 16777216.0 + 0.5);
-    for (size_t i = 0; i < n; i++)
-        keep[i] = (uint32_t)(rng_next(r) >> 40) >= thr;
+    /* Two draws per generator output: its high and low 32-bit halves u, in
+     * order; keep when u >= p * 2^32, so P(keep) = 1 - p. */
+    uint64_t thr = (uint64_t)((double)p * 4294967296.0 + 0.5);
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        uint64_t x = rng_next(r);
+        keep[i] = (x >> 32) >= thr;
+        keep[i + 1] = (x & 0xffffffffu) >= thr;
+    }
+    if (i < n)
+        keep[i] = (rng_next(r) >> 32) >= thr;
+}
+
+struct drop_args {
+    float *x;
+    const uint8_t *keep;
+    float scale;
+    size_t n;
+};
+
+static void dropout_part(void *p, int part, int parts)
+{
+    struct drop_args *A = p;
+    size_t lo = A->n * (size_t)part / (size_t)parts, hi = A->n * (size_t)(part + 1) / (size_t)parts;
+    for (size_t i = lo; i < hi; i++)
+        A->x[i] = A->keep[i] ? A->x[i] * A->scale : 0.0f;
 }
 
 void dropout_apply(float *x, const uint8_t *keep, float scale, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        x[i] = keep[i] ? x[i] * scale : 0.0f;
+    struct drop_args A = {x, keep, scale, n};
+    ops_parallel(dropout_part, &A);
 }
