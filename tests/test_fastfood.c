@@ -314,6 +314,71 @@ static void check_against_plain(size_t nt, size_t d, int threads)
     fastfood_free(ff);
 }
 
+/* Textbook FWHT in double (independent of the float kernels). */
+static void dfwht(double *x, size_t n)
+{
+    for (size_t h = 1; h < n; h <<= 1)
+        for (size_t b = 0; b < n; b += 2 * h)
+            for (size_t j = b; j < b + h; j++) {
+                double a = x[j], c = x[j + h];
+                x[j] = a + c;
+                x[j + h] = a - c;
+            }
+}
+
+/* Large transforms (blocked, pooled, fold and scatter paths) against the
+ * formula in double with explicit tables and the textbook FWHT. */
+static void check_large(size_t nt, size_t d, int threads)
+{
+    struct fastfood *ff = mk(&nt, 1, d, FF_SCOPE_TENSOR, 17, 0, threads);
+    size_t LL = p2(nt > d ? nt : d);
+    struct tabs t;
+    derive(&t, 17, 0, nt, LL);
+    float *x = frand(d, 21), *g = frand(nt, 22), *y = malloc(nt * 4), *xg = malloc(d * 4);
+    fastfood_forward(ff, x, y);
+    fastfood_adjoint(ff, g, NULL, xg);
+    double *v = calloc(LL, sizeof *v), *z = malloc(LL * sizeof *z);
+    for (size_t j = 0; j < d; j++)
+        v[j] = t.B[j] * (double)x[j];
+    dfwht(v, LL);
+    for (size_t i = 0; i < LL; i++)
+        z[i] = v[t.Pi[i]] * t.G[i];
+    dfwht(z, LL);
+    double m = 0, e = 0;
+    for (size_t i = 0; i < nt; i++) {
+        m = fmax(m, fabs(z[i] * t.scale));
+        e = fmax(e, fabs(y[i] - z[i] * t.scale));
+    }
+    if (e > 1e-5 * m)
+        fail_msg("n = %zu, d = %zu: forward max error %.3g of %.3g", nt, d, e, m);
+    memset(v, 0, LL * sizeof *v);
+    for (size_t i = 0; i < nt; i++)
+        v[i] = g[i];
+    dfwht(v, LL);
+    for (size_t i = 0; i < LL; i++)
+        z[t.Pi[i]] = t.G[i] * v[i];
+    dfwht(z, LL);
+    m = 0, e = 0;
+    for (size_t j = 0; j < d; j++) {
+        double r = t.B[j] * z[j] * t.scale;
+        m = fmax(m, fabs(r));
+        e = fmax(e, fabs(xg[j] - r));
+    }
+    if (e > 1e-5 * m)
+        fail_msg("n = %zu, d = %zu: adjoint max error %.3g of %.3g", nt, d, e, m);
+    free(v), free(z), free(x), free(g), free(y), free(xg);
+    tabs_free(&t);
+    fastfood_free(ff);
+}
+
+static void test_large_vs_reference(void **state)
+{
+    (void)state;
+    check_large(200000, 1000, 2);   /* LL 2^18, 4 rows, fold into M = 1024 */
+    check_large(3000000, 70000, 2); /* LL 2^22, 64 rows, M = 2^17: uint32 fold */
+    check_large(100000, 300000, 1); /* d > n: LL = M = 2^19, scatter path */
+}
+
 static void test_plain_loop(void **state)
 {
     (void)state;
@@ -492,6 +557,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fwht_explicit),    cmocka_unit_test(test_fwht_bitwise),
         cmocka_unit_test(test_tables_generator), cmocka_unit_test(test_plain_loop),
+        cmocka_unit_test(test_large_vs_reference),
         cmocka_unit_test(test_adjoint),          cmocka_unit_test(test_column_norm),
         cmocka_unit_test(test_seeds),            cmocka_unit_test(test_grad_compat),
         cmocka_unit_test(test_forward_tensor),   cmocka_unit_test(test_bad_args),
