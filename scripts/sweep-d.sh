@@ -19,7 +19,7 @@
 # example:
 #   scripts/sweep-d.sh -j 2 --dmin 100 --dmax 10000 --points 5 -o sweep.jsonl -- \
 #       --task mrpc --data data/demo --model data/demo/model.bin --epochs 3
-# Each line is the JSON object `idim train --out` writes (d, lr, best, ...).
+# Each line is the JSON line `idim train` prints (d, lr, best, ...).
 # Exit status: 0 when every run succeeded, else 1 (the file holds the runs
 # that finished).
 set -u
@@ -65,12 +65,7 @@ args_q=""
 for a in "$@"; do args_q="$args_q '$(printf '%s' "$a" | sed "s/'/'\\\\''/g")'"; done
 cat > "$tmp/run.sh" <<EOF
 d=\$1
-o=\$(mktemp) || exit 1
-if "$IDIM" train $args_q --d "\$d" --out "\$o" >/dev/null; then
-    tr -d '\n\t' < "\$o"; echo; rm -f "\$o"
-else
-    rc=\$?; rm -f "\$o"; echo "sweep-d.sh: d=\$d failed (exit \$rc)" >&2; exit 1
-fi
+"$IDIM" train $args_q --d "\$d" --quiet || { rc=\$?; echo "sweep-d.sh: d=\$d failed (exit \$rc)" >&2; exit 1; }
 EOF
 
 rc=0
