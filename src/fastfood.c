@@ -1119,7 +1119,9 @@ static void xform_adjoint(struct fastfood *ff, const struct xform *X, const floa
     struct adj_ctx c = {.ff = ff, .X = X, .g = g, .w = w};
     const struct geom *gm = &X->g;
     int par = X->LL >= ((size_t)1 << PAR_MIN_LG);
-    c.ntask = gm->rows > 1 ? (gm->n_tiles < NCH_MAX ? gm->n_tiles : NCH_MAX) : 1;
+    /* partials: 8 while they stay small (M <= 2^13: 64 KiB each), else 2 */
+    size_t nch_max = (X->M <= ((size_t)1 << 13) || X->M == X->LL) ? NCH_MAX : 2;
+    c.ntask = gm->rows > 1 ? (gm->n_tiles < nch_max ? gm->n_tiles : nch_max) : 1;
     c.nch = X->M == X->LL ? 0 : c.ntask;
     pool_run(&ff->pool, gm->rows, adj_pass1, &c, par);
     if (gm->rows > 1)
