@@ -291,6 +291,17 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
                        dmax, ctx.metric, target, a.threshold, baseline,
                        out ? "; report written to " : "", out ? out : "");
 done:
+    if (st == IDIM_ERR_INTERRUPTED) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", err->msg);
+        if (state_path)
+            idim_fail(err, st,
+                      "measure: %s; %zu finished runs are saved in %s: run the same command "
+                      "again to resume",
+                      why, state.n, state_path);
+        else
+            idim_fail(err, st, "measure: %s (without --state nothing was kept)", why);
+    }
     cJSON_Delete(json);
     free(text);
     free(results);

@@ -254,6 +254,12 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
         free(svg);
     }
 done:
+    if (st == IDIM_ERR_INTERRUPTED && state_path) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", err->msg);
+        idim_fail(err, st, "sweep: %s; %zu finished runs are saved in %s", why, state.n,
+                  state_path);
+    }
     free(csv);
     free(rows);
     search_state_free(&state);
