@@ -292,7 +292,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
                        out ? "; report written to " : "", out ? out : "");
 done:
     if (st == IDIM_ERR_INTERRUPTED) {
-        char why[256];
+        char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
         if (state_path)
             idim_fail(err, st,

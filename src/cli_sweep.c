@@ -255,7 +255,7 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
     }
 done:
     if (st == IDIM_ERR_INTERRUPTED && state_path) {
-        char why[256];
+        char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
         idim_fail(err, st, "sweep: %s; %zu finished runs are saved in %s", why, state.n,
                   state_path);
