@@ -9,7 +9,16 @@
  * With FF_SCOPE_GLOBAL one transform spans all D parameters (Li et al.):
  * it is the same formula with one "tensor" of n = D entries, keyed t = 0.
  *
- * Stage: after model. No allocation after fastfood_new. */
+ * The generator (order of draws), the table dumps of `idim project` and the
+ * measured costs are in docs/PROJECTION.md. Implementation: the gather and
+ * the adjoint's scatter run through M = min(LL, 2^ceil(log2 d)) entry
+ * tables (an exact rewriting, see src/fastfood.c), so only G (float) and
+ * Pi mod M (uint16 for d <= 65536) are stored: 6 bytes per entry of LL.
+ * Results are bitwise identical for any thread count and SIMD level.
+ *
+ * Stage: after model. No allocation after fastfood_new (except the lazy
+ * buffer of fastfood_get_tables). One struct fastfood must not be used by
+ * two threads at once (it owns the scratch buffers and the thread pool). */
 #ifndef IDIM_FASTFOOD_H
 #define IDIM_FASTFOOD_H
 

@@ -533,6 +533,14 @@ static void test_forward_tensor(void **state)
             off += n[t];
         }
         assert_int_equal(fastfood_n_transforms(ff), sc == 1 ? 3 : 1);
+        if (sc == 1) { /* one tensor alone, keyed by its index */
+            struct fastfood *one = NULL;
+            struct idim_err err;
+            assert_int_equal(fastfood_new_tensor(&one, n[1], 1, d, 3, 1, &err), IDIM_OK);
+            fastfood_forward_tensor(one, 0, x, o);
+            assert_memory_equal(o, y + n[0], n[1] * 4);
+            fastfood_free(one);
+        }
         assert_int_equal(fastfood_dim(ff), d);
         fastfood_free(ff);
     }
