@@ -5,7 +5,7 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 PKGS    := openblas libcjson libutf8proc libpcre2-8
 TPKGS   := $(PKGS) cmocka
-DEBS    := build-essential pkg-config libopenblas-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev
+DEBS    := build-essential pkg-config libopenblas-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev python3 python3-jsonschema
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -33,6 +33,15 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DIDIM_VERSION=\"$(VERSION)\"
 
 .PHONY: all test asan bench demo deps install clean check-deps
+
+# On a fresh machine the first `make demo` / `make test` installs what is
+# missing (make deps), then starts again with the libraries' flags known.
+HAVE_DEPS := $(shell pkg-config --exists $(TPKGS) 2>/dev/null && echo yes)
+ifneq ($(HAVE_DEPS),yes)
+all idim test asan bench demo install:
+	$(MAKE) deps
+	$(MAKE) $@
+else
 all: idim
 
 idim: $(BUILD)/idim
@@ -67,15 +76,22 @@ test: idim $(TEST_BIN)
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build-asan/idim $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN))
-	cp build-asan/idim build-asan/idim-asan
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 IDIM=build-asan/idim BUILD=build-asan sh tests/run.sh
 
+# Timings (never part of the tests).
 bench: idim $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
 
 demo: idim
 	@sh scripts/demo.sh
 
+install: idim
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 idim $(DESTDIR)$(PREFIX)/bin/idim
+	@if [ -f docs/idim.1 ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && install -m 644 docs/idim.1 $(DESTDIR)$(PREFIX)/share/man/man1/idim.1; fi
+endif
+
+# Installs missing Debian packages (apt-get; sudo when not root).
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -83,11 +99,6 @@ deps:
 	  echo "installing:$$missing"; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "all dependencies present"; fi
-
-install: idim
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 idim $(DESTDIR)$(PREFIX)/bin/idim
-	@if [ -f docs/idim.1 ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && install -m 644 docs/idim.1 $(DESTDIR)$(PREFIX)/share/man/man1/idim.1; fi
 
 clean:
 	rm -rf build build-asan idim
