@@ -30,7 +30,7 @@ if [ ! -f "$MODEL" ]; then
 fi
 echo "demo: idim measure --task mrpc --data data/demo --model $MODEL --method did ..."
 "$IDIM" measure --task mrpc --data data/demo --model "$MODEL" --method did \
-    --dmin 2 --dmax 1000 --precision 1.1 --lr 3e-2 --epochs 3 \
+    --dmin 1 --dmax 1000 --precision 1.1 --seeds 3 --lr 3e-2 --epochs 3 \
     --baseline-lr 1e-3 --baseline-epochs 4 --max-len 48 --threads $THREADS --quiet \
     --out "$OUT/report.json" --plot "$OUT/probes.svg"
 end=$(date +%s)
