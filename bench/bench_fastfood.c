@@ -3,7 +3,7 @@
  * random gather against the folded table lookup the projection uses, and
  * forward + adjoint over every tensor of presets tiny..medium (BERT vocab
  * 30522, 2 labels) at d = 1000, both scopes. Figures go to
- * docs/PROJECTION.md. Usage: bench_fastfood [--quick] */
+ * docs/PROJECTION.md. Usage: bench_fastfood [--quick [PRESET...]] */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +193,12 @@ int main(int argc, char **argv)
 {
     int quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int reps = quick ? 3 : 7;
+    if (argc > 2) { /* bench_fastfood --quick PRESET...: only those rows, 2 threads */
+        for (int i = 2; i < argc; i++)
+            for (int th = 1; th <= 2; th++)
+                bench_preset(argv[i], th, FF_SCOPE_TENSOR, 5);
+        return 0;
+    }
     bench_fwht(reps);
     bench_gather(3);
     printf("Projection forward + adjoint, d = 1000, BERT vocab 30522, 2 labels, ms, best of %d\n"

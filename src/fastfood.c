@@ -376,11 +376,14 @@ struct pool {
     int started;             /* workers actually created */
     pthread_mutex_t mu;
     pthread_cond_t go, done;
-    unsigned gen;
-    int pending, quit;
-    task_fn fn;
+    unsigned gen;            /* job number (under mu) */
+    int open;                /* workers may still join the current job (under mu) */
+    int joined;              /* workers inside the current job (under mu) */
+    int quit;
+    task_fn fn;              /* the current job: read only by joined workers */
     void *ctx;
     size_t ntasks;
+    atomic_size_t next;      /* next task to take */
 };
 
 struct worker_arg {
@@ -388,12 +391,16 @@ struct worker_arg {
     int tid;
 };
 
-static void run_share(struct pool *p, int tid)
+/* Takes tasks until none is left. Which thread runs a task never changes
+ * what it computes (tasks write disjoint outputs or per-task partials). */
+static void run_tasks(struct pool *p, int tid)
 {
-    size_t lo = p->ntasks * (size_t)tid / (size_t)p->T;
-    size_t hi = p->ntasks * (size_t)(tid + 1) / (size_t)p->T;
-    for (size_t k = lo; k < hi; k++)
+    for (;;) {
+        size_t k = atomic_fetch_add(&p->next, 1);
+        if (k >= p->ntasks)
+            break;
         p->fn(p->ctx, k, tid);
+    }
 }
 
 static void *worker_main(void *arg)
@@ -401,28 +408,29 @@ static void *worker_main(void *arg)
     struct worker_arg *wa = arg;
     struct pool *p = wa->p;
     unsigned seen = 0;
+    pthread_mutex_lock(&p->mu);
     for (;;) {
-        pthread_mutex_lock(&p->mu);
         while (p->gen == seen && !p->quit)
             pthread_cond_wait(&p->go, &p->mu);
-        if (p->quit) {
-            pthread_mutex_unlock(&p->mu);
+        if (p->quit)
             break;
-        }
         seen = p->gen;
+        if (!p->open) /* woke too late: the caller already finished the job */
+            continue;
+        p->joined++;
         pthread_mutex_unlock(&p->mu);
-        run_share(p, wa->tid);
+        run_tasks(p, wa->tid);
         pthread_mutex_lock(&p->mu);
-        if (--p->pending == 0)
+        if (--p->joined == 0)
             pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->mu);
     }
+    pthread_mutex_unlock(&p->mu);
     return NULL;
 }
 
-/* Runs fn(ctx, k, tid) for k in [0, ntasks): thread tid takes the tid-th
- * contiguous share (static, so the partition depends on T only through
- * who runs what, never on what is computed). */
+/* Runs fn(ctx, k, tid) for k in [0, ntasks), tasks taken dynamically by
+ * the caller (tid 0) and whichever workers wake up in time: on a busy
+ * machine the caller does not wait for a worker that is not running. */
 static void pool_run(struct pool *p, size_t ntasks, task_fn fn, void *ctx, int parallel)
 {
     if (!parallel || p->started == 0 || ntasks < 2) {
@@ -434,13 +442,16 @@ static void pool_run(struct pool *p, size_t ntasks, task_fn fn, void *ctx, int p
     p->fn = fn;
     p->ctx = ctx;
     p->ntasks = ntasks;
-    p->pending = p->started;
+    atomic_store(&p->next, 0);
+    p->open = 1;
+    p->joined = 0;
     p->gen++;
     pthread_cond_broadcast(&p->go);
     pthread_mutex_unlock(&p->mu);
-    run_share(p, 0);
+    run_tasks(p, 0);
     pthread_mutex_lock(&p->mu);
-    while (p->pending > 0)
+    p->open = 0;
+    while (p->joined > 0)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
 }
@@ -665,6 +676,7 @@ static enum idim_status ff_create(struct fastfood **out, const size_t *n, size_t
     if (!ff)
         return idim_fail(err, IDIM_ERR_NOMEM, "fastfood: out of memory");
     pthread_mutex_init(&ff->pool.mu, NULL);
+    atomic_init(&ff->pool.next, 0);
     pthread_cond_init(&ff->pool.go, NULL);
     pthread_cond_init(&ff->pool.done, NULL);
     ff->m = m;
