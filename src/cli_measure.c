@@ -179,7 +179,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     }
     struct report_measure r;
     memset(&r, 0, sizeof r);
-    int any_not_reached = 0;
+    int any_not_reached = 0, n_not_reached = 0;
     for (long i = 0; i < n_seeds; i++) {
         struct search_config cfg;
         memset(&cfg, 0, sizeof cfg);
@@ -194,6 +194,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         st = search_run(&cfg, probe_trial, &ctx, &state, &results[i], err);
         if (st == IDIM_ERR_NOT_REACHED) {
             any_not_reached = 1;
+            n_not_reached++;
             st = IDIM_OK;
         }
         if (st)
@@ -201,8 +202,9 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     }
     if (any_not_reached)
         snprintf(notes[n_notes++], sizeof notes[0],
-                 "no d up to %ld met the target for %s; see best_probe", dmax,
-                 n_seeds > 1 ? "some seeds" : "this seed");
+                 "no d up to %ld met the target for %d of %ld projection seeds; see "
+                 "best_probe",
+                 dmax, n_not_reached, n_seeds);
 
     r.version = IDIM_VERSION;
     r.task = ctx.td.spec.name;
