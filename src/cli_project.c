@@ -55,7 +55,7 @@ static void help(void)
            "                   index, offset, generator); see docs/PROJECTION.md\n"
            "  --json           print one JSON object {tensor, index, n, d, ..., update: [...]}\n"
            "                   instead of one value per line\n"
-           "  --threads N      threads for large transforms (default 2)\n"
+           "  --threads N      threads for large transforms (default: all online cores)\n"
            "  --help           this text\n\n"
            "example:\n"
            "  idim project --model tiny.idim --theta sst2.theta \\\n"
@@ -201,7 +201,11 @@ enum idim_status cli_project(int argc, char **argv, struct idim_err *err)
         {0, 0, 0, 0},
     };
     const char *model = NULL, *tname = NULL, *theta_path = NULL, *tables = NULL;
-    long d_opt = -1, n_labels = -1, threads = 2;
+    long d_opt = -1, n_labels = -1, threads = sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1)
+        threads = 1;
+    if (threads > 64)
+        threads = 64;
     int method = 0, scope = 0, json = 0, have_seed = 0;
     unsigned long long seed = 0;
     enum idim_status st;
