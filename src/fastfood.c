@@ -809,10 +809,32 @@ struct fwd_ctx {
     float scale;
 };
 
+#if FF_HAVE_AVX2
+__attribute__((target("avx512f"))) static void fill_gather16_w(const uint16_t *p, const float *G,
+                                                              const float *w, float *z,
+                                                              size_t len)
+{
+    size_t i = 0;
+    for (; i + 16 <= len; i += 16) {
+        __m512i ix = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + i)));
+        __m512 v = _mm512_i32gather_ps(ix, w, 4);
+        _mm512_storeu_ps(z + i, _mm512_mul_ps(v, _mm512_loadu_ps(G + i)));
+    }
+    for (; i < len; i++)
+        z[i] = w[p[i]] * G[i];
+}
+#endif
+
 /* z_i = w[Pi(i) mod M] * G_i for i in [i0, i0 + len). */
 static void fill_gather(const struct xform *X, const float *w, float *z, size_t i0, size_t len)
 {
     const float *G = X->G + i0;
+#if FF_HAVE_AVX2
+    if (X->pi16 && use_avx512()) {
+        fill_gather16_w(X->pi16 + i0, G, w, z, len);
+        return;
+    }
+#endif
     if (X->pi16) {
         const uint16_t *p = X->pi16 + i0;
         for (size_t i = 0; i < len; i++)

@@ -461,32 +461,38 @@ static void test_column_norm(void **state)
     }
 }
 
-/* Same seed: same P bitwise (also across thread counts); other seed: not. */
+/* Same seed: same P bitwise (also across thread counts and SIMD levels);
+ * other seed: not. */
 static void test_seeds(void **state)
 {
     (void)state;
     size_t n[3] = {(size_t)1 << 18, 1000, 3};
     size_t d = 700, D = n[0] + n[1] + n[2];
     float *x = frand(d, 9), *g = frand(D, 10);
-    float *y[3], *xg[3];
-    uint64_t seeds[3] = {5, 5, 6};
-    int threads[3] = {1, 2, 1};
-    for (int r = 0; r < 3; r++) {
+    float *y[4], *xg[4];
+    uint64_t seeds[4] = {5, 5, 6, 5};
+    int threads[4] = {1, 2, 1, 2};
+    for (int r = 0; r < 4; r++) {
         struct fastfood *ff = mk(n, 3, d, FF_SCOPE_TENSOR, seeds[r], 0, threads[r]);
         y[r] = malloc(D * 4);
         xg[r] = malloc(d * 4);
+        if (r == 3)
+            fwht_set_simd(0); /* portable kernels everywhere */
         fastfood_forward(ff, x, y[r]);
         fastfood_adjoint(ff, g, NULL, xg[r]);
+        fwht_set_simd(2);
         fastfood_free(ff);
     }
     assert_memory_equal(y[0], y[1], D * 4);
     assert_memory_equal(xg[0], xg[1], d * 4);
+    assert_memory_equal(y[0], y[3], D * 4);
+    assert_memory_equal(xg[0], xg[3], d * 4);
     assert_memory_not_equal(y[0], y[2], D * 4);
     size_t same = 0;
     for (size_t i = 0; i < D; i++)
         same += y[0][i] == y[2][i];
     assert_true(same < D / 100);
-    for (int r = 0; r < 3; r++)
+    for (int r = 0; r < 4; r++)
         free(y[r]), free(xg[r]);
     free(x), free(g);
 }
