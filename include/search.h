@@ -131,7 +131,9 @@ double search_median(long *x, size_t n);
  * file). Then, if the file exists, loads it: a file whose key differs is
  * refused (IDIM_ERR_USAGE, naming the path and both keys' first
  * difference); a malformed line is IDIM_ERR_FORMAT naming path and line.
- * A missing file is not an error (a fresh run). */
+ * A missing file is not an error (a fresh run): it is created at once
+ * holding only the key, so an unwritable path fails here (IDIM_ERR_WRITE)
+ * rather than after the first training run. */
 enum idim_status search_state_open(struct search_state *st, const char *path, const char *key,
                                    struct idim_err *err);
 

@@ -255,7 +255,7 @@ enum idim_status search_state_save(const struct search_state *st, struct idim_er
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", st->path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f)
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write the state file: %s", tmp,
+        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write the state file: %s", st->path,
                          strerror(errno));
     fprintf(f, "idim-state 1\nkey %s\n", st->key);
     for (size_t i = 0; i < st->n; i++) {
@@ -313,8 +313,9 @@ enum idim_status search_state_open(struct search_state *st, const char *path, co
     snprintf(st->path, sizeof st->path, "%s", path);
     FILE *f = fopen(path, "r");
     if (!f) {
-        if (errno == ENOENT)
-            return IDIM_OK;
+        if (errno == ENOENT) /* fresh run: write the key now, so an unwritable
+                                path fails before any training */
+            return search_state_save(st, err);
         return idim_fail(err, IDIM_ERR_IO, "%s: cannot read the state file: %s", path,
                          strerror(errno));
     }

@@ -316,10 +316,21 @@ static void test_state_malformed(void **unused)
     assert_int_equal(search_state_open(&st, path, "k", &err), IDIM_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "line 1"));
     remove(path);
-    /* a missing file is a fresh start */
+    /* a missing file is a fresh start, created at once with the key */
     assert_int_equal(search_state_open(&st, path, "k", &err), IDIM_OK);
     assert_int_equal((int)st.n, 0);
     search_state_free(&st);
+    f = fopen(path, "r");
+    assert_non_null(f);
+    char line[64];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "idim-state 1\n");
+    fclose(f);
+    remove(path);
+    /* an unwritable path fails before any training */
+    assert_int_equal(search_state_open(&st, "/nonexistent-dir/x/state", "k", &err),
+                     IDIM_ERR_WRITE);
+    assert_non_null(strstr(err.msg, "/nonexistent-dir/x/state"));
 }
 
 static void test_grid_and_median(void **unused)
