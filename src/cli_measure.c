@@ -120,6 +120,10 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         return cli_usage_error(err, "measure", USAGE, "--dmax must be at least --dmin");
 
     double t0 = probe_now();
+    if ((st = probe_check_writable(out, "--out", err)))
+        return st;
+    if ((st = probe_check_writable(plot, "--plot", err)))
+        return st;
     struct probe_ctx ctx;
     struct search_state state;
     memset(&state, 0, sizeof state);

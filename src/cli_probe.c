@@ -311,3 +311,18 @@ enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, do
                          cfg.lr[0], cfg.lr[cfg.n_lr - 1]);
     return IDIM_OK;
 }
+
+enum idim_status probe_check_writable(const char *path, const char *opt, struct idim_err *err)
+{
+    if (!path)
+        return IDIM_OK;
+    char tmp[1100];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return idim_fail(err, IDIM_ERR_WRITE, "%s %s: cannot write: %s", opt, path,
+                         strerror(errno));
+    fclose(f);
+    remove(tmp);
+    return IDIM_OK;
+}

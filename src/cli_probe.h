@@ -122,4 +122,8 @@ enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, do
 
 double probe_now(void);
 
+/* Fails early (IDIM_ERR_WRITE naming opt and path) when an output file
+ * cannot be created, before hours of training. NULL path: IDIM_OK. */
+enum idim_status probe_check_writable(const char *path, const char *opt, struct idim_err *err);
+
 #endif

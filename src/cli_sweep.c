@@ -125,6 +125,10 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
         n_grid = search_log_grid(dmin, dmax, (size_t)points, grid);
     }
 
+    if ((st = probe_check_writable(out, "--out", err)))
+        return st;
+    if ((st = probe_check_writable(plot, "--plot", err)))
+        return st;
     struct probe_ctx ctx;
     struct search_state state;
     memset(&state, 0, sizeof state);
