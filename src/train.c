@@ -412,8 +412,9 @@ static enum idim_status run_model(struct run *r, struct train_data *td, int B, u
     return IDIM_OK;
 }
 
-/* Scores the first n_dev dev examples with dropout off. With s != NULL the
- * params are assumed already applied. */
+/* Scores the first n_dev dev examples with dropout off, in order, in
+ * batches of B (the padding, hence the float sums, depend on B). For
+ * subspace runs the caller has applied theta first. */
 static void evaluate(struct run *r, struct train_data *td, size_t n_dev, int B,
                      struct metrics *met)
 {
