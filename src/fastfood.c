@@ -1139,6 +1139,18 @@ static void adj_pass2(void *vctx, size_t ch, int tid)
     for (size_t k = k0; k < k1; k++) {
         size_t c0 = k * g->W;
         tile_load(t, c->ff->buf, g, c0);
+        /* the fold reads G and Pi along the same strided rows: fetch them
+         * while the stages run */
+        for (size_t r = 0; r < g->rows; r++) {
+            size_t i0 = r * g->blk + c0;
+            const char *pg = (const char *)(X->G + i0);
+            const char *pp = X->pi16 ? (const char *)(X->pi16 + i0) : (const char *)(X->pi32 + i0);
+            size_t pbytes = g->W * (X->pi16 ? 2 : 4);
+            for (size_t q = 0; q < g->W * sizeof(float); q += 64)
+                __builtin_prefetch(pg + q);
+            for (size_t q = 0; q < pbytes; q += 64)
+                __builtin_prefetch(pp + q);
+        }
         tile_stages(t, g);
         for (size_t r = 0; r < g->rows; r++) {
             size_t i0 = r * g->blk + c0;
