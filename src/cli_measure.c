@@ -49,8 +49,9 @@ static void help(void)
            "4 output not writable; 5 no d up to --dmax met the target (report still\n"
            "written); 130 interrupted (finished runs are in --state).\n\n"
            "example:\n"
-           "  idim measure --task mrpc --model tiny.bin --data data/demo --epochs 3 \\\n"
-           "      --lr 3e-2 --baseline-lr 1e-3 --out report.json --state measure.state\n",
+           "  idim measure --task mrpc --data data/demo --model data/demo/model.bin \\\n"
+           "      --method did --dmin 1 --max-len 48 --epochs 3 --baseline-lr 1e-3 \\\n"
+           "      --out report.json --state measure.state\n",
            USAGE, PROBE_OPTIONS_HELP);
 }
 

@@ -41,7 +41,8 @@ enum {
 #define PROBE_OPTIONS_HELP                                                                    \
     "  --task NAME          GLUE task: mrpc, sst2, cola, qnli, ... (required)\n"              \
     "  --model FILE         idim model file (required)\n"                                     \
-    "  --data DIR           the task's folder (default $IDIM_DATA/<TASK>, then ./data/<TASK>)\n" \
+    "  --data DIR           the task's folder, or the folder holding it (default\n"                 \
+    "                       $IDIM_DATA/<TASK>, then ./data/<TASK>)\n" \
     "  --method said|did    subspace method (default said; SAID needs d > m tensors)\n"       \
     "  --scope tensor|global  one Fastfood transform per tensor or one over all (default tensor)\n" \
     "  --lr LIST            subspace learning-rate grid, comma-separated (default 3e-2);\n"   \
