@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -514,6 +515,57 @@ static void test_load(void **s)
     golden_free(&gd);
 }
 
+/* The same through a real weights file (wfile_write, then wfile_open):
+ * every tensor read from the mapping, logits bit-identical to the model
+ * filled by hand, theta0 pointing into the read-only mapping. */
+static void test_load_file(void **s)
+{
+    (void)s;
+    struct golden gd;
+    struct model m, ref;
+    struct idim_err err = {{0}};
+    golden_load(&gd, "bert_cls");
+    golden_model(&ref, &gd);
+    struct batch b = golden_batch(&gd);
+    model_forward(&ref, &b, 0);
+    struct wfile_src_tensor *src = calloc((size_t)gd.n_tensors, sizeof *src);
+    for (int t = 0; t < gd.n_tensors; t++) {
+        src[t].name = gd.names[t];
+        src[t].n_dims = ref.tensors[t].n_dims;
+        src[t].shape[0] = ref.tensors[t].shape[0];
+        src[t].shape[1] = ref.tensors[t].shape[1];
+        src[t].data = gd.w[t];
+    }
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/idim_test_model_%d.bin", (int)getpid());
+    struct arch_config fc = gd.cfg; /* has_pooler 1, n_labels 3 */
+    assert_int_equal(wfile_write(path, &fc, NULL, src, (size_t)gd.n_tensors, &err), IDIM_OK);
+    struct wfile w;
+    memset(&w, 0, sizeof w);
+    assert_int_equal(wfile_open(&w, path, &err), IDIM_OK);
+    assert_int_equal(model_init(&m, &w.cfg, 3, gd.B, gd.T, &err), IDIM_OK);
+    assert_int_equal(model_load(&m, &w, 9, &err), IDIM_OK);
+    m.dropout = 0.0f;
+    model_forward(&m, &b, 0);
+    assert_memory_equal(m.logits, ref.logits, (size_t)gd.B * 3 * 4);
+    const char *lo = w.map, *hi = lo + w.file_bytes;
+    for (size_t t = 0; t < m.n_tensors; t++) {
+        assert_int_equal(m.tensor_created[t], 0);
+        assert_true((const char *)m.theta0[t] >= lo && (const char *)m.theta0[t] < hi);
+    }
+    model_free(&m);
+    /* a 2-label task on this 3-label file */
+    assert_int_equal(model_init(&m, &w.cfg, 2, gd.B, gd.T, &err), IDIM_OK);
+    assert_int_equal(model_load(&m, &w, 9, &err), IDIM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, path));
+    model_free(&m);
+    wfile_free(&w);
+    remove(path);
+    free(src);
+    model_free(&ref);
+    golden_free(&gd);
+}
+
 static void test_init_random(void **s)
 {
     (void)s;
@@ -551,7 +603,8 @@ int main(void)
         cmocka_unit_test(test_fd_roberta_cls),     cmocka_unit_test(test_fd_roberta_reg),
         cmocka_unit_test(test_determinism),        cmocka_unit_test(test_dropout_gradient),
         cmocka_unit_test(test_threads),            cmocka_unit_test(test_dropout_rate),
-        cmocka_unit_test(test_load),               cmocka_unit_test(test_init_random),
+        cmocka_unit_test(test_load),               cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_init_random),
     };
     model_set_threads(1);
     return cmocka_run_group_tests_name("model", tests, NULL, NULL);
