@@ -72,7 +72,11 @@ float model_forward(struct model *m, const struct batch *b, int train);
  * gradient of m->loss for every parameter (heads included). */
 void model_backward(struct model *m);
 
-/* Sets the thread count used by OpenBLAS and our own loops. */
+/* Sets the thread count used by OpenBLAS (openblas_set_num_threads) and by
+ * our own loops (a process-wide pool of workers that sleep between calls;
+ * see ops.h). Our loops split work so that their results do not depend on
+ * n; OpenBLAS may round differently with another n. The pool is shared:
+ * run one model computation at a time per process. */
 void model_set_threads(int n);
 
 /* Matrix-product FLOPs (2 per multiply-add) of one forward pass on a
