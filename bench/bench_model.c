@@ -10,7 +10,7 @@
  * (as long as a forward's products). Rounds interleave one sgemm reference
  * and one timed step (forward, backward and AdamW timed inside the same
  * step); each figure is the minimum over the rounds (tiny 5, mini 3,
- * small 3, medium 2), so that other load on the machine hurts both alike
+ * small 2, medium 1, after one warm-up step), so that other load on the machine hurts both alike
  * and as little as possible.
  *
  * Environment: BENCH_PRESETS="tiny,small" and BENCH_THREADS="2" narrow the
@@ -167,7 +167,7 @@ int main(void)
 {
     static const char *presets[] = {"tiny", "mini", "small", "medium"};
     static const char *threads[] = {"1", "2"};
-    static const int rounds[] = {5, 3, 3, 2};
+    static const int rounds[] = {5, 3, 2, 1};
     printf("encoder, BERT vocab 30522, batch %d x %d tokens, dropout 0.1; OpenBLAS %s, core %s\n",
            B_, T_, openblas_get_config(), openblas_get_corename());
     printf("%-7s %3s %6s %9s %9s %9s %8s %9s %9s %9s %8s %6s\n", "preset", "thr", "params",
