@@ -413,9 +413,11 @@ enum idim_status cli_project(int argc, char **argv, struct idim_err *err)
             st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory for the tables");
             goto out;
         }
-        if (mkdir(tables, 0777) != 0 && errno != EEXIST) {
+        struct stat sb;
+        if (mkdir(tables, 0777) != 0 &&
+            (errno != EEXIST || stat(tables, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
             st = idim_fail(err, IDIM_ERR_WRITE, "%s: cannot create folder: %s", tables,
-                           strerror(errno));
+                           errno == EEXIST ? "a file of that name exists" : strerror(errno));
             goto out;
         }
         meta = cJSON_CreateObject();
