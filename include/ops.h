@@ -56,8 +56,9 @@ void residual_layernorm_backward(float *dr, float *da, float *dgamma, float *dbe
 /* In place: f[N,F] += bias, g[N,F] = gelu(f) (erf form). */
 void bias_gelu_forward(float *g, float *f, const float *bias, int N, int F);
 
-/* In place: dg[N,F] <- dg * gelu'(f); dbias[F] += colsum of the result. */
-void gelu_backward(float *dg, float *dbias, const float *f, int N, int F);
+/* In place: dg[N,F] <- dg * gelu'(f), given f and g = gelu(f) as the
+ * forward saved them; dbias[F] += colsum of the result. */
+void gelu_backward(float *dg, float *dbias, const float *f, const float *g, int N, int F);
 
 /* Multi-head self-attention core for B sequences of T tokens, NH heads of
  * size hd = C/NH, with the key padding mask mask[B,T] (0 = padding: its

@@ -614,7 +614,7 @@ static void layer_backward(struct model *m, struct acts *a, int l, float *dinp,
     residual_layernorm_backward(a->d_h1, a->d_tmp, dw->ln2w, dw->ln2b, dout, la->xhat2,
                                 la->rstd2, tr ? la->m2 : NULL, keep_scale, w->ln2w, N, C);
     linear_backward(a->d_f, dw->o2w, dw->o2b, a->d_tmp, la->g, w->o2w, N, F, C, 0.0f);
-    gelu_backward(a->d_f, dw->ib, la->f, N, F);
+    gelu_backward(a->d_f, dw->ib, la->f, la->g, N, F);
     linear_backward(a->d_h1, dw->iw, NULL, a->d_f, la->h1, w->iw, N, C, F, 1.0f);
     /* h1 = LN1(inp + drop(ctx Wo^T + bo)) */
     residual_layernorm_backward(dinp, a->d_tmp, dw->ln1w, dw->ln1b, a->d_h1, la->xhat1,

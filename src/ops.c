@@ -90,9 +90,16 @@ static inline v4f exp4(v4f x)
 
 static inline v4f gelu4(v4f x) { return 0.5f * x * (1.0f + erf4(x * 0.70710678118654752f)); }
 
-static inline v4f gelu_grad4(v4f x)
+/* gelu'(x) = Phi(x) + x phi(x), with Phi(x) = gelu(x) / x recovered from
+ * the saved output g (saves a second erf); |x| < 1e-20 (where g / x would
+ * lose bits or divide by zero) takes Phi = 1/2, exact to 1e-21. */
+static inline v4f gelu_grad4(v4f x, v4f g)
 {
-    v4f cdf = 0.5f * (1.0f + erf4(x * 0.70710678118654752f));
+    v4f ax = (v4f)((v4i)x & 0x7fffffff);
+    v4i small = ax < v4_set(1e-20f);
+    v4f safe = (v4f)(((v4i)x & ~small) | ((v4i)v4_set(1.0f) & small));
+    v4f q = g / safe;
+    v4f cdf = (v4f)(((v4i)q & ~small) | ((v4i)v4_set(0.5f) & small));
     v4f pdf = 0.39894228040143268f * exp4(-0.5f * x * x);
     return cdf + x * pdf;
 }
@@ -438,7 +445,7 @@ void residual_layernorm_backward(float *dr, float *da, float *dgamma, float *dbe
 
 struct gelu_args {
     float *g, *f, *dg, *dbias;
-    const float *bias, *fc;
+    const float *bias, *fc, *gc;
     int N, F;
 };
 
@@ -468,23 +475,24 @@ static void gelu_backward_part(void *p, int part, int parts)
     split(A->N, part, parts, 1, &r0, &r1);
     for (int n = r0; n < r1; n++) {
         float *d = A->dg + (size_t)n * F;
-        const float *fr = A->fc + (size_t)n * F;
+        const float *fr = A->fc + (size_t)n * F, *gr = A->gc + (size_t)n * F;
         int i = 0;
         for (; i + 4 <= F; i += 4)
-            v4_store(d + i, v4_load(d + i) * gelu_grad4(v4_load(fr + i)));
+            v4_store(d + i, v4_load(d + i) * gelu_grad4(v4_load(fr + i), v4_load(gr + i)));
         if (i < F) {
-            float t[4] = {0, 0, 0, 0};
+            float t[4] = {0, 0, 0, 0}, u[4] = {0, 0, 0, 0};
             memcpy(t, fr + i, (size_t)(F - i) * sizeof(float));
-            v4_store(t, gelu_grad4(v4_load(t)));
+            memcpy(u, gr + i, (size_t)(F - i) * sizeof(float));
+            v4_store(t, gelu_grad4(v4_load(t), v4_load(u)));
             for (int k = 0; i + k < F; k++)
                 d[i + k] *= t[k];
         }
     }
 }
 
-void gelu_backward(float *dg, float *dbias, const float *f, int N, int F)
+void gelu_backward(float *dg, float *dbias, const float *f, const float *g, int N, int F)
 {
-    struct gelu_args A = {.dg = dg, .fc = f, .N = N, .F = F};
+    struct gelu_args A = {.dg = dg, .fc = f, .gc = g, .N = N, .F = F};
     ops_parallel(gelu_backward_part, &A);
     colsum(dbias, dg, N, F);
 }
