@@ -76,8 +76,10 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
                         const float *q, const float *k, const float *v, const float *probs,
                         const float *pdrop, int B, int T, int C, int NH);
 
-/* Fills keep[n] with 1 (probability 1 - p) or 0, drawn in order from r:
- * two entries per rng_next (high, then low 32 bits), keep when u >= p 2^32. */
+/* Fills keep[n] with 1 (probability 1 - p) or 0. Takes one output `seed`
+ * of r; entries [65536 c, 65536 (c+1)) come from rng_key(seed, c), two per
+ * rng_next (high, then low 32 bits u), kept when u >= p 2^32. Chunks are
+ * filled in parallel; the result does not depend on the thread count. */
 void dropout_mask(uint8_t *keep, struct rng *r, float p, size_t n);
 
 /* x[n] *= keep * scale, in place. */

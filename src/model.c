@@ -405,6 +405,71 @@ done:
 
 /* ---- forward ---------------------------------------------------------- */
 
+struct emb_args {
+    struct model *m;
+    struct acts *a;
+    const struct batch *b;
+    const float *d; /* backward: dLoss/d(embedding sum) [N, C] */
+};
+
+static void embed_sum_part(void *p, int part, int parts)
+{
+    struct emb_args *E = p;
+    const struct batch *b = E->b;
+    struct acts *a = E->a;
+    int C = E->m->cfg.hidden;
+    size_t N = (size_t)b->B * b->T, lo = N * (size_t)part / (size_t)parts,
+           hi = N * (size_t)(part + 1) / (size_t)parts;
+    for (size_t n = lo; n < hi; n++) {
+        int id = b->ids[n], tt = b->type_ids ? b->type_ids[n] : 0;
+        assert(id >= 0 && id < E->m->cfg.vocab_size && tt >= 0 && tt < E->m->cfg.type_vocab);
+        const float *we = a->w.wte + (size_t)id * C, *pe = a->w.wpe + (size_t)a->pos[n] * C,
+                    *te = a->w.wtt + (size_t)tt * C;
+        float *x = a->d_a + n * C;
+        for (int j = 0; j < C; j++)
+            x[j] = we[j] + te[j] + pe[j];
+    }
+}
+
+/* Scatter-add of the embedding gradient, split by columns so that every
+ * row of the tables sums its tokens in token order: deterministic. Rows of
+ * nn.Embedding(padding_idx) (word pad_id; RoBERTa position pad_id) get no
+ * gradient, as in PyTorch. */
+static void embed_grad_part(void *p, int part, int parts)
+{
+    struct emb_args *E = p;
+    const struct batch *b = E->b;
+    struct acts *a = E->a;
+    int C = E->m->cfg.hidden, pad = E->m->cfg.pad_id, rob = E->m->cfg.family == ARCH_ROBERTA;
+    int c0 = (int)((long)C * part / parts), c1 = (int)((long)C * (part + 1) / parts);
+    for (size_t n = 0; n < (size_t)b->B * b->T; n++) {
+        const float *d = E->d + n * C;
+        int id = b->ids[n], tt = b->type_ids ? b->type_ids[n] : 0, pos = a->pos[n];
+        float *gw = a->dw.wte + (size_t)id * C, *gp = a->dw.wpe + (size_t)pos * C,
+              *gt = a->dw.wtt + (size_t)tt * C;
+        if (id != pad)
+            for (int j = c0; j < c1; j++)
+                gw[j] += d[j];
+        if (!(rob && pos == pad))
+            for (int j = c0; j < c1; j++)
+                gp[j] += d[j];
+        for (int j = c0; j < c1; j++)
+            gt[j] += d[j];
+    }
+}
+
+struct zero_args {
+    float *x;
+    size_t n;
+};
+
+static void zero_part(void *p, int part, int parts)
+{
+    struct zero_args *z = p;
+    size_t lo = z->n * (size_t)part / (size_t)parts, hi = z->n * (size_t)(part + 1) / (size_t)parts;
+    memset(z->x + lo, 0, (hi - lo) * sizeof(float));
+}
+
 static void embeddings_forward(struct model *m, struct acts *a, const struct batch *b,
                                const uint8_t *dmask, float keep_scale)
 {
@@ -423,16 +488,9 @@ static void embeddings_forward(struct model *m, struct acts *a, const struct bat
             }
         }
     }
-    /* sum of the three embeddings, written into x0 as LN input */
-    for (size_t n = 0; n < (size_t)B * T; n++) {
-        int id = b->ids[n], tt = b->type_ids ? b->type_ids[n] : 0;
-        assert(id >= 0 && id < m->cfg.vocab_size && tt >= 0 && tt < m->cfg.type_vocab);
-        const float *we = a->w.wte + (size_t)id * C, *pe = a->w.wpe + (size_t)a->pos[n] * C,
-                    *te = a->w.wtt + (size_t)tt * C;
-        float *x = a->d_a + n * C;
-        for (int j = 0; j < C; j++)
-            x[j] = we[j] + te[j] + pe[j];
-    }
+    /* sum of the three embeddings (HF's order: word + type, then + position) */
+    struct emb_args E = {m, a, b, NULL};
+    ops_parallel(embed_sum_part, &E);
     residual_layernorm_forward(a->x0, a->emb_xhat, a->emb_rstd, NULL, a->d_a, NULL, 1.0f,
                                a->w.lnew, a->w.lneb, m->cfg.ln_eps, B * T, C);
     if (dmask)
@@ -630,27 +688,14 @@ static void layer_backward(struct model *m, struct acts *a, int l, float *dinp,
 static void embeddings_backward(struct model *m, struct acts *a, float *dx0, float keep_scale)
 {
     const struct batch *b = a->b;
-    int B = a->B, T = a->T, C = m->cfg.hidden, pad = m->cfg.pad_id;
+    int B = a->B, T = a->T, C = m->cfg.hidden;
     size_t NC = (size_t)B * T * C;
     if (a->train)
         dropout_apply(dx0, a->emb_mask, keep_scale, NC);
     residual_layernorm_backward(a->d_tmp, NULL, a->dw.lnew, a->dw.lneb, dx0, a->emb_xhat,
                                 a->emb_rstd, NULL, 1.0f, a->w.lnew, B * T, C);
-    /* scatter-add in token order; nn.Embedding(padding_idx) rows get no gradient */
-    for (size_t n = 0; n < (size_t)B * T; n++) {
-        const float *d = a->d_tmp + n * C;
-        int id = b->ids[n], tt = b->type_ids ? b->type_ids[n] : 0, pos = a->pos[n];
-        float *gw = a->dw.wte + (size_t)id * C, *gp = a->dw.wpe + (size_t)pos * C,
-              *gt = a->dw.wtt + (size_t)tt * C;
-        if (id != pad)
-            for (int j = 0; j < C; j++)
-                gw[j] += d[j];
-        if (!(m->cfg.family == ARCH_ROBERTA && pos == pad))
-            for (int j = 0; j < C; j++)
-                gp[j] += d[j];
-        for (int j = 0; j < C; j++)
-            gt[j] += d[j];
-    }
+    struct emb_args E = {m, a, b, a->d_tmp};
+    ops_parallel(embed_grad_part, &E);
 }
 
 void model_backward(struct model *m)
@@ -659,7 +704,8 @@ void model_backward(struct model *m)
     assert(a->b);
     int B = a->B, T = a->T;
     float keep_scale = a->train ? 1.0f / (1.0f - a->p) : 1.0f;
-    memset(m->grads, 0, m->n_params * sizeof(float));
+    struct zero_args z = {m->grads, m->n_params};
+    ops_parallel(zero_part, &z);
     float *dout = a->d_a, *dinp = a->d_b;
     head_backward(m, a, dout, B, T, keep_scale);
     for (int l = m->cfg.n_layers - 1; l >= 0; l--) {

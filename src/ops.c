@@ -625,19 +625,42 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
 
 /* ---- dropout ----------------------------------------------------------- */
 
+/* Masks are drawn in chunks of DROP_CHUNK entries, chunk c from its own
+ * stream rng_key(seed, c) with seed one output of the caller's generator:
+ * the chunks can be filled in parallel and the mask does not depend on the
+ * thread count. Two entries per output: high, then low 32 bits u; keep
+ * when u >= p 2^32, so P(keep) = 1 - p. */
+#define DROP_CHUNK 65536
+
+struct mask_args {
+    uint8_t *keep;
+    uint64_t seed, thr;
+    size_t n;
+};
+
+static void mask_part(void *p, int part, int parts)
+{
+    struct mask_args *A = p;
+    size_t chunks = (A->n + DROP_CHUNK - 1) / DROP_CHUNK;
+    size_t c0 = chunks * (size_t)part / (size_t)parts, c1 = chunks * (size_t)(part + 1) / (size_t)parts;
+    for (size_t c = c0; c < c1; c++) {
+        struct rng r;
+        rng_init(&r, rng_key(A->seed, c));
+        size_t lo = c * DROP_CHUNK, hi = lo + DROP_CHUNK < A->n ? lo + DROP_CHUNK : A->n, i = lo;
+        for (; i + 2 <= hi; i += 2) {
+            uint64_t x = rng_next(&r);
+            A->keep[i] = (x >> 32) >= A->thr;
+            A->keep[i + 1] = (x & 0xffffffffu) >= A->thr;
+        }
+        if (i < hi)
+            A->keep[i] = (rng_next(&r) >> 32) >= A->thr;
+    }
+}
+
 void dropout_mask(uint8_t *keep, struct rng *r, float p, size_t n)
 {
-    /* Two draws per generator output: its high and low 32-bit halves u, in
-     * order; keep when u >= p * 2^32, so P(keep) = 1 - p. */
-    uint64_t thr = (uint64_t)((double)p * 4294967296.0 + 0.5);
-    size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        uint64_t x = rng_next(r);
-        keep[i] = (x >> 32) >= thr;
-        keep[i + 1] = (x & 0xffffffffu) >= thr;
-    }
-    if (i < n)
-        keep[i] = (rng_next(r) >> 32) >= thr;
+    struct mask_args A = {keep, rng_next(r), (uint64_t)((double)p * 4294967296.0 + 0.5), n};
+    ops_parallel(mask_part, &A);
 }
 
 struct drop_args {
