@@ -114,11 +114,13 @@ char *report_svg(const struct report_plot *p);
 
 /* ---- check ---- */
 
-/* Reads "d90" from a JSON file: a measure report or {"d90": N}. A null or
- * missing d90 is IDIM_ERR_FORMAT naming the file. */
+/* Reads "d90" from a JSON file: a measure report or {"d90": N}. A null d90
+ * (the run did not reach the target) gives *d90 = NAN; a missing or
+ * non-positive one is IDIM_ERR_FORMAT naming the file. */
 enum idim_status report_read_d90(const char *path, double *d90, struct idim_err *err);
 
-/* 1 when |actual - expected| / expected <= tolerance (expected > 0). */
+/* 1 when |actual - expected| / expected <= tolerance (expected > 0), or
+ * when both are NAN (both runs "not reached"); else 0. */
 int report_check_d90(double expected, double actual, double tolerance);
 
 #endif

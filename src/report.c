@@ -707,8 +707,7 @@ enum idim_status report_read_d90(const char *path, double *d90, struct idim_err 
     if (!cJSON_IsObject(j) || !v)
         st = idim_fail(err, IDIM_ERR_FORMAT, "%s: no \"d90\" field", path);
     else if (cJSON_IsNull(v))
-        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: \"d90\" is null (the run did not reach the "
-                                             "target)", path);
+        *d90 = NAN; /* the run did not reach the target */
     else if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
         st = idim_fail(err, IDIM_ERR_FORMAT, "%s: \"d90\" must be a positive number", path);
     else
@@ -719,6 +718,8 @@ enum idim_status report_read_d90(const char *path, double *d90, struct idim_err 
 
 int report_check_d90(double expected, double actual, double tolerance)
 {
+    if (isnan(expected) && isnan(actual)) /* both "not reached" */
+        return 1;
     if (!(expected > 0) || !isfinite(actual))
         return 0;
     return fabs(actual - expected) / expected <= tolerance;

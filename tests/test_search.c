@@ -562,8 +562,15 @@ static void test_check(void **unused)
     assert_true(v == 617);
     const char *nul = "{\"d90\": null}";
     report_write_file(path, nul, strlen(nul), &err);
+    assert_int_equal(report_read_d90(path, &v, &err), IDIM_OK);
+    assert_true(isnan(v));
+    assert_true(report_check_d90(NAN, NAN, 0.25));  /* both not reached */
+    assert_false(report_check_d90(NAN, 100, 0.25));
+    assert_false(report_check_d90(100, NAN, 0.25));
+    const char *none = "{\"x\": 1}";
+    report_write_file(path, none, strlen(none), &err);
     assert_int_equal(report_read_d90(path, &v, &err), IDIM_ERR_FORMAT);
-    assert_non_null(strstr(err.msg, "null"));
+    assert_non_null(strstr(err.msg, "no \"d90\""));
     report_write_file(path, "[1", 2, &err);
     assert_int_equal(report_read_d90(path, &v, &err), IDIM_ERR_FORMAT);
     remove(path);
