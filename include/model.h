@@ -64,8 +64,10 @@ enum idim_status model_load(struct model *m, const struct wfile *w, uint64_t see
 void model_init_random(struct model *m, uint64_t seed);
 
 /* Forward pass on b (b->B <= max_B, b->T <= max_T). train != 0 enables
- * dropout drawn from m->drop_rng. Fills m->logits, sets and returns m->loss
- * (mean cross-entropy, or mean squared error for regression). */
+ * dropout (0 <= m->dropout < 1) drawn from m->drop_rng. Fills m->logits,
+ * sets and returns m->loss (mean cross-entropy over labels >= 0, or mean
+ * squared error against b->targets for regression; 0 without labels).
+ * The model keeps a pointer to b: leave it unchanged until model_backward. */
 float model_forward(struct model *m, const struct batch *b, int train);
 
 /* Backward pass of the last model_forward: overwrites m->grads with the
