@@ -41,7 +41,8 @@ static void help(void)
         "  --scope S          tensor (default: one transform per tensor, as Aghajanyan et al.)\n"
         "                     or global (one transform over all parameters, as Li et al.)\n"
         "  --optimizer O      adamw (default; no weight decay on theta_d) or sgd\n"
-        "  --lr L[,L2,...]    peak learning rate(s) (default 3e-2); a list runs each and\n"
+        "  --lr L[,L2,...]    peak learning rate(s) (default 3e-3; see README for why not\n"
+        "                     the published 3e-2); a list runs each and\n"
         "                     prints the best, with every run summarised under \"grid\"\n"
         "  --epochs E         epochs (default: 3 for sst2, qnli, qqp, mnli; 20 otherwise)\n"
         "  --batch N          examples per step (default 32)\n"
@@ -62,7 +63,7 @@ static void help(void)
         "  --quiet            no progress bar (it is drawn only when stderr is a terminal)\n"
         "  --help             this text\n\n"
         "example:\n"
-        "  idim train --task mrpc --model bert-base.idim --d 1000 --method said --lr 3e-2\n",
+        "  idim train --task mrpc --model bert-base.idim --d 1000 --method said --lr 3e-3,1e-2\n",
         USAGE);
 }
 
