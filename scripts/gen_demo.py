@@ -12,20 +12,29 @@ folder given as the first argument):
                       then every word (lower case) and the punctuation used
 
 Sentences come from a small grammar:
-  [time ,] [adj] SUBJ VERB [adj] OBJ [place] .     (active)
-  [time ,] [adj] OBJ was VERB-ed by [adj] SUBJ [place] .   (passive)
+  [time ,] [adj] SUBJ [adv] VERB [adj] OBJ [place] .     (active)
+  [time ,] [adj] OBJ was [adv] VERB-ed by [adj] SUBJ [place] .   (passive)
 A paraphrase re-realises the same meaning with synonyms, the other voice and
-the time phrase moved. A non-paraphrase changes the meaning first: one side
-negated ("never"), a different verb or noun (not a synonym), subject and object
-swapped, or a different adjective, time or place; it is then realised
-independently, so word overlap alone does not decide the label. The negation
-edit is a lexical cue a small model learns within a few epochs; the others
-need the sentences compared, which tiny models from scratch barely learn, so
-dev accuracy tops out near 0.72 (chance 0.52).
+the time phrase moved. A non-paraphrase changes the meaning first, then is
+realised independently, so word overlap alone does not decide the label.
+
+The two tasks differ on purpose (Aghajanyan et al. 2021: pretraining is what
+makes the intrinsic dimension of fine-tuning small, as long as the new task
+needs what the pretraining taught, not a copy of it):
+  pretrain/  non-paraphrase = one side negated with "never" (40%), a different
+             verb or noun, subject and object swapped, another time or place.
+             A 1-layer model learns the "never" cue (dev ~0.70); the rest would
+             need the sentences compared token by token.
+  demo       non-paraphrase = one side gets an adverb that changes what
+             happened: "never" (seen in pretraining), "nearly" or "hardly"
+             (never seen: their embeddings are still random). Full fine-tuning
+             reaches 1.0; a subspace must teach the new adverbs the "never"
+             cue, which a random d-dimensional subspace does from d ~ 200.
 
 usage: python3 scripts/gen_demo.py [OUTDIR] [--train N] [--dev N] [--seed S]
-                                  [--no-pretrain] [--kinds negate,verb,noun,swap,adj,where]
-(--kinds: the edits that make non-paraphrases, repeated names weigh more)
+                                  [--no-pretrain] [--kinds adv,negate,verb,noun,swap,adj,where]
+(--kinds: the edits that make the demo task's non-paraphrases, default adv;
+repeated names weigh more; the pretraining task's are PRETRAIN_KINDS)
 """
 import os
 import random
@@ -61,10 +70,15 @@ PLACES = [["in the park"], ["at the market", "in the marketplace"],
           ["near the river", "by the river"], ["in the garden"]]
 
 
-# How a non-paraphrase differs from its partner. "negate" (one sentence says
-# "never") is a lexical cue a small model learns first; the others need the
-# two sentences compared word by word or in order.
-KINDS = ["negate", "negate", "negate", "negate", "verb", "verb", "noun", "noun", "swap", "where"]
+# How a non-paraphrase differs from its partner, in the pretraining task:
+# "negate" (one sentence says "never") is a lexical cue a small model learns
+# first; the others need the two sentences compared word by word or in order.
+PRETRAIN_KINDS = ["negate", "negate", "negate", "negate", "verb", "verb", "noun", "noun", "swap",
+                  "where"]
+# ... and in the demo task: one side gets an adverb that changes what happened
+# ("never" is the one the pretraining saw, the others are new words).
+KINDS = ["adv"]
+ADVERBS = ["never", "nearly", "hardly"]
 
 
 def meaning(rng):
@@ -86,12 +100,14 @@ def other(rng, n, cur):
     return v + (v >= cur)
 
 
-def change(rng, m):
-    """A different meaning, one edit away."""
+def change(rng, m, kinds):
+    """A different meaning, one edit away (an edit drawn from kinds)."""
     m = dict(m)
-    k = rng.choice(KINDS)
+    k = rng.choice(kinds)
     if k == "negate":
-        m["neg"] = not m.get("neg", False)
+        m["neg"] = "never"
+    elif k == "adv":
+        m["neg"] = rng.choice(ADVERBS)
     elif k == "verb":
         m["verb"] = other(rng, len(VERBS), m["verb"])
     elif k == "noun":
@@ -132,7 +148,7 @@ def realise(rng, m):
     subj = np_(rng, m["subj"], m["sadj"])
     obj = np_(rng, m["obj"], m["oadj"])
     past, part = rng.choice(VERBS[m["verb"]])
-    neg = "never " if m.get("neg") else ""
+    neg = m["neg"] + " " if m.get("neg") else ""
     if rng.random() < 0.5:
         core = f"{subj} {neg}{past} {obj}"
     else:
@@ -145,7 +161,7 @@ def realise(rng, m):
     return core + " ."
 
 
-def pairs(rng, n, start_id):
+def pairs(rng, n, start_id, kinds):
     rows = []
     for i in range(n):
         m = meaning(rng)
@@ -157,7 +173,7 @@ def pairs(rng, n, start_id):
                 if b != a:
                     break
         else:
-            b = realise(rng, change(rng, m))
+            b = realise(rng, change(rng, m, kinds))
             if rng.random() < 0.5:
                 a, b = b, a
         rows.append((label, start_id + 2 * i, start_id + 2 * i + 1, a, b))
@@ -172,7 +188,7 @@ def write_tsv(path, rows):
 
 
 def vocab_words():
-    words = {"the", "was", "by", "never", ".", ","}
+    words = {"the", "was", "by", ".", ","} | set(ADVERBS)
     for table in (NOUNS, ADJS, TIMES, PLACES):
         for syn in table:
             for phrase in syn:
@@ -206,8 +222,8 @@ def main(argv):
             out = a
     rng = random.Random(seed)
     os.makedirs(out, exist_ok=True)
-    train = pairs(rng, n_train, 1000000)
-    dev = pairs(rng, n_dev, 2000000)
+    train = pairs(rng, n_train, 1000000, KINDS)
+    dev = pairs(rng, n_dev, 2000000, KINDS)
     write_tsv(os.path.join(out, "train.tsv"), train)
     write_tsv(os.path.join(out, "dev.tsv"), dev)
     with open(os.path.join(out, "vocab.txt"), "w", encoding="utf-8", newline="\n") as f:
@@ -215,12 +231,12 @@ def main(argv):
             f.write(w + "\n")
     if pretrain:
         # A related task for the demo's stand-in "pretraining" (scripts/demo.sh):
-        # same grammar, another seed, its own sentences.
+        # same grammar, another seed, its own sentences, other non-paraphrase edits.
         prng = random.Random(seed + 1)
         pdir = os.path.join(out, "pretrain")
         os.makedirs(pdir, exist_ok=True)
-        write_tsv(os.path.join(pdir, "train.tsv"), pairs(prng, n_train, 3000000))
-        write_tsv(os.path.join(pdir, "dev.tsv"), pairs(prng, n_dev, 4000000))
+        write_tsv(os.path.join(pdir, "train.tsv"), pairs(prng, n_train, 3000000, PRETRAIN_KINDS))
+        write_tsv(os.path.join(pdir, "dev.tsv"), pairs(prng, n_dev, 4000000, PRETRAIN_KINDS))
     pos_t = sum(r[0] for r in train)
     pos_d = sum(r[0] for r in dev)
     print(f"{out}: train {len(train)} pairs ({pos_t} paraphrases), dev {len(dev)} pairs "
