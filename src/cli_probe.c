@@ -26,7 +26,7 @@ void probe_args_default(struct probe_args *a)
     a->mode = TRAIN_SAID;
     a->scope = FF_SCOPE_TENSOR;
     a->n_lr = 1;
-    a->lr[0] = 3e-2;
+    a->lr[0] = 3e-3; /* as idim train: see train_opts_default */
     a->n_baseline_lr = 3;
     a->baseline_lr[0] = 2e-5;
     a->baseline_lr[1] = 3e-5;

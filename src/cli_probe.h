@@ -45,7 +45,7 @@ enum {
     "                       $IDIM_DATA/<TASK>, then ./data/<TASK>)\n" \
     "  --method said|did    subspace method (default said; SAID needs d > m tensors)\n"       \
     "  --scope tensor|global  one Fastfood transform per tensor or one over all (default tensor)\n" \
-    "  --lr LIST            subspace learning-rate grid, comma-separated (default 3e-2);\n"   \
+    "  --lr LIST            subspace learning-rate grid, comma-separated (default 3e-3);\n"   \
     "                       each d is the best over the grid\n"                               \
     "  --baseline VALUE     use this baseline dev metric instead of fine-tuning\n"            \
     "  --baseline-from FILE read the baseline (field \"best\") from `idim finetune --out FILE`\n" \
