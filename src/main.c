@@ -14,22 +14,6 @@
 #define IDIM_VERSION "0.0.0"
 #endif
 
-/* Commands are linked weakly while they are being built, so the binary
- * links with any subset; an absent one says so. */
-#pragma weak cli_convert
-#pragma weak cli_init
-#pragma weak cli_info
-#pragma weak cli_tokenize
-#pragma weak cli_finetune
-#pragma weak cli_predict
-#pragma weak cli_train
-#pragma weak cli_eval
-#pragma weak cli_project
-#pragma weak cli_measure
-#pragma weak cli_sweep
-#pragma weak cli_plot
-#pragma weak cli_check
-
 static const struct {
     const char *name;
     cli_fn fn;
@@ -96,10 +80,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(cmd, commands[i].name) != 0)
             continue;
-        if (!commands[i].fn) {
-            fprintf(stderr, "idim: '%s' is not built into this binary\n", cmd);
-            return IDIM_EXIT_INTERNAL;
-        }
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_handler = on_signal;
