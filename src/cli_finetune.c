@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "train.h"
+#include "fileio.h"
 
 #define MAX_LRS 32
 
@@ -66,22 +67,18 @@ static void help(void)
         USAGE);
 }
 
+/* text plus a final newline, atomically. */
 static enum idim_status write_atomic(const char *path, const char *text, struct idim_err *err)
 {
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", path, strerror(errno));
-    int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
-    bad |= fflush(f) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", path, strerror(e));
-    }
-    return IDIM_OK;
+    size_t n = strlen(text);
+    char *buf = malloc(n + 1);
+    if (!buf)
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+    memcpy(buf, text, n);
+    buf[n] = '\n';
+    enum idim_status st = fileio_write_atomic(path, buf, n + 1, err);
+    free(buf);
+    return st;
 }
 
 enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)

@@ -3,6 +3,7 @@
  * generalization bound of Aghajanyan et al. 2021 (Section 6); description
  * length = d90 float32 values plus one 8-byte projection seed. */
 #include "report.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <math.h>
@@ -67,29 +68,7 @@ static char *sb_finish(struct sbuf *b)
 enum idim_status report_write_file(const char *path, const char *data, size_t len,
                                    struct idim_err *err)
 {
-    char tmp[1100];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return idim_fail(err, IDIM_ERR_WRITE, "%.60s...: output path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", path, strerror(errno));
-    int bad = fwrite(data, 1, len, f) != len;
-    if (fflush(f) != 0)
-        bad = 1;
-    if (!bad && fsync(fileno(f)) != 0 && errno != EINVAL)
-        bad = 1;
-    int e = errno;
-    if (fclose(f) != 0) {
-        bad = 1;
-        e = errno;
-    }
-    if (bad || rename(tmp, path) != 0) {
-        if (!bad)
-            e = errno;
-        remove(tmp);
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", path, strerror(e));
-    }
-    return IDIM_OK;
+    return fileio_write_atomic(path, data, len, err);
 }
 
 enum idim_status report_write_json(const char *path, const cJSON *j, struct idim_err *err)

@@ -2,6 +2,7 @@
  * resumable state file. See include/search.h for the rule and the format.
  * Li et al. 2018 (d90, "metric > 0.9 * baseline"); Aghajanyan et al. 2021. */
 #include "search.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -251,43 +252,29 @@ enum idim_status search_state_save(const struct search_state *st, struct idim_er
 {
     if (!st->path[0])
         return IDIM_OK;
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", st->path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
     if (!f)
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write the state file: %s", st->path,
-                         strerror(errno));
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory writing the state file",
+                         st->path);
     fprintf(f, "idim-state 1\nkey %s\n", st->key);
     for (size_t i = 0; i < st->n; i++) {
         const struct search_trial *t = &st->trials[i];
         fprintf(f, "trial %llu %ld %a %a %d %.3f %d %d\n", (unsigned long long)t->seed, t->d,
                 t->lr, t->metric, t->epochs, t->seconds, t->diverged, t->majority_only);
     }
-    int bad = fflush(f) != 0 || ferror(f);
-    if (!bad && fsync(fileno(f)) != 0)
-        bad = 1;
-    if (fclose(f) != 0)
-        bad = 1;
-    if (bad || rename(tmp, st->path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write the state file: %s", st->path,
-                         strerror(e));
+    int bad = fclose(f) != 0;
+    if (bad || !text) {
+        free(text);
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory writing the state file",
+                         st->path);
     }
-    /* Make the rename itself durable (power loss). Best effort. */
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s", st->path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = 0;
-    else
-        snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    return IDIM_OK;
+    /* tmp + fsync + rename + fsync of the folder: a finished probe survives
+     * kill -9 and power loss. */
+    enum idim_status rc = fileio_write_atomic(st->path, text, len, err);
+    free(text);
+    return rc;
 }
 
 enum idim_status search_state_add(struct search_state *st, const struct search_trial *t,

@@ -10,6 +10,7 @@
  * skipped where GLUE has one (CoLA has none), label in a fixed column (MNLI:
  * the last one). */
 #include "task.h"
+#include "fileio.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
@@ -358,41 +359,6 @@ enum idim_status task_resolve(struct task_spec *spec, const char *name, const ch
 
 /* ---------------------------------------------------------------- reading */
 
-static enum idim_status read_file(const char *path, char **out, size_t *n, struct idim_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return idim_fail(err, IDIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (cap - len < 65536) {
-            size_t ncap = cap ? cap * 2 : 1 << 20;
-            char *nb = realloc(buf, ncap + 1);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        return idim_fail(err, IDIM_ERR_IO, "%s: read error", path);
-    }
-    buf[len] = 0;
-    *out = buf;
-    *n = len;
-    return IDIM_OK;
-}
 
 /* Strings kept by offset while the arena grows. */
 struct arena {
@@ -741,7 +707,7 @@ static enum idim_status load_one(struct coll *c, struct sha256 *h, const struct 
 {
     char *buf;
     size_t n;
-    enum idim_status st = read_file(path, &buf, &n, err);
+    enum idim_status st = fileio_read_all(path, &buf, &n, err);
     if (st)
         return st;
     sha256_update(h, buf, n);
@@ -859,7 +825,7 @@ static enum idim_status header_fields(const char *path, int format, char **buf,
                                       struct field *f, int *nf, struct idim_err *err)
 {
     size_t n;
-    enum idim_status st = read_file(path, buf, &n, err);
+    enum idim_status st = fileio_read_all(path, buf, &n, err);
     if (st)
         return st;
     char *b = *buf;

@@ -14,6 +14,7 @@
  * BERT-uncased defaults. As in Hugging Face, strip_accents follows lowercase
  * when it is unset (null). */
 #include "tokdata.h"
+#include "fileio.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -59,44 +60,6 @@ static int is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Reads a whole file into a NUL-terminated malloc'd buffer. */
-static enum idim_status read_all(const char *path, char **out, size_t *n, struct idim_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return idim_fail(err, IDIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (cap - len < 65536) {
-            size_t ncap = cap ? cap * 2 : 1 << 20;
-            char *nb = realloc(buf, ncap + 1);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory reading the file",
-                                 path);
-            }
-            buf = nb;
-            cap = ncap;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            if (ferror(f)) {
-                free(buf);
-                fclose(f);
-                return idim_fail(err, IDIM_ERR_IO, "%s: read error", path);
-            }
-            break;
-        }
-    }
-    fclose(f);
-    buf[len] = 0;
-    *out = buf;
-    *n = len;
-    return IDIM_OK;
-}
 
 static int sbuf_add(struct sbuf *b, const char *s, size_t n, size_t *off)
 {
@@ -265,7 +228,7 @@ static enum idim_status load_merges_txt(struct loader *L, const char *path, stru
 {
     char *txt;
     size_t n;
-    enum idim_status st = read_all(path, &txt, &n, err);
+    enum idim_status st = fileio_read_all(path, &txt, &n, err);
     if (st)
         return st;
     size_t line = 0;
@@ -292,7 +255,7 @@ static enum idim_status load_vocab_txt(struct loader *L, const char *path, struc
 {
     char *txt;
     size_t n;
-    enum idim_status st = read_all(path, &txt, &n, err);
+    enum idim_status st = fileio_read_all(path, &txt, &n, err);
     if (st)
         return st;
     if (memchr(txt, 0, n)) {
@@ -322,7 +285,7 @@ static enum idim_status parse_json_file(const char *path, cJSON **out, struct id
 {
     char *txt;
     size_t n;
-    enum idim_status st = read_all(path, &txt, &n, err);
+    enum idim_status st = fileio_read_all(path, &txt, &n, err);
     if (st)
         return st;
     const char *eptr = NULL;

@@ -12,6 +12,7 @@
  * Gradient clipping: global L2 norm over everything trained, scale
  * clip / (norm + 1e-6) when below 1 (torch.nn.utils.clip_grad_norm_). */
 #include "train.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <math.h>
@@ -899,23 +900,9 @@ enum idim_status theta_save(const char *path, const struct theta_file *tf,
     }
     put64(buf + n - 8, fnv1a(buf, n - 8));
 
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        free(buf);
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", path, strerror(errno));
-    }
-    int bad = fwrite(buf, 1, n, f) != n;
-    bad |= fflush(f) != 0;
-    bad |= fclose(f) != 0;
+    enum idim_status st = fileio_write_atomic(path, buf, n, err);
     free(buf);
-    if (bad || rename(tmp, path) != 0) {
-        int e = errno;
-        remove(tmp);
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", path, strerror(e));
-    }
-    return IDIM_OK;
+    return st;
 }
 
 void theta_free(struct theta_file *tf)
