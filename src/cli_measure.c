@@ -50,8 +50,9 @@ static void help(void)
            "written); 130 interrupted (finished runs are in --state).\n\n"
            "example:\n"
            "  idim measure --task mrpc --data data/demo --model data/demo/model.bin \\\n"
-           "      --method did --dmin 1 --max-len 48 --epochs 3 --baseline-lr 1e-3 \\\n"
-           "      --out report.json --state measure.state\n",
+           "      --method did --dmin 8 --precision 1.25 --lr 2e-2 --epochs 6 \\\n"
+           "      --baseline-lr 1e-3 --baseline-epochs 4 --max-len 40 \\\n"
+           "      --out report.json --state measure.state   (what `make demo` runs)\n",
            USAGE, PROBE_OPTIONS_HELP);
 }
 

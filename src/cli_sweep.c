@@ -40,7 +40,7 @@ static void help(void)
            "  -h, --help           this help\n\n"
            "example:\n"
            "  idim sweep --task mrpc --data data/demo --model data/demo/model.bin \\\n"
-           "      --method did --dmin 1 --dmax 1000 --points 7 --max-len 48 --epochs 3 \\\n"
+           "      --method did --dmin 8 --dmax 1000 --points 7 --max-len 40 --epochs 6 \\\n"
            "      --baseline-lr 1e-3 \\\n"
            "      --out sweep.csv --plot sweep.svg\n",
            USAGE, REPORT_CSV_HEADER, PROBE_OPTIONS_HELP);
