@@ -51,6 +51,74 @@ enum idim_status cli_parse_double(const char *opt, const char *s, double lo, dou
 enum idim_status cli_parse_list(const char *opt, const char *s, double lo, double hi,
                                 double *out, int cap, int *n, struct idim_err *err);
 
+/* ---- --task and its custom-task flags, shared by every command that reads a task ----
+ * Add CLI_TASK_LONG_OPTIONS to the getopt_long table, pass each option to
+ * cli_task_parse() first (it returns 1 when the option was one of these),
+ * then call cli_task_resolve() or cli_train_data_load() after parsing. */
+struct task_spec;
+
+struct cli_task_args {
+    const char *task;      /* --task NAME ("custom" for the flags below) */
+    const char *data;      /* --data DIR (GLUE tasks) */
+    const char *train, *dev, *text_cols, *label_col, *format, *metric; /* --task custom */
+};
+
+/* getopt_long ids (above every command's own ids). */
+enum {
+    CLI_TO_TASK = 3000, CLI_TO_DATA, CLI_TO_TRAIN, CLI_TO_DEV, CLI_TO_TEXT_COLS, CLI_TO_LABEL_COL,
+    CLI_TO_FORMAT, CLI_TO_METRIC,
+};
+
+#define CLI_TASK_LONG_OPTIONS                                                                 \
+    {"task", required_argument, 0, CLI_TO_TASK}, {"data", required_argument, 0, CLI_TO_DATA}, \
+        {"train", required_argument, 0, CLI_TO_TRAIN},                                         \
+        {"dev", required_argument, 0, CLI_TO_DEV},                                             \
+        {"text-cols", required_argument, 0, CLI_TO_TEXT_COLS},                                 \
+        {"label-col", required_argument, 0, CLI_TO_LABEL_COL},                                 \
+        {"format", required_argument, 0, CLI_TO_FORMAT},                                       \
+        {"metric", required_argument, 0, CLI_TO_METRIC}
+
+/* Help lines for the custom-task flags (--task and --data are each
+ * command's own lines). */
+#define CLI_TASK_CUSTOM_HELP                                                                  \
+    "  custom tasks (--task custom, instead of --data):\n"                                    \
+    "  --train FILE, --dev FILE   the split files (tsv/csv need a header row)\n"              \
+    "  --text-cols C1[,C2]        text columns: header names or 0-based numbers\n"            \
+    "                             (jsonl: keys)\n"                                            \
+    "  --label-col C              label column or key (classes: the train file's distinct\n" \
+    "                             labels, at most 16, numeric order when all are integers,\n" \
+    "                             so predict/eval need the --train the model was trained on)\n" \
+    "  --format F                 tsv, csv or jsonl (default: from the file extension)\n"     \
+    "  --metric M                 accuracy, f1, mcc, pearson, spearman (default accuracy;\n"  \
+    "                             pearson/spearman make it a regression)\n"
+
+/* Records one of the options above; returns 1 when opt was one, else 0. */
+int cli_task_parse(struct cli_task_args *a, int opt, const char *arg);
+
+/* Splits a command needs (for --task custom: which of --train/--dev must be given). */
+enum { CLI_SPLIT_TRAIN = 1, CLI_SPLIT_DEV = 2 };
+
+/* The usage checks alone (no file is read): --task given; the custom-only
+ * flags only with --task custom; no --data with custom; custom gives the
+ * files of the splits in `need`. Usage errors carry cmd's usage line (a
+ * bare message when cmd is NULL). */
+enum idim_status cli_task_check(const struct cli_task_args *a, const char *cmd,
+                                const char *usage, int need, struct idim_err *err);
+
+/* cli_task_check, then task_custom() for "custom" or task_resolve(). */
+enum idim_status cli_task_resolve(struct task_spec *spec, const struct cli_task_args *a,
+                                  const char *cmd, const char *usage, int need,
+                                  struct idim_err *err);
+
+/* cli_task_check (both splits), then the model and both splits, tokenized:
+ * train_data_load for a GLUE task (model errors first, as before), or
+ * task_custom + train_data_load_spec. On failure *td is zeroed or freed. */
+struct train_data;
+enum idim_status cli_train_data_load(struct train_data *td, const char *model,
+                                     const struct cli_task_args *a, int max_len,
+                                     long limit_train, long limit_dev, const char *cmd,
+                                     const char *usage, struct idim_err *err);
+
 /* 1 when stderr is a terminal (progress bars), else 0. */
 int cli_stderr_is_tty(void);
 

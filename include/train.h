@@ -109,6 +109,12 @@ enum idim_status train_data_load(struct train_data *td, const char *model_path,
                                  const char *task, const char *data_dir, int max_len,
                                  long limit_train, long limit_dev, struct idim_err *err);
 
+/* train_data_load with the task already resolved (task_resolve or
+ * task_custom: --task custom); spec is copied. */
+enum idim_status train_data_load_spec(struct train_data *td, const char *model_path,
+                                      const struct task_spec *spec, int max_len,
+                                      long limit_train, long limit_dev, struct idim_err *err);
+
 /* Releases everything (encoded_free on both splits, wfile_free); accepts a
  * zeroed or half-built struct. Tests that fill the splits by hand zero
  * them before calling this. */

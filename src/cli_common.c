@@ -2,11 +2,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "task.h"
+#include "train.h"
 
 enum idim_status cli_usage_error(struct idim_err *err, const char *cmd, const char *usage,
                                  const char *what)
@@ -97,3 +100,98 @@ enum idim_status cli_parse_list(const char *opt, const char *s, double lo, doubl
 }
 
 int cli_stderr_is_tty(void) { return isatty(2); }
+
+int cli_task_parse(struct cli_task_args *a, int opt, const char *arg)
+{
+    switch (opt) {
+    case CLI_TO_TASK: a->task = arg; return 1;
+    case CLI_TO_DATA: a->data = arg; return 1;
+    case CLI_TO_TRAIN: a->train = arg; return 1;
+    case CLI_TO_DEV: a->dev = arg; return 1;
+    case CLI_TO_TEXT_COLS: a->text_cols = arg; return 1;
+    case CLI_TO_LABEL_COL: a->label_col = arg; return 1;
+    case CLI_TO_FORMAT: a->format = arg; return 1;
+    case CLI_TO_METRIC: a->metric = arg; return 1;
+    }
+    return 0;
+}
+
+/* A usage error with cmd's usage line, or a bare one when cmd is NULL. */
+static enum idim_status task_usage(struct idim_err *err, const char *cmd, const char *usage,
+                                   const char *what)
+{
+    if (cmd)
+        return cli_usage_error(err, cmd, usage, what);
+    return idim_fail(err, IDIM_ERR_USAGE, "%s", what);
+}
+
+enum idim_status cli_task_check(const struct cli_task_args *a, const char *cmd,
+                                const char *usage, int need, struct idim_err *err)
+{
+    if (!a->task)
+        return task_usage(err, cmd, usage, "--task is required");
+    int has_custom = a->train || a->dev || a->text_cols || a->label_col || a->format || a->metric;
+    if (strcmp(a->task, "custom") != 0) {
+        if (has_custom)
+            return task_usage(err, cmd, usage,
+                              "--train/--dev/--text-cols/--label-col/--format/--metric go with "
+                              "--task custom");
+        return IDIM_OK;
+    }
+    if (a->data)
+        return task_usage(err, cmd, usage,
+                          "--data names a GLUE task's folder; --task custom takes --train FILE "
+                          "and --dev FILE");
+    if (((need & CLI_SPLIT_TRAIN) && !a->train) || ((need & CLI_SPLIT_DEV) && !a->dev))
+        return task_usage(err, cmd, usage,
+                          need == (CLI_SPLIT_TRAIN | CLI_SPLIT_DEV)
+                              ? "--task custom needs --train FILE and --dev FILE"
+                          : need == CLI_SPLIT_TRAIN ? "--task custom needs --train FILE"
+                                                    : "--task custom needs --dev FILE");
+    return IDIM_OK;
+}
+
+/* task_custom() from the flags; its usage errors get cmd's usage line. */
+static enum idim_status task_custom_args(struct task_spec *spec, const struct cli_task_args *a,
+                                         const char *cmd, const char *usage,
+                                         struct idim_err *err)
+{
+    enum idim_status st = task_custom(spec, a->train, a->dev, a->text_cols, a->label_col,
+                                      a->format, a->metric, err);
+    if (st == IDIM_ERR_USAGE && cmd) {
+        char what[sizeof err->msg];
+        snprintf(what, sizeof what, "%s", err->msg);
+        return cli_usage_error(err, cmd, usage, what);
+    }
+    return st;
+}
+
+enum idim_status cli_task_resolve(struct task_spec *spec, const struct cli_task_args *a,
+                                  const char *cmd, const char *usage, int need,
+                                  struct idim_err *err)
+{
+    enum idim_status st = cli_task_check(a, cmd, usage, need, err);
+    if (st)
+        return st;
+    if (strcmp(a->task, "custom") != 0)
+        return task_resolve(spec, a->task, a->data, err);
+    return task_custom_args(spec, a, cmd, usage, err);
+}
+
+enum idim_status cli_train_data_load(struct train_data *td, const char *model,
+                                     const struct cli_task_args *a, int max_len,
+                                     long limit_train, long limit_dev, const char *cmd,
+                                     const char *usage, struct idim_err *err)
+{
+    memset(td, 0, sizeof *td);
+    enum idim_status st = cli_task_check(a, cmd, usage, CLI_SPLIT_TRAIN | CLI_SPLIT_DEV, err);
+    if (st)
+        return st;
+    /* GLUE tasks: the model is opened first, so its errors come first */
+    if (strcmp(a->task, "custom") != 0)
+        return train_data_load(td, model, a->task, a->data, max_len, limit_train, limit_dev, err);
+    struct task_spec spec;
+    if ((st = task_custom_args(&spec, a, cmd, usage, err)))
+        return st;
+    return train_data_load_spec(td, model, &spec, max_len, limit_train, limit_dev, err);
+}

@@ -23,10 +23,12 @@ static void help(void)
            "options:\n"
            "  --model M      the idim model file the theta was trained on (required)\n"
            "  --theta F      theta file (required)\n"
-           "  --task T       task (required; must be the one in the theta file)\n"
+           "  --task T       task (required; must be the one in the theta file); a theta\n"
+           "                 trained with --task custom needs the same custom flags again\n"
            "  --data DIR     folder holding the task folder (default $IDIM_DATA, ./data)\n"
            "  --threads N    threads (default: all cores)\n"
-           "  --help         this text\n\n"
+           "  --help         this text\n"
+           CLI_TASK_CUSTOM_HELP "\n"
            "example:\n"
            "  idim train --task mrpc --model bert-base.idim --d 1000 --save-theta mrpc.theta\n"
            "  idim eval --model bert-base.idim --theta mrpc.theta --task mrpc\n",
@@ -36,28 +38,28 @@ static void help(void)
 enum idim_status cli_eval(int argc, char **argv, struct idim_err *err)
 {
     const char *cmd = "eval";
-    enum { O_MODEL = 256, O_THETA, O_TASK, O_DATA, O_THREADS, O_HELP };
+    enum { O_MODEL = 256, O_THETA, O_THREADS, O_HELP };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},
         {"theta", required_argument, 0, O_THETA},
-        {"task", required_argument, 0, O_TASK},
-        {"data", required_argument, 0, O_DATA},
         {"threads", required_argument, 0, O_THREADS},
         {"help", no_argument, 0, O_HELP},
+        CLI_TASK_LONG_OPTIONS,
         {0, 0, 0, 0},
     };
-    const char *model = NULL, *theta = NULL, *task = NULL, *data = NULL;
+    const char *model = NULL, *theta = NULL;
+    struct cli_task_args ta = {0};
     long threads = 0;
     enum idim_status st;
     optind = 0;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_task_parse(&ta, c, optarg))
+            continue;
         switch (c) {
         case O_MODEL: model = optarg; break;
         case O_THETA: theta = optarg; break;
-        case O_TASK: task = optarg; break;
-        case O_DATA: data = optarg; break;
         case O_THREADS:
             if ((st = cli_parse_long("--threads", optarg, 1, 1024, &threads, err)))
                 return st;
@@ -68,17 +70,27 @@ enum idim_status cli_eval(int argc, char **argv, struct idim_err *err)
     }
     if (optind < argc)
         return cli_usage_error(err, cmd, USAGE, "unexpected argument");
-    if (!model || !theta || !task)
+    if (!model || !theta || !ta.task)
         return cli_usage_error(err, cmd, USAGE,
                                !model ? "--model is required"
                                       : !theta ? "--theta is required" : "--task is required");
+    /* custom: the train file fixes the class order, so it is needed too */
+    if ((st = cli_task_check(&ta, cmd, USAGE, CLI_SPLIT_TRAIN | CLI_SPLIT_DEV, err)))
+        return st;
     struct theta_file tf;
     st = theta_load(theta, &tf, err);
     if (st)
         return st;
+    if (!strcmp(tf.task, "custom") && strcmp(ta.task, "custom") != 0) {
+        theta_free(&tf);
+        return cli_usage_error(err, cmd, USAGE,
+                               "the theta file was trained on a custom task: give --task custom "
+                               "with the same --train/--dev/--text-cols/--label-col/--format/"
+                               "--metric as `idim train`");
+    }
     struct train_data td;
     /* the train split is not needed: load one row of it */
-    st = train_data_load(&td, model, task, data, tf.max_len, 1, (long)tf.n_dev, err);
+    st = cli_train_data_load(&td, model, &ta, tf.max_len, 1, (long)tf.n_dev, cmd, USAGE, err);
     if (st) {
         theta_free(&tf);
         return st;

@@ -41,7 +41,7 @@ static void help(void)
         "run and the best is reported: this is the baseline d90 is measured against.\n"
         "A loss that becomes NaN or Inf ends that run (\"diverged\": true); the others go on.\n\n"
         "options:\n"
-        "  --task T           task: mrpc, sst2, cola, qnli, ... (required)\n"
+        "  --task T           task: mrpc, sst2, cola, qnli, ..., or custom (required)\n"
         "  --model M          idim model file (required)\n"
         "  --data DIR         folder holding the task folder (default $IDIM_DATA, ./data)\n"
         "  --lr L[,L2,...]    peak learning rate(s) (default 2e-5)\n"
@@ -61,9 +61,12 @@ static void help(void)
         "                     file without a head (a starting model for `idim train` on\n"
         "                     another task)\n"
         "  --quiet            no progress bar (drawn only when stderr is a terminal)\n"
-        "  --help             this text\n\n"
+        "  --help             this text\n"
+        CLI_TASK_CUSTOM_HELP "\n"
         "example:\n"
-        "  idim finetune --task mrpc --model bert-base.idim --lr 2e-5,3e-5,5e-5 --out mrpc.json\n",
+        "  idim finetune --task mrpc --model bert-base.idim --lr 2e-5,3e-5,5e-5 --out mrpc.json\n"
+        "  idim finetune --task custom --train t.tsv --dev d.tsv --text-cols question,answer \\\n"
+        "      --label-col label --model bert-base.idim --out custom.json\n",
         USAGE);
 }
 
@@ -85,13 +88,11 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
 {
     const char *cmd = "finetune";
     enum {
-        O_TASK = 256, O_MODEL, O_DATA, O_LR, O_EPOCHS, O_BATCH, O_MAXLEN, O_WARM, O_WD, O_CLIP,
+        O_MODEL = 256, O_LR, O_EPOCHS, O_BATCH, O_MAXLEN, O_WARM, O_WD, O_CLIP,
         O_DROP, O_SEED, O_THREADS, O_LTRAIN, O_LDEV, O_OUT, O_SAVE, O_QUIET, O_HELP
     };
     static const struct option opts[] = {
-        {"task", required_argument, 0, O_TASK},
         {"model", required_argument, 0, O_MODEL},
-        {"data", required_argument, 0, O_DATA},
         {"lr", required_argument, 0, O_LR},
         {"epochs", required_argument, 0, O_EPOCHS},
         {"batch", required_argument, 0, O_BATCH},
@@ -108,11 +109,13 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
         {"save-model", required_argument, 0, O_SAVE},
         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},
+        CLI_TASK_LONG_OPTIONS,
         {0, 0, 0, 0},
     };
     struct train_opts o;
     train_opts_default(&o, TRAIN_FULL);
-    const char *task = NULL, *model = NULL, *data = NULL, *out = NULL, *save = NULL;
+    struct cli_task_args ta = {0};
+    const char *model = NULL, *out = NULL, *save = NULL;
     char tmp_model[1100];
     double lrs[MAX_LRS] = {o.lr};
     int n_lr = 1, quiet = 0;
@@ -123,10 +126,10 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_task_parse(&ta, c, optarg))
+            continue;
         switch (c) {
-        case O_TASK: task = optarg; break;
         case O_MODEL: model = optarg; break;
-        case O_DATA: data = optarg; break;
         case O_OUT: out = optarg; break;
         case O_SAVE: save = optarg; break;
         case O_LR:
@@ -188,12 +191,13 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
     }
     if (optind < argc)
         return cli_usage_error(err, cmd, USAGE, "unexpected argument");
-    if (!task || !model)
+    if (!ta.task || !model)
         return cli_usage_error(err, cmd, USAGE,
-                               !task ? "--task is required" : "--model is required");
+                               !ta.task ? "--task is required" : "--model is required");
 
     struct train_data td;
-    st = train_data_load(&td, model, task, data, (int)max_len, o.limit_train, o.limit_dev, err);
+    st = cli_train_data_load(&td, model, &ta, (int)max_len, o.limit_train, o.limit_dev, cmd,
+                             USAGE, err);
     if (st)
         return st;
     struct cli_bar bar = {!quiet && cli_stderr_is_tty(), NULL, 0};

@@ -113,8 +113,10 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     }
     if (optind < argc)
         return cli_usage_error(err, "measure", USAGE, "unexpected argument");
-    if (!a.task || !a.model)
+    if (!a.t.task || !a.model)
         return cli_usage_error(err, "measure", USAGE, "--task and --model are required");
+    if ((st = cli_task_check(&a.t, "measure", USAGE, CLI_SPLIT_TRAIN | CLI_SPLIT_DEV, err)))
+        return st;
     if (isfinite(a.baseline) && a.baseline_from)
         return cli_usage_error(err, "measure", USAGE,
                                "--baseline and --baseline-from exclude each other");
@@ -219,7 +221,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     r.model_checksum = ctx.td.checksum_hex;
     r.n_params = ctx.n_params;
     r.n_tensors = ctx.n_tensors;
-    r.data_dir = a.data ? a.data : "";
+    r.data_dir = a.t.data ? a.t.data : "";
     r.train_path = ctx.train_path;
     r.dev_path = ctx.dev_path;
     r.train_sha256 = ctx.train_sha;

@@ -35,7 +35,7 @@ static void print_help(void)
            "file lacks is created from --seed (normal(0, 0.02) weights, zero biases).\n\n"
            "options:\n"
            "  --model M      idim model file (from idim convert / init / finetune)  (required)\n"
-           "  --task T       task name (sst2, mrpc, cola, qnli, ...)                 (required)\n"
+           "  --task T       task name (sst2, mrpc, cola, qnli, ..., custom)         (required)\n"
            "  --data DIR     folder holding the task folder (default: $IDIM_DATA, then ./data)\n"
            "  --split S      dev or train (default dev)\n"
            "  --limit N      only the first N examples (default 0 = all)\n"
@@ -43,9 +43,11 @@ static void print_help(void)
            "  --batch N      examples per forward pass (default 32)\n"
            "  --threads N    threads for OpenBLAS (default: all cores)\n"
            "  --seed S       seed of a head created for a file without one (default 0)\n"
-           "  -h, --help     this help\n\n"
+           "  -h, --help     this help\n"
+           CLI_TASK_CUSTOM_HELP "\n"
            "example:\n"
-           "  idim predict --model sst2-tuned.bin --task sst2 --data ../shared/data/glue --limit 5\n",
+           "  idim predict --model sst2-tuned.bin --task sst2 --data ../shared/data/glue --limit 5\n"
+           "  idim predict --model m.bin --task custom --dev d.tsv --text-cols q,a --label-col y\n",
            usage);
 }
 
@@ -70,14 +72,15 @@ static void put_metric(const char *name, double v, int *first)
 enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
 {
     static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},  {"task", required_argument, NULL, 't'},
-        {"data", required_argument, NULL, 'd'},   {"split", required_argument, NULL, 'S'},
+        {"model", required_argument, NULL, 'm'},  {"split", required_argument, NULL, 'S'},
         {"limit", required_argument, NULL, 'n'},  {"max-len", required_argument, NULL, 'L'},
         {"batch", required_argument, NULL, 'b'},  {"threads", required_argument, NULL, 'j'},
         {"seed", required_argument, NULL, 's'},   {"help", no_argument, NULL, 'h'},
+        CLI_TASK_LONG_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    const char *model_path = NULL, *task = NULL, *data = NULL, *split = "dev";
+    const char *model_path = NULL, *split = "dev";
+    struct cli_task_args ta = {0};
     long limit = 0, max_len = 128, batch = 32, threads = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned long long seed = 0;
     enum idim_status st;
@@ -86,10 +89,10 @@ enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
         threads = 1;
     optind = 0;
     while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (cli_task_parse(&ta, ch, optarg))
+            continue;
         switch (ch) {
         case 'm': model_path = optarg; break;
-        case 't': task = optarg; break;
-        case 'd': data = optarg; break;
         case 'S': split = optarg; break;
         case 'n':
             if ((st = cli_parse_long("--limit", optarg, 0, 1L << 40, &limit, err)))
@@ -119,7 +122,7 @@ enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
         return cli_usage_error(err, "predict", usage, "unexpected argument");
     if (!model_path)
         return cli_usage_error(err, "predict", usage, "--model is required");
-    if (!task)
+    if (!ta.task)
         return cli_usage_error(err, "predict", usage, "--task is required");
     if (strcmp(split, "dev") != 0 && strcmp(split, "train") != 0 && strcmp(split, "dev-mm") != 0)
         return cli_usage_error(err, "predict", usage, "--split must be dev or train");
@@ -137,7 +140,8 @@ enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
     memset(&w, 0, sizeof w), memset(&ds, 0, sizeof ds), memset(&enc, 0, sizeof enc);
     memset(&m, 0, sizeof m), memset(&b, 0, sizeof b);
 
-    if ((st = task_resolve(&spec, task, data, err)))
+    if ((st = cli_task_resolve(&spec, &ta, "predict", usage,
+                               strcmp(split, "train") ? CLI_SPLIT_DEV : CLI_SPLIT_TRAIN, err)))
         return st;
     if ((st = wfile_open(&w, model_path, err)))
         return st;

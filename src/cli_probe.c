@@ -46,10 +46,10 @@ int probe_args_parse(struct probe_args *a, int opt, const char *arg, enum idim_s
 {
     long v;
     *st = IDIM_OK;
+    if (cli_task_parse(&a->t, opt, arg))
+        return 1;
     switch (opt) {
-    case PO_TASK: a->task = arg; return 1;
     case PO_MODEL: a->model = arg; return 1;
-    case PO_DATA: a->data = arg; return 1;
     case PO_METHOD:
         if (!strcmp(arg, "said"))
             a->mode = TRAIN_SAID;
@@ -133,8 +133,8 @@ enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struc
 {
     memset(c, 0, sizeof *c);
     c->args = a;
-    enum idim_status st = train_data_load(&c->td, a->model, a->task, a->data, a->max_len,
-                                          a->limit_train, a->limit_dev, err);
+    enum idim_status st = cli_train_data_load(&c->td, a->model, &a->t, a->max_len,
+                                              a->limit_train, a->limit_dev, NULL, NULL, err);
     if (st)
         return st;
     /* The split files' checksums, for the report (train_data keeps only
@@ -220,7 +220,11 @@ void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size
                      train_mode_name(a->mode), a->scope == FF_SCOPE_GLOBAL ? "global" : "tensor",
                      a->epochs, a->baseline_epochs, a->batch, a->max_len, a->limit_train,
                      a->limit_dev, (unsigned long long)a->seed, c->threads);
-    (void)n;
+    /* a custom task: the same files read with other columns is another task */
+    if (!strcmp(c->td.spec.name, "custom") && n > 0 && (size_t)n < cap)
+        snprintf(key + n, cap - (size_t)n, " text-cols=%s label-col=%s format=%s metric=%s",
+                 a->t.text_cols ? a->t.text_cols : "", a->t.label_col ? a->t.label_col : "",
+                 a->t.format ? a->t.format : "", metric_name(c->td.spec.metric));
 }
 
 static enum idim_status baseline_from_file(const char *path, double *value, struct idim_err *err)

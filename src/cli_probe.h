@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "cli.h"
 #include "report.h"
 #include "search.h"
 #include "status.h"
@@ -14,15 +15,15 @@
 
 /* getopt_long ids of the shared options (above any short option). */
 enum {
-    PO_TASK = 1000, PO_MODEL, PO_DATA, PO_METHOD, PO_SCOPE, PO_LR, PO_BASELINE_LR, PO_BASELINE,
+    PO_MODEL = 1000, PO_METHOD, PO_SCOPE, PO_LR, PO_BASELINE_LR, PO_BASELINE,
     PO_BASELINE_FROM, PO_EPOCHS, PO_BASELINE_EPOCHS, PO_BATCH, PO_MAX_LEN, PO_LIMIT_TRAIN,
     PO_LIMIT_DEV, PO_SEED, PO_PROJ_SEED, PO_THREADS, PO_QUIET, PO_THRESHOLD,
 };
 
 /* The option table rows for the options above (terminated by the caller). */
 #define PROBE_LONG_OPTIONS                                                                   \
-    {"task", required_argument, 0, PO_TASK}, {"model", required_argument, 0, PO_MODEL},     \
-        {"data", required_argument, 0, PO_DATA}, {"method", required_argument, 0, PO_METHOD}, \
+    CLI_TASK_LONG_OPTIONS, {"model", required_argument, 0, PO_MODEL},                       \
+        {"method", required_argument, 0, PO_METHOD},                                         \
         {"scope", required_argument, 0, PO_SCOPE}, {"lr", required_argument, 0, PO_LR},     \
         {"baseline-lr", required_argument, 0, PO_BASELINE_LR},                               \
         {"baseline", required_argument, 0, PO_BASELINE},                                     \
@@ -39,7 +40,7 @@ enum {
 
 /* Help text lines for the shared options. */
 #define PROBE_OPTIONS_HELP                                                                    \
-    "  --task NAME          GLUE task: mrpc, sst2, cola, qnli, ... (required)\n"              \
+    "  --task NAME          GLUE task: mrpc, sst2, cola, qnli, ..., or custom (required)\n"   \
     "  --model FILE         idim model file (required)\n"                                     \
     "  --data DIR           the task's folder, or the folder holding it (default\n"                 \
     "                       $IDIM_DATA/<TASK>, then ./data/<TASK>)\n" \
@@ -62,10 +63,12 @@ enum {
     "  --proj-seed P        Fastfood projection seed (default 1234)\n"                        \
     "  --threads N          threads (default 0 = all cores); results are identical for the\n" \
     "                       same inputs, seeds and thread count\n"                            \
-    "  --quiet              no progress lines on stderr\n"
+    "  --quiet              no progress lines on stderr\n"                                 \
+    CLI_TASK_CUSTOM_HELP
 
 struct probe_args {
-    const char *task, *model, *data;
+    struct cli_task_args t;   /* --task, --data and the custom-task flags */
+    const char *model;
     enum train_mode mode;     /* TRAIN_SAID or TRAIN_DID */
     enum ff_scope scope;
     int n_lr;
@@ -102,7 +105,9 @@ struct probe_ctx {
     const char *metric;       /* metric name */
 };
 
-/* Loads the model and task (both splits, tokenized) and their checksums. */
+/* Loads the model and task (both splits, tokenized) and their checksums.
+ * Callers run cli_task_check(&a->t, ...) first, for usage errors with
+ * their usage line. */
 enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struct idim_err *err);
 void probe_ctx_free(struct probe_ctx *c);
 

@@ -110,8 +110,10 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
     }
     if (optind < argc)
         return cli_usage_error(err, "sweep", USAGE, "unexpected argument");
-    if (!a.task || !a.model)
+    if (!a.t.task || !a.model)
         return cli_usage_error(err, "sweep", USAGE, "--task and --model are required");
+    if ((st = cli_task_check(&a.t, "sweep", USAGE, CLI_SPLIT_TRAIN | CLI_SPLIT_DEV, err)))
+        return st;
     if (dmax < dmin)
         return cli_usage_error(err, "sweep", USAGE, "--dmax must be at least --dmin");
     long grid[SWEEP_MAX];

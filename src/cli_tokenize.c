@@ -42,13 +42,7 @@ static void print_help(void)
            "  --limit N          first N examples only (default: all)\n"
            "  --max-len L        tokens per example, special tokens included (default 128;\n"
            "                     4 to the model's position limit)\n"
-           "  custom tasks (--task custom):\n"
-           "  --train FILE, --dev FILE   the split files (tsv/csv need a header row)\n"
-           "  --text-cols C1[,C2]        text columns: header names or 0-based numbers\n"
-           "                             (jsonl: keys)\n"
-           "  --label-col C              label column or key\n"
-           "  --format F                 tsv, csv or jsonl (default: from the extension)\n"
-           "  --metric M                 accuracy, f1, mcc, pearson, spearman (default accuracy)\n"
+           CLI_TASK_CUSTOM_HELP
            "  -h, --help         this help\n\n"
            "tasks (name, folder under $IDIM_DATA, notes):\n%s\n"
            "examples:\n"
@@ -61,17 +55,9 @@ static void print_help(void)
 enum {
     O_MODEL = 256,
     O_TOKENIZER,
-    O_TASK,
-    O_DATA,
     O_SPLIT,
     O_LIMIT,
     O_MAXLEN,
-    O_TRAIN,
-    O_DEV,
-    O_TEXTCOLS,
-    O_LABELCOL,
-    O_FORMAT,
-    O_METRIC,
 };
 
 static void print_ids(FILE *f, const int32_t *v, size_t n)
@@ -87,34 +73,26 @@ enum idim_status cli_tokenize(int argc, char **argv, struct idim_err *err)
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},
         {"tokenizer", required_argument, 0, O_TOKENIZER},
-        {"task", required_argument, 0, O_TASK},
-        {"data", required_argument, 0, O_DATA},
         {"split", required_argument, 0, O_SPLIT},
         {"limit", required_argument, 0, O_LIMIT},
         {"max-len", required_argument, 0, O_MAXLEN},
-        {"train", required_argument, 0, O_TRAIN},
-        {"dev", required_argument, 0, O_DEV},
-        {"text-cols", required_argument, 0, O_TEXTCOLS},
-        {"label-col", required_argument, 0, O_LABELCOL},
-        {"format", required_argument, 0, O_FORMAT},
-        {"metric", required_argument, 0, O_METRIC},
+        CLI_TASK_LONG_OPTIONS,
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *model = NULL, *tokpath = NULL, *task = NULL, *data = NULL, *split = "dev";
-    const char *train = NULL, *dev = NULL, *text_cols = NULL, *label_col = NULL;
-    const char *format = NULL, *metric = NULL;
+    const char *model = NULL, *tokpath = NULL, *split = "dev";
+    struct cli_task_args ta = {0};
     long limit = -1, max_len = 128;
     enum idim_status st;
     optind = 0;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (cli_task_parse(&ta, c, optarg))
+            continue;
         switch (c) {
         case O_MODEL: model = optarg; break;
         case O_TOKENIZER: tokpath = optarg; break;
-        case O_TASK: task = optarg; break;
-        case O_DATA: data = optarg; break;
         case O_SPLIT: split = optarg; break;
         case O_LIMIT:
             if ((st = cli_parse_long("--limit", optarg, 1, 1000000000L, &limit, err)))
@@ -124,12 +102,6 @@ enum idim_status cli_tokenize(int argc, char **argv, struct idim_err *err)
             if ((st = cli_parse_long("--max-len", optarg, 4, 1000000, &max_len, err)))
                 return st;
             break;
-        case O_TRAIN: train = optarg; break;
-        case O_DEV: dev = optarg; break;
-        case O_TEXTCOLS: text_cols = optarg; break;
-        case O_LABELCOL: label_col = optarg; break;
-        case O_FORMAT: format = optarg; break;
-        case O_METRIC: metric = optarg; break;
         case 'h': print_help(); return IDIM_OK;
         default: return cli_bad_option(err, "tokenize", usage, argv);
         }
@@ -139,15 +111,11 @@ enum idim_status cli_tokenize(int argc, char **argv, struct idim_err *err)
     if (!model == !tokpath)
         return cli_usage_error(err, "tokenize", usage,
                                "give exactly one of --model and --tokenizer");
-    if (!task)
-        return cli_usage_error(err, "tokenize", usage, "--task is required");
-    int custom = !strcmp(task, "custom");
-    if (!custom && (train || dev || text_cols || label_col || format || metric))
-        return cli_usage_error(err, "tokenize", usage,
-                               "--train/--dev/--text-cols/--label-col/--format/--metric go with "
-                               "--task custom");
     if (strcmp(split, "train") && strcmp(split, "dev") && strcmp(split, "dev-mm"))
         return cli_usage_error(err, "tokenize", usage, "--split takes train or dev");
+    int need = strcmp(split, "train") ? CLI_SPLIT_DEV : CLI_SPLIT_TRAIN;
+    if ((st = cli_task_check(&ta, "tokenize", usage, need, err)))
+        return st;
 
     struct wfile w;
     struct tokdata td;
@@ -183,11 +151,7 @@ enum idim_status cli_tokenize(int argc, char **argv, struct idim_err *err)
             goto done;
         tok = &td;
     }
-    if (custom)
-        st = task_custom(&spec, train, dev, text_cols, label_col, format, metric, err);
-    else
-        st = task_resolve(&spec, task, data, err);
-    if (st)
+    if ((st = cli_task_resolve(&spec, &ta, "tokenize", usage, need, err)))
         goto done;
     if ((st = task_load(&ds, &spec, split, err)))
         goto done;

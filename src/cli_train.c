@@ -33,7 +33,7 @@ static void help(void)
         "Prints ONE JSON line: d, method, scope, optimizer, lr, epoch_metric, best, final,\n"
         "majority, diverged, seconds, peak_rss_bytes, seeds, model_checksum, idim_version.\n\n"
         "options:\n"
-        "  --task T           task: mrpc, sst2, cola, qnli, ... (required)\n"
+        "  --task T           task: mrpc, sst2, cola, qnli, ..., or custom (required)\n"
         "  --model M          idim model file (required)\n"
         "  --d N              subspace dimension (required; SAID: must exceed m)\n"
         "  --data DIR         folder holding the task folder (default $IDIM_DATA, ./data)\n"
@@ -61,9 +61,12 @@ static void help(void)
         "  --limit-train N    use only the first N training examples (quick runs)\n"
         "  --limit-dev N      score only the first N dev examples\n"
         "  --quiet            no progress bar (it is drawn only when stderr is a terminal)\n"
-        "  --help             this text\n\n"
+        "  --help             this text\n"
+        CLI_TASK_CUSTOM_HELP "\n"
         "example:\n"
-        "  idim train --task mrpc --model bert-base.idim --d 1000 --method said --lr 3e-3,1e-2\n",
+        "  idim train --task mrpc --model bert-base.idim --d 1000 --method said --lr 3e-3,1e-2\n"
+        "  idim train --task custom --train t.csv --dev d.csv --text-cols 0 --label-col 1 \\\n"
+        "      --model bert-base.idim --d 500 --method did\n",
         USAGE);
 }
 
@@ -124,15 +127,13 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
 {
     const char *cmd = "train";
     enum {
-        O_TASK = 256, O_MODEL, O_D, O_DATA, O_METHOD, O_SCOPE, O_OPT, O_LR, O_EPOCHS, O_BATCH,
+        O_MODEL = 256, O_D, O_METHOD, O_SCOPE, O_OPT, O_LR, O_EPOCHS, O_BATCH,
         O_MAXLEN, O_WARM, O_CLIP, O_DROP, O_WD, O_SEED, O_PSEED, O_THREADS, O_COMPAT, O_SAVE,
         O_LTRAIN, O_LDEV, O_QUIET, O_HELP
     };
     static const struct option opts[] = {
-        {"task", required_argument, 0, O_TASK},
         {"model", required_argument, 0, O_MODEL},
         {"d", required_argument, 0, O_D},
-        {"data", required_argument, 0, O_DATA},
         {"method", required_argument, 0, O_METHOD},
         {"scope", required_argument, 0, O_SCOPE},
         {"optimizer", required_argument, 0, O_OPT},
@@ -153,11 +154,13 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
         {"limit-dev", required_argument, 0, O_LDEV},
         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},
+        CLI_TASK_LONG_OPTIONS,
         {0, 0, 0, 0},
     };
     struct train_opts o;
     train_opts_default(&o, TRAIN_SAID);
-    const char *task = NULL, *model = NULL, *data = NULL;
+    struct cli_task_args ta = {0};
+    const char *model = NULL;
     double lrs[MAX_LRS] = {o.lr};
     int n_lr = 1, quiet = 0;
     long max_len = 128, v;
@@ -168,10 +171,10 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (cli_task_parse(&ta, c, optarg))
+            continue;
         switch (c) {
-        case O_TASK: task = optarg; break;
         case O_MODEL: model = optarg; break;
-        case O_DATA: data = optarg; break;
         case O_D:
             if ((st = cli_parse_u64("--d", optarg, &u, err)))
                 return st;
@@ -262,13 +265,14 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
     }
     if (optind < argc)
         return cli_usage_error(err, cmd, USAGE, "unexpected argument");
-    if (!task || !model || !have_d)
+    if (!ta.task || !model || !have_d)
         return cli_usage_error(err, cmd, USAGE,
-                               !task ? "--task is required"
+                               !ta.task ? "--task is required"
                                      : !model ? "--model is required" : "--d is required");
 
     struct train_data td;
-    st = train_data_load(&td, model, task, data, (int)max_len, o.limit_train, o.limit_dev, err);
+    st = cli_train_data_load(&td, model, &ta, (int)max_len, o.limit_train, o.limit_dev, cmd,
+                             USAGE, err);
     if (st)
         return st;
     if (o.mode == TRAIN_SAID) {

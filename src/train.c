@@ -161,9 +161,12 @@ static enum idim_status encode_split(struct encoded *enc, const struct task_spec
     return st;
 }
 
-enum idim_status train_data_load(struct train_data *td, const char *model_path,
-                                 const char *task, const char *data_dir, int max_len,
-                                 long limit_train, long limit_dev, struct idim_err *err)
+/* Both loaders: opens the model first (its errors come first), then takes
+ * spec or, when spec is NULL, resolves task / data_dir. */
+static enum idim_status data_load(struct train_data *td, const char *model_path,
+                                  const struct task_spec *spec, const char *task,
+                                  const char *data_dir, int max_len, long limit_train,
+                                  long limit_dev, struct idim_err *err)
 {
     memset(td, 0, sizeof *td);
     struct tokenizer *tk = NULL;
@@ -183,8 +186,9 @@ enum idim_status train_data_load(struct train_data *td, const char *model_path,
                        max_len, model_path, cap);
         goto fail;
     }
-    st = task_resolve(&td->spec, task, data_dir, err);
-    if (st)
+    if (spec)
+        td->spec = *spec;
+    else if ((st = task_resolve(&td->spec, task, data_dir, err)))
         goto fail;
     st = tokenizer_new(&tk, &td->w.tok, err);
     if (st)
@@ -201,6 +205,20 @@ fail:
     tokenizer_free(tk);
     train_data_free(td);
     return st;
+}
+
+enum idim_status train_data_load(struct train_data *td, const char *model_path,
+                                 const char *task, const char *data_dir, int max_len,
+                                 long limit_train, long limit_dev, struct idim_err *err)
+{
+    return data_load(td, model_path, NULL, task, data_dir, max_len, limit_train, limit_dev, err);
+}
+
+enum idim_status train_data_load_spec(struct train_data *td, const char *model_path,
+                                      const struct task_spec *spec, int max_len,
+                                      long limit_train, long limit_dev, struct idim_err *err)
+{
+    return data_load(td, model_path, spec, NULL, NULL, max_len, limit_train, limit_dev, err);
 }
 
 /* ---------------------------------------------------------------- subspace */
