@@ -102,7 +102,9 @@ struct train_data {
 
 /* Opens model_path, resolves task (data_dir may be NULL: see task_resolve),
  * loads and tokenizes the train and dev splits with the file's tokenizer
- * (limit_train / limit_dev > 0: keep only the first N rows). Returns
+ * (limit_train / limit_dev > 0: keep only the first N rows). max_len is
+ * tokens per example incl. special tokens; <= 0 means 128, or the model's
+ * maximum when that is smaller (td->max_len holds the value used). Returns
  * IDIM_OK, IDIM_ERR_IO, IDIM_ERR_FORMAT, IDIM_ERR_NOMEM with err naming the
  * file. On failure *td is freed. */
 enum idim_status train_data_load(struct train_data *td, const char *model_path,

@@ -47,7 +47,8 @@ static void help(void)
         "  --lr L[,L2,...]    peak learning rate(s) (default 2e-5)\n"
         "  --epochs E         epochs (default 3)\n"
         "  --batch N          examples per step (default 32)\n"
-        "  --max-len N        tokens per example incl. special tokens (default 128)\n"
+        "  --max-len N        tokens per example incl. special tokens (default 128, or\n"
+        "                     the model's maximum when smaller)\n"
         "  --warmup F         warm-up as a fraction of all steps (default 0.06)\n"
         "  --weight-decay W   AdamW decoupled weight decay (default 0.01)\n"
         "  --clip C           global gradient-norm clip, 0 = off (default 1.0)\n"
@@ -119,7 +120,7 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
     char tmp_model[1100];
     double lrs[MAX_LRS] = {o.lr};
     int n_lr = 1, quiet = 0;
-    long max_len = 128, v;
+    long max_len = 0, v; /* 0: 128, or the model's maximum when smaller */
     unsigned long long u;
     enum idim_status st = IDIM_OK;
     optind = 0;

@@ -36,7 +36,7 @@ void probe_args_default(struct probe_args *a)
     a->epochs = 0;
     a->baseline_epochs = 3;
     a->batch = 32;
-    a->max_len = 128;
+    a->max_len = 0; /* 128, or the model's maximum when smaller */
     a->seed = 42;
     a->proj_seed = 1234;
 }
@@ -218,7 +218,7 @@ void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size
                      "seed=%llu threads=%d",
                      cmd, c->td.spec.name, c->td.checksum_hex, c->train_sha, c->dev_sha,
                      train_mode_name(a->mode), a->scope == FF_SCOPE_GLOBAL ? "global" : "tensor",
-                     a->epochs, a->baseline_epochs, a->batch, a->max_len, a->limit_train,
+                     a->epochs, a->baseline_epochs, a->batch, c->td.max_len, a->limit_train,
                      a->limit_dev, (unsigned long long)a->seed, c->threads);
     /* a custom task: the same files read with other columns is another task */
     if (!strcmp(c->td.spec.name, "custom") && n > 0 && (size_t)n < cap)

@@ -56,7 +56,8 @@ enum {
     "                       small tasks, 3 on large)\n"                                       \
     "  --baseline-epochs N  full fine-tuning epochs (default 3)\n"                            \
     "  --batch N            examples per step (default 32)\n"                                 \
-    "  --max-len N          tokens per example incl. specials (default 128)\n"                \
+    "  --max-len N          tokens per example incl. specials (default 128, or the\n"                \
+    "                       model's maximum when smaller)\n"                \
     "  --limit-train N      use only the first N training examples (default 0 = all)\n"       \
     "  --limit-dev N        score only the first N dev examples (default 0 = all)\n"          \
     "  --seed N             data order / dropout seed (default 42)\n"                         \

@@ -46,7 +46,8 @@ static void help(void)
         "                     prints the best, with every run summarised under \"grid\"\n"
         "  --epochs E         epochs (default: 3 for sst2, qnli, qqp, mnli; 20 otherwise)\n"
         "  --batch N          examples per step (default 32)\n"
-        "  --max-len N        tokens per example incl. special tokens (default 128)\n"
+        "  --max-len N        tokens per example incl. special tokens (default 128, or\n"
+        "                     the model's maximum when smaller)\n"
         "  --warmup-steps W   linear warm-up steps, then linear decay to 0 (default: 6%%\n"
         "                     of all steps)\n"
         "  --clip C           global gradient-norm clip, 0 = off (default 1.0)\n"
@@ -163,7 +164,7 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
     const char *model = NULL;
     double lrs[MAX_LRS] = {o.lr};
     int n_lr = 1, quiet = 0;
-    long max_len = 128, v;
+    long max_len = 0, v; /* 0: 128, or the model's maximum when smaller */
     unsigned long long u;
     int have_d = 0;
     enum idim_status st = IDIM_OK;

@@ -172,7 +172,6 @@ static enum idim_status data_load(struct train_data *td, const char *model_path,
     struct tokenizer *tk = NULL;
     enum idim_status st;
     snprintf(td->model_path, sizeof td->model_path, "%s", model_path);
-    td->max_len = max_len;
     st = wfile_open(&td->w, td->model_path, err);
     if (st)
         goto fail;
@@ -181,6 +180,9 @@ static enum idim_status data_load(struct train_data *td, const char *model_path,
     memcpy(td->checksum_hex, td->w.checksum_hex, sizeof td->checksum_hex);
     int cap = td->cfg.family == ARCH_ROBERTA ? td->cfg.max_pos - td->cfg.pad_id - 1
                                              : td->cfg.max_pos;
+    if (max_len <= 0) /* the default: 128 tokens, or all the model has when fewer */
+        max_len = cap < 128 ? cap : 128;
+    td->max_len = max_len;
     if (max_len < 3 || max_len > cap) {
         st = idim_fail(err, IDIM_ERR_USAGE, "--max-len %d is out of range for %s: 3 to %d",
                        max_len, model_path, cap);
