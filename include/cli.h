@@ -122,4 +122,47 @@ enum idim_status cli_train_data_load(struct train_data *td, const char *model,
 /* 1 when stderr is a terminal (progress bars), else 0. */
 int cli_stderr_is_tty(void);
 
+
+/* Training options shared by `idim finetune` and `idim train` (getopt_long
+ * ids above the task options): --lr --epochs --batch --max-len --clip
+ * --dropout --weight-decay --seed --threads --limit-train --limit-dev
+ * --quiet. Add CLI_TRAIN_LONG_OPTIONS to the table and pass each option to
+ * cli_train_parse() before the command's own switch. */
+struct train_opts;
+
+#define CLI_MAX_LRS 32
+
+struct cli_train_args {
+    double lrs[CLI_MAX_LRS]; /* --lr list; starts as {default lr} */
+    int n_lr;
+    long max_len;            /* --max-len; 0 = 128 or the model's maximum */
+    int quiet;               /* --quiet */
+};
+
+enum {
+    CLI_TR_LR = 3100, CLI_TR_EPOCHS, CLI_TR_BATCH, CLI_TR_MAXLEN, CLI_TR_CLIP, CLI_TR_DROP,
+    CLI_TR_WD, CLI_TR_SEED, CLI_TR_THREADS, CLI_TR_LTRAIN, CLI_TR_LDEV, CLI_TR_QUIET
+};
+
+#define CLI_TRAIN_LONG_OPTIONS                                                                \
+    {"lr", required_argument, 0, CLI_TR_LR}, {"epochs", required_argument, 0, CLI_TR_EPOCHS}, \
+        {"batch", required_argument, 0, CLI_TR_BATCH},                                         \
+        {"max-len", required_argument, 0, CLI_TR_MAXLEN},                                      \
+        {"clip", required_argument, 0, CLI_TR_CLIP},                                           \
+        {"dropout", required_argument, 0, CLI_TR_DROP},                                        \
+        {"weight-decay", required_argument, 0, CLI_TR_WD},                                     \
+        {"seed", required_argument, 0, CLI_TR_SEED},                                           \
+        {"threads", required_argument, 0, CLI_TR_THREADS},                                     \
+        {"limit-train", required_argument, 0, CLI_TR_LTRAIN},                                  \
+        {"limit-dev", required_argument, 0, CLI_TR_LDEV},                                      \
+        {"quiet", no_argument, 0, CLI_TR_QUIET}
+
+/* Sets *ta from o's defaults (lrs = {o->lr}, max_len 0, quiet 0). */
+void cli_train_args_init(struct cli_train_args *ta, const struct train_opts *o);
+
+/* When c is one of CLI_TRAIN_LONG_OPTIONS: parses arg into o / ta, sets *st
+ * (IDIM_OK or a usage error naming the option) and returns 1; else 0. */
+int cli_train_parse(struct train_opts *o, struct cli_train_args *ta, int c, const char *arg,
+                    enum idim_status *st, struct idim_err *err);
+
 #endif

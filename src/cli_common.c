@@ -195,3 +195,61 @@ enum idim_status cli_train_data_load(struct train_data *td, const char *model,
         return st;
     return train_data_load_spec(td, model, &spec, max_len, limit_train, limit_dev, err);
 }
+
+void cli_train_args_init(struct cli_train_args *ta, const struct train_opts *o)
+{
+    memset(ta, 0, sizeof *ta);
+    ta->lrs[0] = o->lr;
+    ta->n_lr = 1;
+}
+
+int cli_train_parse(struct train_opts *o, struct cli_train_args *ta, int c, const char *arg,
+                    enum idim_status *st, struct idim_err *err)
+{
+    long v;
+    unsigned long long u;
+    *st = IDIM_OK;
+    switch (c) {
+    case CLI_TR_LR:
+        *st = cli_parse_list("--lr", arg, 1e-12, 1e12, ta->lrs, CLI_MAX_LRS, &ta->n_lr, err);
+        return 1;
+    case CLI_TR_EPOCHS:
+        if (!(*st = cli_parse_long("--epochs", arg, 1, TRAIN_MAX_EPOCHS, &v, err)))
+            o->epochs = (int)v;
+        return 1;
+    case CLI_TR_BATCH:
+        if (!(*st = cli_parse_long("--batch", arg, 1, 4096, &v, err)))
+            o->batch = (int)v;
+        return 1;
+    case CLI_TR_MAXLEN:
+        *st = cli_parse_long("--max-len", arg, 3, 4096, &ta->max_len, err);
+        return 1;
+    case CLI_TR_CLIP:
+        *st = cli_parse_double("--clip", arg, 0, 1e12, &o->clip, err);
+        return 1;
+    case CLI_TR_DROP:
+        *st = cli_parse_double("--dropout", arg, 0, 0.95, &o->dropout, err);
+        return 1;
+    case CLI_TR_WD:
+        *st = cli_parse_double("--weight-decay", arg, 0, 1e6, &o->weight_decay, err);
+        return 1;
+    case CLI_TR_SEED:
+        if (!(*st = cli_parse_u64("--seed", arg, &u, err)))
+            o->seed = u;
+        return 1;
+    case CLI_TR_THREADS:
+        if (!(*st = cli_parse_long("--threads", arg, 1, 1024, &v, err)))
+            o->threads = (int)v;
+        return 1;
+    case CLI_TR_LTRAIN:
+        *st = cli_parse_long("--limit-train", arg, 1, 1L << 40, &o->limit_train, err);
+        return 1;
+    case CLI_TR_LDEV:
+        *st = cli_parse_long("--limit-dev", arg, 1, 1L << 40, &o->limit_dev, err);
+        return 1;
+    case CLI_TR_QUIET:
+        ta->quiet = 1;
+        return 1;
+    }
+    return 0;
+}

@@ -13,7 +13,6 @@
 #include "train.h"
 #include "fileio.h"
 
-#define MAX_LRS 32
 
 /* the progress bar lives in cli_train.c */
 void cli_train_progress(const struct train_progress *p, void *user);
@@ -89,28 +88,16 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
 {
     const char *cmd = "finetune";
     enum {
-        O_MODEL = 256, O_LR, O_EPOCHS, O_BATCH, O_MAXLEN, O_WARM, O_WD, O_CLIP,
-        O_DROP, O_SEED, O_THREADS, O_LTRAIN, O_LDEV, O_OUT, O_SAVE, O_QUIET, O_HELP
+        O_MODEL = 256, O_WARM, O_OUT, O_SAVE, O_HELP
     };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},
-        {"lr", required_argument, 0, O_LR},
-        {"epochs", required_argument, 0, O_EPOCHS},
-        {"batch", required_argument, 0, O_BATCH},
-        {"max-len", required_argument, 0, O_MAXLEN},
         {"warmup", required_argument, 0, O_WARM},
-        {"weight-decay", required_argument, 0, O_WD},
-        {"clip", required_argument, 0, O_CLIP},
-        {"dropout", required_argument, 0, O_DROP},
-        {"seed", required_argument, 0, O_SEED},
-        {"threads", required_argument, 0, O_THREADS},
-        {"limit-train", required_argument, 0, O_LTRAIN},
-        {"limit-dev", required_argument, 0, O_LDEV},
         {"out", required_argument, 0, O_OUT},
         {"save-model", required_argument, 0, O_SAVE},
-        {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},
         CLI_TASK_LONG_OPTIONS,
+        CLI_TRAIN_LONG_OPTIONS,
         {0, 0, 0, 0},
     };
     struct train_opts o;
@@ -118,10 +105,8 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
     struct cli_task_args ta = {0};
     const char *model = NULL, *out = NULL, *save = NULL;
     char tmp_model[1100];
-    double lrs[MAX_LRS] = {o.lr};
-    int n_lr = 1, quiet = 0;
-    long max_len = 0, v; /* 0: 128, or the model's maximum when smaller */
-    unsigned long long u;
+    struct cli_train_args tr;
+    cli_train_args_init(&tr, &o);
     enum idim_status st = IDIM_OK;
     optind = 0;
     opterr = 0;
@@ -129,63 +114,19 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (cli_task_parse(&ta, c, optarg))
             continue;
+        if (cli_train_parse(&o, &tr, c, optarg, &st, err)) {
+            if (st)
+                return st;
+            continue;
+        }
         switch (c) {
         case O_MODEL: model = optarg; break;
         case O_OUT: out = optarg; break;
         case O_SAVE: save = optarg; break;
-        case O_LR:
-            if ((st = cli_parse_list("--lr", optarg, 1e-12, 1e12, lrs, MAX_LRS, &n_lr, err)))
-                return st;
-            break;
-        case O_EPOCHS:
-            if ((st = cli_parse_long("--epochs", optarg, 1, TRAIN_MAX_EPOCHS, &v, err)))
-                return st;
-            o.epochs = (int)v;
-            break;
-        case O_BATCH:
-            if ((st = cli_parse_long("--batch", optarg, 1, 4096, &v, err)))
-                return st;
-            o.batch = (int)v;
-            break;
-        case O_MAXLEN:
-            if ((st = cli_parse_long("--max-len", optarg, 3, 4096, &max_len, err)))
-                return st;
-            break;
         case O_WARM:
             if ((st = cli_parse_double("--warmup", optarg, 0, 1, &o.warmup, err)))
                 return st;
             break;
-        case O_WD:
-            if ((st = cli_parse_double("--weight-decay", optarg, 0, 1e6, &o.weight_decay, err)))
-                return st;
-            break;
-        case O_CLIP:
-            if ((st = cli_parse_double("--clip", optarg, 0, 1e12, &o.clip, err)))
-                return st;
-            break;
-        case O_DROP:
-            if ((st = cli_parse_double("--dropout", optarg, 0, 0.95, &o.dropout, err)))
-                return st;
-            break;
-        case O_SEED:
-            if ((st = cli_parse_u64("--seed", optarg, &u, err)))
-                return st;
-            o.seed = u;
-            break;
-        case O_THREADS:
-            if ((st = cli_parse_long("--threads", optarg, 1, 1024, &v, err)))
-                return st;
-            o.threads = (int)v;
-            break;
-        case O_LTRAIN:
-            if ((st = cli_parse_long("--limit-train", optarg, 1, 1L << 40, &o.limit_train, err)))
-                return st;
-            break;
-        case O_LDEV:
-            if ((st = cli_parse_long("--limit-dev", optarg, 1, 1L << 40, &o.limit_dev, err)))
-                return st;
-            break;
-        case O_QUIET: quiet = 1; break;
         case O_HELP: help(); return IDIM_OK;
         default: return cli_bad_option(err, cmd, USAGE, argv);
         }
@@ -197,23 +138,23 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
                                !ta.task ? "--task is required" : "--model is required");
 
     struct train_data td;
-    st = cli_train_data_load(&td, model, &ta, (int)max_len, o.limit_train, o.limit_dev, cmd,
+    st = cli_train_data_load(&td, model, &ta, (int)tr.max_len, o.limit_train, o.limit_dev, cmd,
                              USAGE, err);
     if (st)
         return st;
-    struct cli_bar bar = {!quiet && cli_stderr_is_tty(), NULL, 0};
+    struct cli_bar bar = {!tr.quiet && cli_stderr_is_tty(), NULL, 0};
     o.progress = cli_train_progress;
     o.progress_user = &bar;
-    struct train_result *res = calloc((size_t)n_lr, sizeof *res);
+    struct train_result *res = calloc((size_t)tr.n_lr, sizeof *res);
     if (!res) {
         train_data_free(&td);
         return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
     }
     int best = -1, done = 0;
-    for (int i = 0; i < n_lr; i++) {
-        o.lr = lrs[i];
+    for (int i = 0; i < tr.n_lr; i++) {
+        o.lr = tr.lrs[i];
         char label[48];
-        snprintf(label, sizeof label, "lr %g", lrs[i]);
+        snprintf(label, sizeof label, "lr %g", tr.lrs[i]);
         bar.label = label;
         if (save) {
             snprintf(tmp_model, sizeof tmp_model, "%s.run.%ld", save, (long)getpid());
@@ -226,10 +167,10 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
         done++;
         struct train_result *r = &res[i];
         if (r->diverged)
-            printf("lr %g: diverged: %s\n", lrs[i], r->diverged_msg);
+            printf("lr %g: diverged: %s\n", tr.lrs[i], r->diverged_msg);
         else
             printf("lr %g: best %s %.4f at epoch %d of %d (final %.4f, majority %.4f), %.1f s\n",
-                   lrs[i], r->metric, r->best, r->best_epoch, r->n_epochs, r->final, r->majority,
+                   tr.lrs[i], r->metric, r->best, r->best_epoch, r->n_epochs, r->final, r->majority,
                    r->seconds);
         fflush(stdout);
         if (best < 0 || (!r->diverged && !isnan(r->best) &&
@@ -252,13 +193,13 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
         if (r->diverged)
             printf("every learning rate diverged\n");
         else
-            printf("best: lr %g, %s %.4f (epoch %d)%s\n", lrs[best], r->metric, r->best,
+            printf("best: lr %g, %s %.4f (epoch %d)%s\n", tr.lrs[best], r->metric, r->best,
                    r->best_epoch, r->majority_only ? " - predicts a single class" : "");
-        o.lr = lrs[best];
+        o.lr = tr.lrs[best];
         cJSON *j = train_result_json(&o, r);
         cJSON *g = j ? cJSON_AddArrayToObject(j, "grid") : NULL;
         for (int i = 0; g && i < done; i++) {
-            o.lr = lrs[i];
+            o.lr = tr.lrs[i];
             cJSON_AddItemToArray(g, train_result_json(&o, &res[i]));
         }
         char *s = j ? cJSON_Print(j) : NULL;

@@ -12,8 +12,6 @@
 #include "cli.h"
 #include "train.h"
 
-#define MAX_LRS 32
-
 static const char *USAGE =
     "idim train --task T --model M --d N [--method said|did] [--scope tensor|global]\n"
     "       [--optimizer adamw|sgd] [--lr L1[,L2,...]] [--epochs E] [--batch 32] [--max-len 128]\n"
@@ -128,9 +126,7 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
 {
     const char *cmd = "train";
     enum {
-        O_MODEL = 256, O_D, O_METHOD, O_SCOPE, O_OPT, O_LR, O_EPOCHS, O_BATCH,
-        O_MAXLEN, O_WARM, O_CLIP, O_DROP, O_WD, O_SEED, O_PSEED, O_THREADS, O_COMPAT, O_SAVE,
-        O_LTRAIN, O_LDEV, O_QUIET, O_HELP
+        O_MODEL = 256, O_D, O_METHOD, O_SCOPE, O_OPT, O_WARM, O_PSEED, O_COMPAT, O_SAVE, O_HELP
     };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL},
@@ -138,33 +134,22 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
         {"method", required_argument, 0, O_METHOD},
         {"scope", required_argument, 0, O_SCOPE},
         {"optimizer", required_argument, 0, O_OPT},
-        {"lr", required_argument, 0, O_LR},
-        {"epochs", required_argument, 0, O_EPOCHS},
-        {"batch", required_argument, 0, O_BATCH},
-        {"max-len", required_argument, 0, O_MAXLEN},
         {"warmup-steps", required_argument, 0, O_WARM},
-        {"clip", required_argument, 0, O_CLIP},
-        {"dropout", required_argument, 0, O_DROP},
-        {"weight-decay", required_argument, 0, O_WD},
-        {"seed", required_argument, 0, O_SEED},
         {"proj-seed", required_argument, 0, O_PSEED},
-        {"threads", required_argument, 0, O_THREADS},
         {"grad-compat", no_argument, 0, O_COMPAT},
         {"save-theta", required_argument, 0, O_SAVE},
-        {"limit-train", required_argument, 0, O_LTRAIN},
-        {"limit-dev", required_argument, 0, O_LDEV},
-        {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},
         CLI_TASK_LONG_OPTIONS,
+        CLI_TRAIN_LONG_OPTIONS,
         {0, 0, 0, 0},
     };
     struct train_opts o;
     train_opts_default(&o, TRAIN_SAID);
     struct cli_task_args ta = {0};
     const char *model = NULL;
-    double lrs[MAX_LRS] = {o.lr};
-    int n_lr = 1, quiet = 0;
-    long max_len = 0, v; /* 0: 128, or the model's maximum when smaller */
+    struct cli_train_args tr;
+    cli_train_args_init(&tr, &o);
+    long v;
     unsigned long long u;
     int have_d = 0;
     enum idim_status st = IDIM_OK;
@@ -174,6 +159,11 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         if (cli_task_parse(&ta, c, optarg))
             continue;
+        if (cli_train_parse(&o, &tr, c, optarg, &st, err)) {
+            if (st)
+                return st;
+            continue;
+        }
         switch (c) {
         case O_MODEL: model = optarg; break;
         case O_D:
@@ -199,67 +189,18 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
             else if (!strcmp(optarg, "sgd")) o.optimizer = TRAIN_SGD;
             else return cli_usage_error(err, cmd, USAGE, "--optimizer takes adamw or sgd");
             break;
-        case O_LR:
-            if ((st = cli_parse_list("--lr", optarg, 1e-12, 1e12, lrs, MAX_LRS, &n_lr, err)))
-                return st;
-            break;
-        case O_EPOCHS:
-            if ((st = cli_parse_long("--epochs", optarg, 1, TRAIN_MAX_EPOCHS, &v, err)))
-                return st;
-            o.epochs = (int)v;
-            break;
-        case O_BATCH:
-            if ((st = cli_parse_long("--batch", optarg, 1, 4096, &v, err)))
-                return st;
-            o.batch = (int)v;
-            break;
-        case O_MAXLEN:
-            if ((st = cli_parse_long("--max-len", optarg, 3, 4096, &max_len, err)))
-                return st;
-            break;
         case O_WARM:
             if ((st = cli_parse_long("--warmup-steps", optarg, 0, 1L << 40, &v, err)))
                 return st;
             o.warmup_steps = v;
-            break;
-        case O_CLIP:
-            if ((st = cli_parse_double("--clip", optarg, 0, 1e12, &o.clip, err)))
-                return st;
-            break;
-        case O_DROP:
-            if ((st = cli_parse_double("--dropout", optarg, 0, 0.95, &o.dropout, err)))
-                return st;
-            break;
-        case O_WD:
-            if ((st = cli_parse_double("--weight-decay", optarg, 0, 1e6, &o.weight_decay, err)))
-                return st;
-            break;
-        case O_SEED:
-            if ((st = cli_parse_u64("--seed", optarg, &u, err)))
-                return st;
-            o.seed = u;
             break;
         case O_PSEED:
             if ((st = cli_parse_u64("--proj-seed", optarg, &u, err)))
                 return st;
             o.proj_seed = u;
             break;
-        case O_THREADS:
-            if ((st = cli_parse_long("--threads", optarg, 1, 1024, &v, err)))
-                return st;
-            o.threads = (int)v;
-            break;
         case O_COMPAT: o.grad_compat = 1; break;
         case O_SAVE: o.save_theta = optarg; break;
-        case O_LTRAIN:
-            if ((st = cli_parse_long("--limit-train", optarg, 1, 1L << 40, &o.limit_train, err)))
-                return st;
-            break;
-        case O_LDEV:
-            if ((st = cli_parse_long("--limit-dev", optarg, 1, 1L << 40, &o.limit_dev, err)))
-                return st;
-            break;
-        case O_QUIET: quiet = 1; break;
         case O_HELP: help(); return IDIM_OK;
         default: return cli_bad_option(err, cmd, USAGE, argv);
         }
@@ -272,7 +213,7 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
                                      : !model ? "--model is required" : "--d is required");
 
     struct train_data td;
-    st = cli_train_data_load(&td, model, &ta, (int)max_len, o.limit_train, o.limit_dev, cmd,
+    st = cli_train_data_load(&td, model, &ta, (int)tr.max_len, o.limit_train, o.limit_dev, cmd,
                              USAGE, err);
     if (st)
         return st;
@@ -288,11 +229,11 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
             return cli_usage_error(err, cmd, USAGE, what);
         }
     }
-    struct cli_bar bar = {!quiet && cli_stderr_is_tty(), NULL, 0};
+    struct cli_bar bar = {!tr.quiet && cli_stderr_is_tty(), NULL, 0};
     o.progress = cli_train_progress;
     o.progress_user = &bar;
 
-    struct train_result *res = calloc((size_t)n_lr, sizeof *res);
+    struct train_result *res = calloc((size_t)tr.n_lr, sizeof *res);
     char tmp_theta[1100];
     if (!res) {
         train_data_free(&td);
@@ -300,10 +241,10 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
     }
     int best = -1;
     const char *save = o.save_theta;
-    for (int i = 0; i < n_lr; i++) {
-        o.lr = lrs[i];
+    for (int i = 0; i < tr.n_lr; i++) {
+        o.lr = tr.lrs[i];
         char label[48];
-        snprintf(label, sizeof label, "lr %g", lrs[i]);
+        snprintf(label, sizeof label, "lr %g", tr.lrs[i]);
         bar.label = label;
         /* with a grid, only a run better than the best so far replaces --save-theta */
         if (save && i > 0) {
@@ -330,13 +271,13 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
     enum idim_status st_run = st;
     if ((st == IDIM_OK || st == IDIM_ERR_INTERRUPTED) && best >= 0) {
         st = IDIM_OK;
-        o.lr = lrs[best];
+        o.lr = tr.lrs[best];
         cJSON *j = train_result_json(&o, &res[best]);
-        if (j && n_lr > 1) {
+        if (j && tr.n_lr > 1) {
             cJSON *g = cJSON_AddArrayToObject(j, "grid");
-            for (int i = 0; g && i < n_lr; i++) {
+            for (int i = 0; g && i < tr.n_lr; i++) {
                 cJSON *e = cJSON_CreateObject();
-                cJSON_AddNumberToObject(e, "lr", lrs[i]);
+                cJSON_AddNumberToObject(e, "lr", tr.lrs[i]);
                 if (isfinite(res[i].best))
                     cJSON_AddNumberToObject(e, "best", res[i].best);
                 else
