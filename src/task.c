@@ -11,6 +11,7 @@
  * the last one). */
 #include "task.h"
 #include "fileio.h"
+#include "strbuf.h"
 
 #include <assert.h>
 #include <cjson/cJSON.h>
@@ -359,35 +360,9 @@ enum idim_status task_resolve(struct task_spec *spec, const char *name, const ch
 
 /* ---------------------------------------------------------------- reading */
 
-
-/* Strings kept by offset while the arena grows. */
-struct arena {
-    char *p;
-    size_t len, cap;
-};
-
-static int arena_add(struct arena *a, const char *s, size_t n, size_t *off)
-{
-    if (a->cap - a->len < n + 1) {
-        size_t ncap = a->cap ? a->cap : 1 << 16;
-        while (ncap - a->len < n + 1)
-            ncap *= 2;
-        char *np = realloc(a->p, ncap);
-        if (!np)
-            return -1;
-        a->p = np;
-        a->cap = ncap;
-    }
-    memcpy(a->p + a->len, s, n);
-    a->p[a->len + n] = 0;
-    *off = a->len;
-    a->len += n + 1;
-    return 0;
-}
-
 /* Examples being collected. */
 struct coll {
-    struct arena ar;
+    struct strbuf ar; /* the texts, by offset */
     size_t *oa, *ob; /* offsets */
     int32_t *labels;
     float *targets;
@@ -465,8 +440,8 @@ static enum idim_status coll_add(struct coll *c, const struct task_spec *spec, s
         }
         label = k;
     }
-    if (arena_add(&c->ar, a.s, a.len, &c->oa[c->n]) ||
-        arena_add(&c->ar, has_b ? b.s : "", has_b ? b.len : 0, &c->ob[c->n]))
+    if (strbuf_add(&c->ar, a.s, a.len, &c->oa[c->n]) ||
+        strbuf_add(&c->ar, has_b ? b.s : "", has_b ? b.len : 0, &c->ob[c->n]))
         return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
     c->labels[c->n] = label;
     c->targets[c->n] = target;

@@ -15,6 +15,7 @@
  * when it is unset (null). */
 #include "tokdata.h"
 #include "fileio.h"
+#include "strbuf.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -23,13 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* Growable byte buffer: strings are stored by offset while it grows. */
-struct sbuf {
-    char *p;
-    size_t len, cap;
-};
-
-/* Table of strings by offset into an sbuf; len == UINT32_MAX means unset. */
+/* Table of strings by offset into a strbuf; len == UINT32_MAX means unset. */
 struct stab {
     size_t *off;
     uint32_t *len;
@@ -60,26 +55,6 @@ static int is_file(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-
-static int sbuf_add(struct sbuf *b, const char *s, size_t n, size_t *off)
-{
-    if (b->cap - b->len < n + 1) {
-        size_t ncap = b->cap ? b->cap : 1 << 16;
-        while (ncap - b->len < n + 1)
-            ncap *= 2;
-        char *np = realloc(b->p, ncap);
-        if (!np)
-            return -1;
-        b->p = np;
-        b->cap = ncap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->p[b->len + n] = 0; /* NUL after each string: handy for debugging, not relied on */
-    *off = b->len;
-    b->len += n + 1;
-    return 0;
-}
-
 /* Makes room for index i (entries added are unset). */
 static int stab_reserve(struct stab *t, size_t n)
 {
@@ -108,14 +83,14 @@ static int stab_reserve(struct stab *t, size_t n)
     return 0;
 }
 
-static int stab_set(struct stab *t, struct sbuf *b, size_t i, const char *s, size_t n)
+static int stab_set(struct stab *t, struct strbuf *b, size_t i, const char *s, size_t n)
 {
     if (n >= UINT32_MAX)
         return -1;
     if (i >= t->n && stab_reserve(t, i + 1))
         return -1;
     size_t off;
-    if (sbuf_add(b, s, n, &off))
+    if (strbuf_add(b, s, n, &off))
         return -1;
     t->off[i] = off;
     t->len[i] = (uint32_t)n;
@@ -131,7 +106,7 @@ static void stab_free(struct stab *t)
 
 /* The loader's working state. */
 struct loader {
-    struct sbuf buf;
+    struct strbuf buf;
     struct stab vocab, merges;
     enum tok_kind kind;
     uint32_t flags;
