@@ -42,11 +42,7 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < np; i++)
         block[i] = (float)(i % 1000) * 1e-3f;
     for (size_t t = 0; t < nt; t++) {
-        src[t].name = tab[t].name;
-        src[t].n_dims = tab[t].n_dims;
-        src[t].shape[0] = tab[t].shape[0];
-        src[t].shape[1] = tab[t].shape[1];
-        src[t].data = block + tab[t].offset;
+        src[t] = wfile_src_from_arch(&tab[t], block + tab[t].offset);
     }
     double best = 1e30;
     for (int r = 0; r < 3; r++) {

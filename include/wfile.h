@@ -86,6 +86,10 @@ struct wfile_src_tensor {
     const float *data;
 };
 
+/* The source entry for a tensor-table entry (name and shape borrowed from
+ * *t) whose values are at data. */
+struct wfile_src_tensor wfile_src_from_arch(const struct arch_tensor *t, const float *data);
+
 /* Writes a weights file: cfg (validated), tokenizer data, tensors in the
  * order given. Writes "<path>.tmp.<pid>" then renames it over path, so a
  * failure (disk full, interrupt) leaves no partial file. Returns IDIM_OK,

@@ -260,11 +260,7 @@ enum idim_status cli_init(int argc, char **argv, struct idim_err *err)
         goto done;
     }
     for (size_t t = 0; t < nt; t++) {
-        src[t].name = tab[t].name;
-        src[t].n_dims = tab[t].n_dims;
-        src[t].shape[0] = tab[t].shape[0];
-        src[t].shape[1] = tab[t].shape[1];
-        src[t].data = block + tab[t].offset;
+        src[t] = wfile_src_from_arch(&tab[t], block + tab[t].offset);
     }
     if (tty)
         fprintf(stderr, "init: writing %s\n", out);

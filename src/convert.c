@@ -825,11 +825,7 @@ enum idim_status convert_hf(const char *dir, const char *out, struct convert_rep
         }
         t->used = 1;
         widen(block + tab[k].offset, t);
-        src[k].name = tab[k].name;
-        src[k].n_dims = tab[k].n_dims;
-        src[k].shape[0] = tab[k].shape[0];
-        src[k].shape[1] = tab[k].shape[1];
-        src[k].data = block + tab[k].offset;
+        src[k] = wfile_src_from_arch(&tab[k], block + tab[k].offset);
         if ((st = add_item(&rep->kept, &rep->n_kept, t, tab[k].name, NULL, err)))
             goto done;
     }

@@ -519,11 +519,7 @@ static enum idim_status save_model(const struct train_data *td, const struct mod
                            ft[i].name);
             goto out;
         }
-        src[i].name = ft[i].name;
-        src[i].n_dims = ft[i].n_dims;
-        src[i].shape[0] = ft[i].shape[0];
-        src[i].shape[1] = ft[i].shape[1];
-        src[i].data = m->params + m->tensors[t].offset;
+        src[i] = wfile_src_from_arch(&ft[i], m->params + m->tensors[t].offset);
     }
     st = wfile_write(path, &fc, &td->w.tok, src, nf, err);
 out:

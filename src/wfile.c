@@ -895,6 +895,18 @@ static void w32(struct wout *o, uint32_t v)
 
 static uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+struct wfile_src_tensor wfile_src_from_arch(const struct arch_tensor *t, const float *data)
+{
+    struct wfile_src_tensor s;
+    memset(&s, 0, sizeof s);
+    s.name = t->name;
+    s.n_dims = t->n_dims;
+    s.shape[0] = t->shape[0];
+    s.shape[1] = t->shape[1];
+    s.data = data;
+    return s;
+}
+
 enum idim_status wfile_write(const char *path, const struct arch_config *cfg,
                              const struct tokdata *tok, const struct wfile_src_tensor *tensors,
                              size_t n_tensors, struct idim_err *err)

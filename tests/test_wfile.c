@@ -134,11 +134,7 @@ static enum idim_status write_tiny(const char *path, const struct arch_config *c
     for (size_t t = 0; t < nt; t++) {
         for (size_t i = 0; i < tab[t].n_elem; i++)
             block[tab[t].offset + i] = (float)t + (float)i / 64.0f;
-        src[t].name = tab[t].name;
-        src[t].n_dims = tab[t].n_dims;
-        src[t].shape[0] = tab[t].shape[0];
-        src[t].shape[1] = tab[t].shape[1];
-        src[t].data = block + tab[t].offset;
+        src[t] = wfile_src_from_arch(&tab[t], block + tab[t].offset);
     }
     struct tok_str arr[10];
     struct tokdata tok = tiny_tok(arr);
@@ -687,11 +683,7 @@ static void test_writer_rejects_bad_shape(void **state)
     float *block = calloc(arch_n_params(&c, ARCH_TABLE_FILE, 2) + 64, sizeof *block);
     struct wfile_src_tensor src[64];
     for (size_t t = 0; t < nt; t++) {
-        src[t].name = tab[t].name;
-        src[t].n_dims = tab[t].n_dims;
-        src[t].shape[0] = tab[t].shape[0];
-        src[t].shape[1] = tab[t].shape[1];
-        src[t].data = block;
+        src[t] = wfile_src_from_arch(&tab[t], block);
     }
     src[5].shape[0] += 1;
     const char *p = tpath("wbad.bin");
