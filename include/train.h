@@ -18,7 +18,11 @@
  *
  * Nothing is allocated inside a training step: the model, the projection,
  * the optimizer state and the batch are sized once per run.
- * Same inputs + seeds + thread count => identical results. */
+ * Same inputs + seeds + thread count => identical results.
+ *
+ * Sources: train.c (the run loop), train_data.c (loading, data order),
+ * train_eval.c (dev evaluation), train_json.c (the result JSON),
+ * subspace.c (the reparametrisation); the theta file is theta.h. */
 #ifndef IDIM_TRAIN_H
 #define IDIM_TRAIN_H
 
@@ -172,34 +176,7 @@ cJSON *train_result_json(const struct train_opts *o, const struct train_result *
 const char *train_mode_name(enum train_mode m);     /* "full", "did", "said" */
 const char *train_optim_name(enum train_optim o);   /* "adamw", "sgd" */
 
-/* ---- the theta file (docs/THETA.md) ---- */
-
-struct theta_file {
-    enum train_mode mode;      /* TRAIN_DID or TRAIN_SAID */
-    enum ff_scope scope;
-    int grad_compat;
-    size_t d;                  /* as on the command line (SAID: includes the lambdas) */
-    size_t n_tensors;          /* m */
-    int n_labels;
-    int max_len;
-    uint64_t seed, proj_seed;
-    char model_checksum[17];
-    char task[32];
-    double metric;             /* dev metric the trainer measured for this theta */
-    uint64_t n_dev;            /* dev examples it was measured on (0 = the whole split) */
-    int batch;                 /* evaluation batch size (padding shapes the float sums) */
-    float *theta;              /* [d]: DID theta_d; SAID theta_{d-m} then m lambdas (owned) */
-};
-
-/* Writes tf to path atomically (path.tmp.<pid> then rename). Returns
- * IDIM_OK or IDIM_ERR_WRITE. */
-enum idim_status theta_save(const char *path, const struct theta_file *tf,
-                            struct idim_err *err);
-
-/* Reads and validates a theta file (magic, version, sizes, checksum).
- * Returns IDIM_OK, IDIM_ERR_IO, IDIM_ERR_FORMAT, IDIM_ERR_NOMEM. */
-enum idim_status theta_load(const char *path, struct theta_file *tf, struct idim_err *err);
-void theta_free(struct theta_file *tf);
+struct theta_file; /* theta.h */
 
 /* Rebuilds the tuned model from tf on td's model and scores the dev split.
  * The model checksum and task must match (IDIM_ERR_USAGE naming both).

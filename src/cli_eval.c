@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "theta.h"
 #include "train.h"
 
 static const char *USAGE =

@@ -17,6 +17,7 @@
 #include "arch.h"
 #include "cli.h"
 #include "fastfood.h"
+#include "theta.h"
 #include "train.h"
 #include "wfile.h"
 

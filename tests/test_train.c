@@ -18,6 +18,7 @@
 
 #include "model.h"
 #include "rng.h"
+#include "theta.h"
 #include "train.h"
 
 static void tiny_cfg(struct arch_config *c)

@@ -1,0 +1,43 @@
+/* theta.h - the theta file (docs/THETA.md): a subspace run's trained
+ * vector theta_d (SAID: then the lambdas), the seeds, the model checksum
+ * and the dev metric it scored: "the task encoded in a few kilobytes".
+ *
+ * Stage: written by train (--save-theta), read by eval and project. */
+#ifndef IDIM_THETA_H
+#define IDIM_THETA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fastfood.h"
+#include "status.h"
+#include "train.h"
+
+struct theta_file {
+    enum train_mode mode;      /* TRAIN_DID or TRAIN_SAID */
+    enum ff_scope scope;
+    int grad_compat;
+    size_t d;                  /* as on the command line (SAID: includes the lambdas) */
+    size_t n_tensors;          /* m */
+    int n_labels;
+    int max_len;
+    uint64_t seed, proj_seed;
+    char model_checksum[17];
+    char task[32];
+    double metric;             /* dev metric the trainer measured for this theta */
+    uint64_t n_dev;            /* dev examples it was measured on (0 = the whole split) */
+    int batch;                 /* evaluation batch size (padding shapes the float sums) */
+    float *theta;              /* [d]: DID theta_d; SAID theta_{d-m} then m lambdas (owned) */
+};
+
+/* Writes tf to path atomically (path.tmp.<pid> then rename). Returns
+ * IDIM_OK or IDIM_ERR_WRITE. */
+enum idim_status theta_save(const char *path, const struct theta_file *tf,
+                            struct idim_err *err);
+
+/* Reads and validates a theta file (magic, version, sizes, checksum).
+ * Returns IDIM_OK, IDIM_ERR_IO, IDIM_ERR_FORMAT, IDIM_ERR_NOMEM. */
+enum idim_status theta_load(const char *path, struct theta_file *tf, struct idim_err *err);
+void theta_free(struct theta_file *tf);
+
+#endif

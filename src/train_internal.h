@@ -1,0 +1,55 @@
+/* train_internal.h - what the trainer's source files share (not a public
+ * contract): one run's scratch, the model sizing, dev evaluation, the data
+ * order. Included only by src/train*.c. */
+#ifndef IDIM_TRAIN_INTERNAL_H
+#define IDIM_TRAIN_INTERNAL_H
+
+#include "rng.h"
+#include "train.h"
+
+/* rng stream ids used by the trainer (keyed with opts->seed). */
+#define STREAM_SHUFFLE 2000000u
+#define STREAM_DROPOUT 3000000u
+
+/* Scratch of one run: everything allocated before the first step. */
+struct run {
+    struct model m;
+    int have_model;
+    struct subspace s;
+    struct batch b;
+    int have_batch;
+    size_t *idx;     /* [max(n_train, n_dev)] */
+    int32_t *pred;   /* [n_dev] */
+    float *score;    /* [n_dev] */
+    float *opt;      /* optimizer state: 2 x trained floats */
+    float *best_theta; /* [d] subspace: theta at the best epoch */
+    uint8_t *decay;  /* [m] full FT: tensor gets weight decay */
+};
+
+/* Releases everything in r; accepts a zeroed or half-built run. */
+void train_scratch_free(struct run *r);
+
+/* Longest batch the model is sized for: --max-len (clamped to the
+ * positions the model has). Not the data's longest row, so that eval,
+ * which loads only the dev split, builds exactly the same model. */
+int train_model_T(const struct train_data *td);
+
+/* Builds the model (from the file, or random when td has no file). */
+enum idim_status train_build_model(struct run *r, struct train_data *td, int B, uint64_t seed,
+                           float dropout, struct idim_err *err);
+
+
+/* Scores the first n_dev dev examples with dropout off, in order, in
+ * batches of B (the padding, hence the float sums, depend on B). For
+ * subspace runs the caller has applied theta first. */
+void train_evaluate(struct run *r, struct train_data *td, size_t n_dev, int B,
+              struct metrics *met);
+
+/* idx[0..n) = a permutation of 0..n-1 drawn from shuf (Fisher-Yates, the
+ * draws of rng_below in order from the top). */
+void train_shuffle(size_t *idx, size_t n, struct rng *shuf);
+
+/* Monotonic seconds. */
+double train_now_s(void);
+
+#endif
