@@ -23,15 +23,26 @@
  *   BERT:    classifier.weight [NL, C], classifier.bias [NL]
  *   RoBERTa: classifier.dense.weight [C, C], classifier.dense.bias [C],
  *            classifier.out_proj.weight [NL, C], classifier.out_proj.bias [NL]
+ * Masked-LM head (has_mlm_head; the decoder weight is tied to the word
+ * embeddings and its bias is the head's bias, so neither is stored twice):
+ *   BERT:    cls.predictions.transform.dense.weight [C, C], .bias [C],
+ *            cls.predictions.transform.LayerNorm.weight [C], .bias [C],
+ *            cls.predictions.bias [V]
+ *   RoBERTa: lm_head.dense.weight [C, C], lm_head.dense.bias [C],
+ *            lm_head.layer_norm.weight [C], lm_head.layer_norm.bias [C],
+ *            lm_head.bias [V]
  * Linear weights are [out, in], row-major, as PyTorch stores them.
  *
  * Which tensors a table holds depends on its purpose (enum arch_table):
  *   ARCH_TABLE_FILE:  the encoder, plus the pooler when cfg.has_pooler, plus
- *                     the head when cfg.n_labels > 0 (what a file holds).
+ *                     the head when cfg.n_labels > 0, then the masked-LM
+ *                     head when cfg.has_mlm_head (what a file holds).
  *   ARCH_TABLE_MODEL: what the classifier uses and trains: the encoder; for
  *                     BERT the pooler (always: created when missing); the
  *                     head for n_labels. RoBERTa's classifier ignores the
- *                     pooler, so it is not in the model table. */
+ *                     pooler, so it is not in the model table. The MLM
+ *                     head is never in it (mlm.h holds it while pretraining;
+ *                     fine-tuning ignores it). */
 #ifndef IDIM_ARCH_H
 #define IDIM_ARCH_H
 
@@ -45,7 +56,10 @@ enum arch_act { ARCH_GELU = 1 /* erf form, HF "gelu" */ };
 enum arch_table { ARCH_TABLE_FILE = 1, ARCH_TABLE_MODEL = 2 };
 
 /* Group of a tensor, for parameter counts by group in `idim info`. */
-enum arch_group { ARCH_G_EMBED = 1, ARCH_G_LAYER = 2, ARCH_G_POOLER = 3, ARCH_G_HEAD = 4 };
+enum arch_group {
+    ARCH_G_EMBED = 1, ARCH_G_LAYER = 2, ARCH_G_POOLER = 3, ARCH_G_HEAD = 4,
+    ARCH_G_MLM = 5 /* masked-LM head (file table only, when has_mlm_head) */
+};
 
 #define ARCH_NAME_MAX 96
 #define ARCH_MAX_LAYERS 256
@@ -64,6 +78,9 @@ struct arch_config {
     enum arch_act act;
     int has_pooler;  /* file holds {prefix}.pooler.dense.* */
     int n_labels;    /* 0 = no classification head; 1 = regression; >= 2 classes */
+    int has_mlm_head; /* file holds the masked-LM head (format 1.1; 0 in 1.0 files) */
+    int64_t pretrain_steps; /* optimizer steps of `idim pretrain` behind these weights
+                               (0 = unknown / not pretrained by idim) */
 };
 
 struct arch_tensor {

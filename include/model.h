@@ -74,6 +74,16 @@ float model_forward(struct model *m, const struct batch *b, int train);
  * gradient of m->loss for every parameter (heads included). */
 void model_backward(struct model *m);
 
+/* The last layer's output [b->B * b->T, C] (row n = token n of the batch,
+ * row-major) of the last model_forward; valid until the next forward. For
+ * heads that live outside the model (the masked-LM head, mlm.h). */
+const float *model_hidden(const struct model *m);
+
+/* Backward of the last model_forward from a given gradient of the last
+ * layer's output, dhidden [B*T, C] (the classification head is skipped: its
+ * gradients are 0): overwrites m->grads. dhidden is copied, not kept. */
+void model_backward_hidden(struct model *m, const float *dhidden);
+
 /* Sets the thread count used by OpenBLAS (openblas_set_num_threads) and by
  * our own loops (a process-wide pool of workers that sleep between calls;
  * see ops.h). Our loops split work so that their results do not depend on

@@ -21,7 +21,7 @@
 /* Format version written by this build; a reader accepts any 1.x and
  * refuses a newer major version (docs/FORMAT.md, "Versioning"). */
 #define WFILE_VERSION_MAJOR 1
-#define WFILE_VERSION_MINOR 0
+#define WFILE_VERSION_MINOR 1
 #define WFILE_MAGIC "IDIMWTS" /* 8 bytes on disk: these 7 and a NUL */
 #define WFILE_DTYPE_F32 1u
 

@@ -58,8 +58,9 @@ def tensor_table(fam, L, C, Fd, V, P, TV, NL):
     return t
 
 
-def forward(fam, cfg, W, ids, tt, mask, labels, targets):
-    L, C, NH, pad, eps, NL = cfg["L"], cfg["C"], cfg["NH"], cfg["pad"], cfg["eps"], cfg["NL"]
+def encode(fam, cfg, W, ids, tt, mask):
+    """The encoder's last hidden states [B, T, C] (BertModel / RobertaModel)."""
+    L, C, NH, pad, eps = cfg["L"], cfg["C"], cfg["NH"], cfg["pad"], cfg["eps"]
     p = "bert" if fam == 1 else "roberta"
     B, T = ids.shape
     hd = C // NH
@@ -99,6 +100,17 @@ def forward(fam, cfg, W, ids, tt, mask, labels, targets):
         h = lin(a, e + "intermediate.dense")
         h = 0.5 * h * (1.0 + torch.erf(h / math.sqrt(2.0)))  # GELUActivation (erf)
         x = ln(lin(h, e + "output.dense") + a, e + "output.LayerNorm")
+    return x
+
+
+def forward(fam, cfg, W, ids, tt, mask, labels, targets):
+    C, NL = cfg["C"], cfg["NL"]
+    p = "bert" if fam == 1 else "roberta"
+
+    def lin(x, name):
+        return F.linear(x, W[name + ".weight"], W[name + ".bias"])
+
+    x = encode(fam, cfg, W, ids, tt, mask)
     first = x[:, 0]
     if fam == 1:
         pooled = torch.tanh(lin(first, f"{p}.pooler.dense"))
@@ -112,6 +124,20 @@ def forward(fam, cfg, W, ids, tt, mask, labels, targets):
     return logits, loss
 
 
+def random_weights(table, g):
+    """float32 test weights: matrices ~0.3 N(0,1), LayerNorm weights 1 + 0.2 N(0,1), else 0.2 N(0,1)."""
+    W32 = {}
+    for n, shape in table:
+        if len(shape) == 2:
+            w = 0.3 * torch.randn(shape, generator=g)
+        elif n.endswith("LayerNorm.weight") or n.endswith("layer_norm.weight"):
+            w = 1.0 + 0.2 * torch.randn(shape, generator=g)
+        else:
+            w = 0.2 * torch.randn(shape, generator=g)
+        W32[n] = w.float()
+    return W32
+
+
 def make(name, fam, NL, seed):
     g = torch.Generator().manual_seed(seed)
     L, C, NH, Fd, V = 2, 16, 2, 32, 40
@@ -122,15 +148,7 @@ def make(name, fam, NL, seed):
     B, T = 3, 7
     lengths = [7, 5, 3]
     table = tensor_table(fam, L, C, Fd, V, P, TV, NL)
-    W32 = {}
-    for n, shape in table:
-        if len(shape) == 2:
-            w = 0.3 * torch.randn(shape, generator=g)
-        elif n.endswith("LayerNorm.weight"):
-            w = 1.0 + 0.2 * torch.randn(shape, generator=g)
-        else:
-            w = 0.2 * torch.randn(shape, generator=g)
-        W32[n] = w.float()
+    W32 = random_weights(table, g)
     ids = torch.full((B, T), pad, dtype=torch.long)
     tt = torch.zeros((B, T), dtype=torch.long)
     mask = torch.zeros((B, T), dtype=torch.long)

@@ -27,6 +27,8 @@ enum idim_status arch_validate(const struct arch_config *c, const char *what,
     RANGE(pad_id, 0, c->vocab_size - 1);
     RANGE(has_pooler, 0, 1);
     RANGE(n_labels, 0, 1024);
+    RANGE(has_mlm_head, 0, 1);
+    RANGE(pretrain_steps, 0, UINT32_MAX);
     RANGE(act, ARCH_GELU, ARCH_GELU);
     if (c->hidden % c->n_heads != 0)
         return idim_fail(err, IDIM_ERR_FORMAT,
@@ -123,6 +125,21 @@ static void build(const struct arch_config *c, enum arch_table which, int n_labe
             add(&tb, ARCH_G_HEAD, -1, C, 0, "classifier.dense.bias%s", "", -1);
             add(&tb, ARCH_G_HEAD, -1, nl, C, "classifier.out_proj.weight%s", "", -1);
             add(&tb, ARCH_G_HEAD, -1, nl, 0, "classifier.out_proj.bias%s", "", -1);
+        }
+    }
+    if (which == ARCH_TABLE_FILE && c->has_mlm_head) {
+        if (c->family == ARCH_BERT) {
+            add(&tb, ARCH_G_MLM, -1, C, C, "%scls.predictions.transform.dense.weight", "", -1);
+            add(&tb, ARCH_G_MLM, -1, C, 0, "%scls.predictions.transform.dense.bias", "", -1);
+            add(&tb, ARCH_G_MLM, -1, C, 0, "%scls.predictions.transform.LayerNorm.weight", "", -1);
+            add(&tb, ARCH_G_MLM, -1, C, 0, "%scls.predictions.transform.LayerNorm.bias", "", -1);
+            add(&tb, ARCH_G_MLM, -1, c->vocab_size, 0, "%scls.predictions.bias", "", -1);
+        } else {
+            add(&tb, ARCH_G_MLM, -1, C, C, "%slm_head.dense.weight", "", -1);
+            add(&tb, ARCH_G_MLM, -1, C, 0, "%slm_head.dense.bias", "", -1);
+            add(&tb, ARCH_G_MLM, -1, C, 0, "%slm_head.layer_norm.weight", "", -1);
+            add(&tb, ARCH_G_MLM, -1, C, 0, "%slm_head.layer_norm.bias", "", -1);
+            add(&tb, ARCH_G_MLM, -1, c->vocab_size, 0, "%slm_head.bias", "", -1);
         }
     }
     *t = tb;

@@ -97,6 +97,7 @@ static const char *group_name(int g)
     case ARCH_G_LAYER: return "layer";
     case ARCH_G_POOLER: return "pooler";
     case ARCH_G_HEAD: return "head";
+    case ARCH_G_MLM: return "mlm head";
     default: return "other";
     }
 }

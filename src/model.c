@@ -698,16 +698,12 @@ static void embeddings_backward(struct model *m, struct acts *a, float *dx0, flo
     ops_parallel(embed_grad_part, &E);
 }
 
-void model_backward(struct model *m)
+/* Backward through the layers and embeddings from dout = a->d_a, the
+ * gradient of the last layer's output (grads already zeroed). */
+static void encoder_backward(struct model *m, struct acts *a, float keep_scale)
 {
-    struct acts *a = m->priv;
-    assert(a->b);
     int B = a->B, T = a->T;
-    float keep_scale = a->train ? 1.0f / (1.0f - a->p) : 1.0f;
-    struct zero_args z = {m->grads, m->n_params};
-    ops_parallel(zero_part, &z);
     float *dout = a->d_a, *dinp = a->d_b;
-    head_backward(m, a, dout, B, T, keep_scale);
     for (int l = m->cfg.n_layers - 1; l >= 0; l--) {
         layer_backward(m, a, l, dinp, dout, B, T, keep_scale);
         float *t = dout;
@@ -715,6 +711,34 @@ void model_backward(struct model *m)
         dinp = t;
     }
     embeddings_backward(m, a, dout, keep_scale);
+}
+
+void model_backward(struct model *m)
+{
+    struct acts *a = m->priv;
+    assert(a->b);
+    float keep_scale = a->train ? 1.0f / (1.0f - a->p) : 1.0f;
+    struct zero_args z = {m->grads, m->n_params};
+    ops_parallel(zero_part, &z);
+    head_backward(m, a, a->d_a, a->B, a->T, keep_scale);
+    encoder_backward(m, a, keep_scale);
+}
+
+const float *model_hidden(const struct model *m)
+{
+    const struct acts *a = m->priv;
+    return a->layer[m->cfg.n_layers - 1].out;
+}
+
+void model_backward_hidden(struct model *m, const float *dhidden)
+{
+    struct acts *a = m->priv;
+    assert(a->b);
+    float keep_scale = a->train ? 1.0f / (1.0f - a->p) : 1.0f;
+    struct zero_args z = {m->grads, m->n_params};
+    ops_parallel(zero_part, &z);
+    memcpy(a->d_a, dhidden, (size_t)a->B * a->T * m->cfg.hidden * sizeof(float));
+    encoder_backward(m, a, keep_scale);
 }
 
 double model_flops_forward(const struct model *m, int B, int T)

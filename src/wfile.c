@@ -24,7 +24,8 @@
  *   104  u8[24]   reserved      0
  *   ARCH (64 bytes): u32 family, n_layers, hidden, n_heads, ffn, vocab_size,
  *     max_pos, type_vocab, pad_id; f32 ln_eps; u32 activation, has_pooler,
- *     n_labels; u8[12] reserved. Ranges: arch_validate().
+ *     n_labels; (1.1) u32 has_mlm_head, u32 pretrain_steps; u8[4] reserved.
+ *     Ranges: arch_validate().
  *   TOKENIZER: u32 present (0/1), kind, flags; i32 unk, cls, sep, pad, mask;
  *     u32 n_vocab, n_merges; u64 string_bytes; u32 vocab_len[n_vocab];
  *     u32 merge_len[n_merges]; u8 strings[string_bytes] (vocab then merges).
@@ -723,6 +724,15 @@ enum idim_status wfile_open(struct wfile *w, const char *path, struct idim_err *
     c->act = (enum arch_act)rd32(a + 40);
     c->has_pooler = (int)rd32(a + 44);
     c->n_labels = (int)rd32(a + 48);
+    /* 1.1: bytes 52..59 (reserved, written 0, in 1.0) */
+    if (rd32(a + 52) > 1) {
+        st = idim_fail(err, IDIM_ERR_FORMAT,
+                       "%s: header says has_mlm_head is %u: expected 0 or 1, at byte %" PRIu64,
+                       path, (unsigned)rd32(a + 52), so[1] + 52);
+        goto fail;
+    }
+    c->has_mlm_head = (int)rd32(a + 52);
+    c->pretrain_steps = (int64_t)rd32(a + 56);
     st = arch_validate(c, path, err);
     if (st)
         goto fail;
@@ -1018,6 +1028,8 @@ enum idim_status wfile_write(const char *path, const struct arch_config *cfg,
                              (uint32_t)cfg->has_pooler, (uint32_t)cfg->n_labels};
     for (int i = 0; i < 13; i++)
         put32(ab + 4 * i, av[i]);
+    put32(ab + 52, (uint32_t)cfg->has_mlm_head);
+    put32(ab + 56, (uint32_t)cfg->pretrain_steps);
     wbytes(&o, ab, sizeof ab);
 
     unsigned char tb[TOK_FIXED] = {0};

@@ -606,7 +606,7 @@ static void test_load_file(void **s)
 static void test_init_random(void **s)
 {
     (void)s;
-    struct arch_config c = {ARCH_ROBERTA, 2, 16, 2, 32, 50, 20, 1, 1, 1e-5f, ARCH_GELU, 0, 0};
+    struct arch_config c = {ARCH_ROBERTA, 2, 16, 2, 32, 50, 20, 1, 1, 1e-5f, ARCH_GELU, 0, 0, 0, 0};
     struct idim_err err;
     struct model m;
     assert_int_equal(model_init(&m, &c, 2, 2, 8, &err), IDIM_OK);
