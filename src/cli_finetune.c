@@ -156,10 +156,10 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
         char label[48];
         snprintf(label, sizeof label, "lr %g", tr.lrs[i]);
         bar.label = label;
-        if (save) {
-            snprintf(tmp_model, sizeof tmp_model, "%s.run.%ld", save, (long)getpid());
+        if (save && (st = fileio_scratch_path(save, tmp_model, sizeof tmp_model, err)))
+            break;
+        if (save)
             o.save_model = tmp_model;
-        }
         st = train_run(&td, &o, &res[i], err);
         cli_train_progress_end(&bar);
         if (st)
@@ -176,11 +176,8 @@ enum idim_status cli_finetune(int argc, char **argv, struct idim_err *err)
         if (best < 0 || (!r->diverged && !isnan(r->best) &&
                          (res[best].diverged || isnan(res[best].best) || r->best > res[best].best))) {
             best = i;
-            if (save && !r->diverged && rename(tmp_model, save) != 0) {
-                st = idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write", save);
-                remove(tmp_model);
+            if (save && !r->diverged && (st = fileio_publish(tmp_model, save, err)))
                 break;
-            }
         } else if (save) {
             remove(tmp_model);
         }

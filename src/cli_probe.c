@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fileio.h"
 
 double probe_now(void)
 {
@@ -320,13 +321,9 @@ enum idim_status probe_check_writable(const char *path, const char *opt, struct 
 {
     if (!path)
         return IDIM_OK;
-    char tmp[1100];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return idim_fail(err, IDIM_ERR_WRITE, "%s %s: cannot write: %s", opt, path,
-                         strerror(errno));
-    fclose(f);
-    remove(tmp);
+    struct idim_err why;
+    enum idim_status st = fileio_out_check(path, &why);
+    if (st)
+        return idim_fail(err, st, "%s %.480s", opt, why.msg);
     return IDIM_OK;
 }

@@ -16,6 +16,7 @@
 
 #include "arch.h"
 #include "cli.h"
+#include "fileio.h"
 #include "fastfood.h"
 #include "theta.h"
 #include "train.h"
@@ -142,33 +143,30 @@ static enum idim_status read_text_theta(const char *path, float **out, size_t *n
 static enum idim_status write_le(const char *dir, const char *name, const void *data,
                                  size_t n, size_t esz, struct idim_err *err)
 {
-    char path[4096], tmp[4200];
+    char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f)
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write: %s", tmp, strerror(errno));
+    struct fileio_out o;
+    enum idim_status st = fileio_out_open(&o, path, err);
+    if (st)
+        return st;
     const unsigned char *p = data;
     unsigned char buf[1 << 16];
     size_t per = sizeof buf / esz, i = 0;
-    int ok = 1;
     const uint16_t probe = 1;
     int little = *(const unsigned char *)&probe == 1;
-    while (ok && i < n) {
+    while (st == IDIM_OK && i < n) {
         size_t k = n - i < per ? n - i : per;
         for (size_t e = 0; e < k; e++)
             for (size_t b = 0; b < esz; b++)
                 buf[e * esz + b] = p[(i + e) * esz + (little ? b : esz - 1 - b)];
-        ok = fwrite(buf, esz, k, f) == k;
+        st = fileio_out_write(&o, buf, k * esz, err);
         i += k;
     }
-    if (fclose(f) != 0)
-        ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return idim_fail(err, IDIM_ERR_WRITE, "%s: write failed (disk full?)", path);
+    if (st) {
+        fileio_out_abort(&o);
+        return st;
     }
-    return IDIM_OK;
+    return fileio_out_commit(&o, err);
 }
 
 static enum idim_status write_text(const char *dir, const char *name, const char *text,

@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "train.h"
+#include "fileio.h"
 
 static const char *USAGE =
     "idim train --task T --model M --d N [--method said|did] [--scope tensor|global]\n"
@@ -246,24 +247,27 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
         char label[48];
         snprintf(label, sizeof label, "lr %g", tr.lrs[i]);
         bar.label = label;
-        /* with a grid, only a run better than the best so far replaces --save-theta */
-        if (save && i > 0) {
-            snprintf(tmp_theta, sizeof tmp_theta, "%s.run.%ld", save, (long)getpid());
+        /* each run writes a scratch file; only a run better than the best so
+         * far replaces --save-theta (fileio_publish: a device or FIFO gets
+         * exactly one theta file) */
+        if (save && (st = fileio_scratch_path(save, tmp_theta, sizeof tmp_theta, err)))
+            break;
+        if (save)
             o.save_theta = tmp_theta;
-        }
         st = train_run(&td, &o, &res[i], err);
         cli_train_progress_end(&bar);
-        if (st)
+        if (st) {
+            if (save)
+                remove(tmp_theta);
             break;
+        }
         int better = !res[i].diverged && !isnan(res[i].best) &&
                      (best < 0 || res[i].best > res[best].best || res[best].diverged);
         if (best < 0 || better) {
-            if (save && i > 0 && res[i].best_epoch > 0 && rename(tmp_theta, save) != 0) {
-                st = idim_fail(err, IDIM_ERR_WRITE, "%s: cannot write", save);
+            if (save && res[i].best_epoch > 0 && (st = fileio_publish(tmp_theta, save, err)))
                 break;
-            }
             best = i;
-        } else if (save && i > 0) {
+        } else if (save) {
             remove(tmp_theta);
         }
     }

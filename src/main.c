@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "status.h"
 
 #ifndef IDIM_VERSION
@@ -87,7 +88,17 @@ int main(int argc, char **argv)
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
         struct idim_err err = {{0}};
-        enum idim_status st = commands[i].fn(argc - 1, argv + 1, &err);
+        enum idim_status st = IDIM_OK;
+        /* an output file on standard output: the command's text goes to stderr */
+        for (int a = 2; a < argc && st == IDIM_OK; a++) {
+            const char *v = strchr(argv[a], '=');
+            if (fileio_is_stdout(argv[a]) || (argv[a][0] == '-' && v && fileio_is_stdout(v + 1))) {
+                st = fileio_move_stdout(&err);
+                break;
+            }
+        }
+        if (st == IDIM_OK)
+            st = commands[i].fn(argc - 1, argv + 1, &err);
         if (st != IDIM_OK) {
             if (err.msg[0])
                 fprintf(stderr, "idim: %s\n", err.msg);

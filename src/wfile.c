@@ -37,6 +37,7 @@
  * Tensors named in the ARCH_TABLE_FILE table must all be present with the
  * shapes the architecture implies; the writer writes them in table order. */
 #include "wfile.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -853,7 +854,8 @@ fail:
 /* ---- writer ---- */
 
 struct wout {
-    FILE *f;
+    struct fileio_out *out; /* borrowed */
+    int dry;                /* only hash: the first pass for an output written in place */
     struct xxh64 h;
     uint64_t pos;
     int err;
@@ -869,8 +871,8 @@ static void wbytes(struct wout *o, const void *p, size_t n)
         size_t skip = (size_t)(16 - o->pos);
         xxh64_update(&o->h, (const unsigned char *)p + skip, n - skip);
     }
-    if (fwrite(p, 1, n, o->f) != n)
-        o->err = errno ? errno : EIO;
+    if (!o->dry && fileio_out_write(o->out, p, n, NULL) != IDIM_OK)
+        o->err = o->out->err ? o->out->err : EIO;
     o->pos += n;
 }
 
@@ -934,8 +936,8 @@ enum idim_status wfile_write(const char *path, const struct arch_config *cfg,
         return idim_fail(err, IDIM_ERR_FORMAT, "%s: %zu tensors to write: expected 1..%u", path,
                          n_tensors, MAX_TENSORS);
     struct wfile_tensor *tv = calloc(n_tensors, sizeof *tv);
-    char *tmp = NULL, *iobuf = NULL;
-    FILE *f = NULL;
+    struct fileio_out out;
+    int opened = 0;
     if (!tv)
         return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
     uint64_t data_bytes = 0;
@@ -982,27 +984,20 @@ enum idim_status wfile_write(const char *path, const struct arch_config *cfg,
     uint64_t data_off = align_up(idx_off + idx_bytes, 64);
     uint64_t file_bytes = data_off + data_bytes;
 
-    size_t tlen = strlen(path) + 32;
-    tmp = malloc(tlen);
-    if (!tmp) {
-        st = idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+    if ((st = fileio_out_open(&out, path, err)))
         goto done;
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    f = fopen(tmp, "wb");
-    if (!f) {
-        st = idim_fail(err, IDIM_ERR_WRITE, "%s: cannot create: %s", tmp, strerror(errno));
-        goto done;
-    }
-    iobuf = malloc(1 << 20);
-    if (iobuf)
-        setvbuf(f, iobuf, _IOFBF, 1 << 20);
-    struct wout o = {f, {{0}, 0, 0, {0}, 0}, 0, 0};
+    opened = 1;
+    /* a device or FIFO cannot be seeked back to for the checksum: a first
+     * pass only hashes, the second writes with the checksum known */
+    uint64_t digest = 0;
+    int pass = out.mode == FILEIO_STREAM ? 0 : 1;
+again:;
+    struct wout o = {&out, pass == 0, {{0}, 0, 0, {0}, 0}, 0, 0};
     xxh64_init(&o.h, 0);
-    errno = 0;
 
     unsigned char h[HDR_BYTES] = {0};
     memcpy(h, "IDIMWTS", 8);
+    put64(h + 8, digest);
     put16(h + 16, WFILE_VERSION_MAJOR);
     put16(h + 18, WFILE_VERSION_MINOR);
     put32(h + 20, BYTE_ORDER_MARK);
@@ -1081,41 +1076,29 @@ enum idim_status wfile_write(const char *path, const struct arch_config *cfg,
         }
     }
     if (o.err) {
-        st = idim_fail(err, IDIM_ERR_WRITE, "%s: write failed: %s", tmp, strerror(o.err));
+        st = idim_fail(err, IDIM_ERR_WRITE, "%s: write failed after %" PRIu64 " bytes: %s",
+                       path, out.pos, strerror(o.err));
         goto done;
     }
     if (o.pos != file_bytes) {
         st = idim_fail(err, IDIM_ERR_INTERNAL, "%s: wrote %" PRIu64 " bytes, planned %" PRIu64,
-                       tmp, o.pos, file_bytes);
+                       path, o.pos, file_bytes);
         goto done;
     }
-    unsigned char cb[8];
-    put64(cb, xxh64_digest(&o.h));
-    if (fseek(f, 8, SEEK_SET) != 0 || fwrite(cb, 1, 8, f) != 8 || fflush(f) != 0) {
-        st = idim_fail(err, IDIM_ERR_WRITE, "%s: write failed: %s", tmp, strerror(errno));
-        goto done;
+    digest = xxh64_digest(&o.h);
+    if (++pass < 2)
+        goto again;
+    if (out.mode == FILEIO_REPLACE) {
+        unsigned char cb[8];
+        put64(cb, digest);
+        if ((st = fileio_out_patch(&out, 8, cb, 8, err)))
+            goto done;
     }
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0) {
-        st = idim_fail(err, IDIM_ERR_WRITE, "%s: write failed: %s", tmp, strerror(errno));
-        goto done;
-    }
-    if (rename(tmp, path) != 0) {
-        st = idim_fail(err, IDIM_ERR_WRITE, "%s: cannot rename %s over it: %s", path, tmp,
-                       strerror(errno));
-        goto done;
-    }
-    free(tmp);
-    tmp = NULL;
+    opened = 0;
+    st = fileio_out_commit(&out, err);
 done:
-    if (f)
-        fclose(f);
-    if (tmp) {
-        unlink(tmp);
-        free(tmp);
-    }
-    free(iobuf);
+    if (opened)
+        fileio_out_abort(&out);
     free(tv);
     return st;
 }
