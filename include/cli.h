@@ -28,6 +28,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err);
 enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err);
 enum idim_status cli_plot(int argc, char **argv, struct idim_err *err);
 enum idim_status cli_check(int argc, char **argv, struct idim_err *err);
+enum idim_status cli_pretrain(int argc, char **argv, struct idim_err *err);
 
 /* Shared helpers for the cli_*.c files (src/cli_common.c). */
 

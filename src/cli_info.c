@@ -51,7 +51,7 @@ static double short_float(float f)
 }
 
 struct groups {
-    size_t embed, pooler, head, other, total;
+    size_t embed, pooler, head, mlm, other, total;
     size_t layer[ARCH_MAX_LAYERS];
 };
 
@@ -83,6 +83,7 @@ static enum idim_status count_groups(const struct wfile *w, struct groups *g, in
         case ARCH_G_LAYER: g->layer[layer] += t->n_elem; break;
         case ARCH_G_POOLER: g->pooler += t->n_elem; break;
         case ARCH_G_HEAD: g->head += t->n_elem; break;
+        case ARCH_G_MLM: g->mlm += t->n_elem; break;
         default: g->other += t->n_elem; break;
         }
     }
@@ -156,7 +157,10 @@ static void print_text(const struct wfile *w, const struct groups *g, const int 
            c->n_labels ? "yes" : "no");
     if (c->n_labels)
         printf(" (%d %s)", c->n_labels, c->n_labels == 1 ? "output, regression" : "labels");
-    printf("\n");
+    printf(", MLM head %s\n", c->has_mlm_head ? "yes" : "no");
+    if (c->pretrain_steps)
+        printf("               pretrained by idim pretrain: %lld steps\n",
+               (long long)c->pretrain_steps);
     if (wfile_has_tokenizer(w)) {
         const struct tokdata *t = &w->tok;
         char fl[128];
@@ -186,6 +190,8 @@ static void print_text(const struct wfile *w, const struct groups *g, const int 
     }
     printf("  pooler       %14s\n", commas(g->pooler, b, sizeof b));
     printf("  head         %14s\n", commas(g->head, b, sizeof b));
+    if (g->mlm)
+        printf("  mlm head     %14s\n", commas(g->mlm, b, sizeof b));
     if (g->other)
         printf("  other        %14s\n", commas(g->other, b, sizeof b));
     printf("tensors:       %zu (all f32)\n", w->n_tensors);
@@ -229,6 +235,8 @@ static enum idim_status print_json(const struct wfile *w, const struct groups *g
     cJSON_AddStringToObject(a, "activation", "gelu");
     cJSON_AddBoolToObject(a, "pooler", c->has_pooler);
     cJSON_AddNumberToObject(a, "n_labels", c->n_labels);
+    cJSON_AddBoolToObject(a, "mlm_head", c->has_mlm_head);
+    cJSON_AddNumberToObject(a, "pretrain_steps", (double)c->pretrain_steps);
     if (wfile_has_tokenizer(w)) {
         const struct tokdata *t = &w->tok;
         cJSON *k = cJSON_AddObjectToObject(o, "tokenizer");
@@ -269,6 +277,7 @@ static enum idim_status print_json(const struct wfile *w, const struct groups *g
         cJSON_AddItemToArray(ls, cJSON_CreateNumber((double)g->layer[l]));
     cJSON_AddNumberToObject(p, "pooler", (double)g->pooler);
     cJSON_AddNumberToObject(p, "head", (double)g->head);
+    cJSON_AddNumberToObject(p, "mlm_head", (double)g->mlm);
     cJSON_AddNumberToObject(p, "other", (double)g->other);
     cJSON *ts = cJSON_AddArrayToObject(o, "tensors");
     for (size_t i = 0; i < w->n_tensors; i++) {

@@ -24,6 +24,7 @@ static const struct {
     {"init", cli_init, "write a randomly initialised model (presets tiny..base)"},
     {"info", cli_info, "describe a model file: architecture, tensors, tokenizer"},
     {"tokenize", cli_tokenize, "print a task's token ids as JSON lines"},
+    {"pretrain", cli_pretrain, "masked-LM pretraining with checkpoints and resume"},
     {"finetune", cli_finetune, "full fine-tuning (the d90 baseline)"},
     {"predict", cli_predict, "print logits and predictions of a model on a split"},
     {"train", cli_train, "train theta_d in a d-dimensional subspace (DID/SAID)"},
