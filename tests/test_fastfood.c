@@ -16,27 +16,9 @@
 
 #include "fastfood.h"
 #include "rng.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static float *frand(size_t n, uint64_t seed)
-{
-    struct rng r;
-    rng_init(&r, seed);
-    float *x = malloc(n * sizeof *x);
-    assert_non_null(x);
-    for (size_t i = 0; i < n; i++)
-        x[i] = (float)rng_normal(&r);
-    return x;
-}
-
-static double ddot(const float *a, const float *b, size_t n)
-{
-    double s = 0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)a[i] * (double)b[i];
-    return s;
-}
 
 static size_t p2(size_t v)
 {
