@@ -63,6 +63,21 @@ void projection_forward(struct projection *p, const float *x, float *y);
  * the global scope w must be NULL (the caller weights g first). */
 void projection_adjoint(struct projection *p, const float *g, const float *w, float *xgrad);
 
+/* How P is normalised. PROJ_NORM_COLUMNS (the default, Li et al.; what
+ * docs/PROJECTION.md defines): every column of every transform P_k has unit
+ * norm (on average for Fastfood). PROJ_NORM_ROWS: transform k is scaled by
+ * c_k = sqrt(n_k / d) (n_k its entries: n_t, or D in the global scope), so
+ * its entries have variance 1/d and its rows unit norm on average. Then a
+ * step of size lr in each coordinate of theta_d (AdamW) moves each weight by
+ * ~lr (rms) whatever d, the tensor size and the scope: the AdamW lr means
+ * what it means in full fine-tuning (`--lr-rule weight`, README). The
+ * identity has c = 1 either way. Call before the first forward. */
+enum proj_norm { PROJ_NORM_COLUMNS = 0, PROJ_NORM_ROWS = 1 };
+void projection_set_norm(struct projection *p, enum proj_norm norm);
+
+/* c_k of transform k (1 with PROJ_NORM_COLUMNS). */
+double projection_scale(const struct projection *p, size_t k);
+
 /* Number of transforms: m (tensor scope) or 1 (global scope; identity: 1). */
 size_t projection_n_transforms(const struct projection *p);
 enum proj_kind projection_kind(const struct projection *p);

@@ -37,6 +37,10 @@ struct projection {
     float *xs;            /* [d] s_k . x, or A_k^T g_k */
     double *acc;          /* [d] adjoint sum over transforms */
     size_t rmax;
+    size_t *nx;           /* [nk] entries of transform k (n_t, or D) */
+    float *c;             /* [nk] per-transform scale (projection_set_norm) */
+    float *wc;            /* [nk] scratch: w_k c_k */
+    int scaled;           /* some c_k != 1 */
 };
 
 const char *proj_kind_name(enum proj_kind k)
@@ -96,7 +100,6 @@ static enum idim_status dense_init(struct projection *p, const size_t *n, struct
                          "twice per step; the limit is %zu (2^28, a few seconds per step): use "
                          "--projection fastfood, a smaller d or a smaller model",
                          p->D, d, PROJ_DENSE_MAX_ENTRIES);
-    p->nk = p->scope == FF_SCOPE_GLOBAL ? 1 : p->m;
     p->rows = calloc(p->nk, sizeof *p->rows);
     p->off = calloc(p->nk, sizeof *p->off);
     p->colscale = calloc(p->nk * d, sizeof *p->colscale);
@@ -164,13 +167,23 @@ enum idim_status projection_new(struct projection **out, enum proj_kind kind, co
     p->d = d;
     p->D = D;
     p->seed = proj_seed;
+    p->nk = kind == PROJ_IDENTITY || scope == FF_SCOPE_GLOBAL ? 1 : m;
+    p->nx = calloc(p->nk, sizeof *p->nx);
+    p->c = calloc(p->nk, sizeof *p->c);
+    p->wc = calloc(p->nk, sizeof *p->wc);
+    if (!p->nx || !p->c || !p->wc) {
+        projection_free(p);
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
+    }
+    for (size_t k = 0; k < p->nk; k++) {
+        p->nx[k] = p->nk == 1 ? D : n[k];
+        p->c[k] = 1.0f;
+    }
     enum idim_status st = IDIM_OK;
     if (kind == PROJ_FASTFOOD)
         st = fastfood_new(&p->ff, n, m, d, scope, proj_seed, grad_compat, threads, err);
     else if (kind == PROJ_DENSE)
         st = dense_init(p, n, err);
-    else
-        p->nk = 1;
     if (st) {
         projection_free(p);
         return st;
@@ -191,10 +204,51 @@ void projection_free(struct projection *p)
     free(p->blk);
     free(p->xs);
     free(p->acc);
+    free(p->nx);
+    free(p->c);
+    free(p->wc);
     free(p);
 }
 
+void projection_set_norm(struct projection *p, enum proj_norm norm)
+{
+    p->scaled = 0;
+    for (size_t k = 0; k < p->nk; k++) {
+        p->c[k] = norm == PROJ_NORM_ROWS && p->kind != PROJ_IDENTITY
+                      ? (float)sqrt((double)p->nx[k] / (double)p->d)
+                      : 1.0f;
+        if (p->c[k] != 1.0f)
+            p->scaled = 1;
+    }
+}
+
+double projection_scale(const struct projection *p, size_t k)
+{
+    return k < p->nk ? (double)p->c[k] : 0.0;
+}
+
+/* y_k *= c_k for every transform (after the unscaled forward). */
+static void scale_out(struct projection *p, float *y)
+{
+    size_t o = 0;
+    for (size_t k = 0; k < p->nk; k++) {
+        float c = p->c[k];
+        for (size_t i = 0; i < p->nx[k]; i++)
+            y[o + i] *= c;
+        o += p->nx[k];
+    }
+}
+
+static void forward_unscaled(struct projection *p, const float *x, float *y);
+
 void projection_forward(struct projection *p, const float *x, float *y)
+{
+    forward_unscaled(p, x, y);
+    if (p->scaled)
+        scale_out(p, y);
+}
+
+static void forward_unscaled(struct projection *p, const float *x, float *y)
 {
     size_t d = p->d;
     switch (p->kind) {
@@ -222,14 +276,21 @@ void projection_forward(struct projection *p, const float *x, float *y)
 void projection_adjoint(struct projection *p, const float *g, const float *w, float *xgrad)
 {
     size_t d = p->d;
+    if (p->scaled) {
+        /* P_k^T scaled by c_k: fold c into the per-transform weights */
+        for (size_t k = 0; k < p->nk; k++)
+            p->wc[k] = (w && p->nk > 1 ? w[k] : 1.0f) * p->c[k];
+        if (p->nk > 1)
+            w = p->wc;
+    }
     switch (p->kind) {
     case PROJ_FASTFOOD:
         fastfood_adjoint(p->ff, g, w, xgrad);
-        return;
+        break;
     case PROJ_IDENTITY:
         /* one transform (n_transforms 1): callers weight g before, w is NULL */
         memcpy(xgrad, g, d * sizeof *xgrad);
-        return;
+        break;
     case PROJ_DENSE:
         memset(p->acc, 0, d * sizeof *p->acc);
         for (size_t k = 0; k < p->nk; k++) {
@@ -246,8 +307,11 @@ void projection_adjoint(struct projection *p, const float *g, const float *w, fl
         }
         for (size_t j = 0; j < d; j++)
             xgrad[j] = (float)p->acc[j];
-        return;
+        break;
     }
+    if (p->scaled && p->nk == 1)
+        for (size_t j = 0; j < d; j++)
+            xgrad[j] *= p->c[0];
 }
 
 size_t projection_n_transforms(const struct projection *p)

@@ -140,6 +140,63 @@ static void test_dense_norms_seeds(void **state)
     projection_free(r);
 }
 
+/* PROJ_NORM_ROWS scales transform k by sqrt(n_k / d): forward and adjoint
+ * (with SAID weights) against the unscaled projection, and the adjoint
+ * identity still holds; for every kind and both scopes. */
+static void test_row_norm(void **state)
+{
+    (void)state;
+    const size_t n[3] = {37, 5, 300};
+    const size_t m = 3, D = 342, d = 11;
+    const enum proj_kind kinds[2] = {PROJ_FASTFOOD, PROJ_DENSE};
+    for (int ki = 0; ki < 2; ki++)
+        for (int sc = 0; sc < 2; sc++) {
+            enum ff_scope scope = sc ? FF_SCOPE_GLOBAL : FF_SCOPE_TENSOR;
+            struct projection *p, *q;
+            struct idim_err err;
+            assert_int_equal(projection_new(&p, kinds[ki], n, m, d, scope, 3, 0, 1, &err), IDIM_OK);
+            assert_int_equal(projection_new(&q, kinds[ki], n, m, d, scope, 3, 0, 1, &err), IDIM_OK);
+            projection_set_norm(q, PROJ_NORM_ROWS);
+            float *x = frand(d, 8), *g = frand(D, 9), yp[342], yq[342], ap[11], aq[11];
+            float w[3] = {2.0f, 0.5f, -1.0f};
+            projection_forward(p, x, yp);
+            projection_forward(q, x, yq);
+            size_t off = 0;
+            double ref[11] = {0};
+            for (size_t t = 0; t < m; t++) {
+                double c = sqrt((double)(sc ? D : n[t]) / (double)d);
+                assert_true(fabs(projection_scale(q, sc ? 0 : t) - c) < 1e-6 * c);
+                for (size_t i = 0; i < n[t]; i++)
+                    assert_true(fabs(yq[off + i] - c * yp[off + i]) <= 1e-6 * (1 + fabs(yq[off + i])));
+                off += n[t];
+            }
+            /* adjoint: sum_k w_k c_k P_k^T g_k from the unscaled one, tensor by tensor */
+            for (size_t t = 0; t < (sc ? 1u : m); t++) {
+                float *gt = calloc(D, sizeof *gt);
+                size_t o = 0;
+                for (size_t u = 0; u < t; u++)
+                    o += n[u];
+                size_t len = sc ? D : n[t];
+                memcpy(gt + o, g + o, len * sizeof *gt);
+                projection_adjoint(p, gt, NULL, ap);
+                double c = projection_scale(q, t) * (sc ? 1.0 : (double)w[t]);
+                for (size_t j = 0; j < d; j++)
+                    ref[j] += c * ap[j];
+                free(gt);
+            }
+            projection_adjoint(q, g, sc ? NULL : w, aq);
+            for (size_t j = 0; j < d; j++)
+                assert_true(fabs(aq[j] - ref[j]) <= 1e-5 * (1 + fabs(ref[j])));
+            projection_adjoint(q, g, NULL, aq);
+            double a = ddot(yq, g, D), b = ddot(x, aq, d);
+            assert_true(fabs(a - b) <= 1e-5 * (fabs(a) + fabs(b) + 1.0));
+            free(x);
+            free(g);
+            projection_free(p);
+            projection_free(q);
+        }
+}
+
 /* Identity: y = x and xgrad = g exactly. */
 static void test_identity(void **state)
 {
@@ -219,7 +276,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dense_explicit), cmocka_unit_test(test_dense_norms_seeds),
-        cmocka_unit_test(test_identity),       cmocka_unit_test(test_fastfood_same),
+        cmocka_unit_test(test_row_norm),       cmocka_unit_test(test_identity),       cmocka_unit_test(test_fastfood_same),
         cmocka_unit_test(test_bad_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
