@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "fastfood.h"
+#include "projection.h"
 #include "status.h"
 #include "train.h"
 
@@ -17,6 +18,8 @@ struct theta_file {
     enum train_mode mode;      /* TRAIN_DID or TRAIN_SAID */
     enum ff_scope scope;
     int grad_compat;
+    enum proj_kind projection; /* PROJ_FASTFOOD for files written before issue 15 */
+    enum proj_norm norm;       /* PROJ_NORM_ROWS for --lr-rule weight */
     size_t d;                  /* as on the command line (SAID: includes the lambdas) */
     size_t n_tensors;          /* m */
     int n_labels;

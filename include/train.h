@@ -33,6 +33,7 @@
 
 #include "arch.h"
 #include "fastfood.h"
+#include "projection.h"
 #include "model.h"
 #include "status.h"
 #include "task.h"
@@ -40,7 +41,35 @@
 #include "wfile.h"
 
 enum train_mode { TRAIN_FULL = 1, TRAIN_DID = 2, TRAIN_SAID = 3 };
-enum train_optim { TRAIN_ADAMW = 1, TRAIN_SGD = 2 };
+/* TRAIN_ADAMW_PROJ (DID only; docs/LR.md): AdamW's moments are kept per
+ * weight, from the weight gradient g (clipped by its global norm), and the
+ * step is the adaptive direction a = mhat / (sqrt(vhat) + eps) projected
+ * into the subspace: theta_d -= lr P^T a. A diagonal preconditioner in
+ * weight space: P P^T a is the part of full fine-tuning's AdamW step that
+ * the subspace can take, so Adam's per-weight adaptivity (lost when AdamW
+ * runs on the rotated coordinates theta_d) is restored. State: 3 D floats. */
+enum train_optim { TRAIN_ADAMW = 1, TRAIN_SGD = 2, TRAIN_ADAMW_PROJ = 3 };
+
+/* How the subspace learning rate depends on d (README "Learning rate and
+ * d"; measurements in docs/LR.md):
+ *   FIXED   lr as given at every d (the papers' convention);
+ *   SQRT    lr x sqrt(TRAIN_LR_D0 / d_proj): the weight-space step norm of
+ *           AdamW (~lr sqrt(d)) stays what it is at d = TRAIN_LR_D0;
+ *   WEIGHT  the projection is row-normalised (projection.h, PROJ_NORM_ROWS:
+ *           P_k scaled by sqrt(n_k / d)), so lr is the rms step of each
+ *           weight, as in full fine-tuning, at every d, tensor size and scope
+ *           (with adamw-proj the lr is also scaled, train_lr_effective).
+ * Full fine-tuning ignores the rule. */
+enum train_lr_rule { TRAIN_LR_FIXED = 1, TRAIN_LR_SQRT = 2, TRAIN_LR_WEIGHT = 3 };
+#define TRAIN_LR_D0 1000.0
+const char *train_lr_rule_name(enum train_lr_rule r); /* "fixed", "sqrt", "weight" */
+int train_lr_rule_parse(const char *s, enum train_lr_rule *out); /* 0 or -1 */
+/* The peak lr a subspace run uses: lr; times sqrt(D0 / d_proj) for SQRT;
+ * for WEIGHT with TRAIN_ADAMW_PROJ times sqrt(d_proj / D) (its step lr P P^T a
+ * passes P twice, so the row-normalised P's factor n_k/d must be undone once:
+ * the rms step of each weight is then ~lr, as in full fine-tuning). */
+double train_lr_effective(enum train_lr_rule r, enum train_optim opt, double lr, size_t d_proj,
+                          size_t D);
 
 #define TRAIN_MAX_EPOCHS 256
 
@@ -61,6 +90,9 @@ struct train_opts {
     size_t d;               /* subspace dimension (SAID: includes the m lambdas) */
     enum ff_scope scope;    /* FF_SCOPE_TENSOR (default) or FF_SCOPE_GLOBAL */
     int grad_compat;        /* 1: the authors' released backward (adjoint / LL_t) */
+    enum proj_kind projection; /* PROJ_FASTFOOD (default), PROJ_DENSE, PROJ_IDENTITY
+                               (d = D; d == 0 here means D) */
+    enum train_lr_rule lr_rule; /* see above; default in train_opts_default */
     enum train_optim optimizer; /* TRAIN_ADAMW (default) or TRAIN_SGD (plain, no momentum) */
     double lr;              /* peak learning rate */
     int epochs;             /* 1..TRAIN_MAX_EPOCHS; <= 0 = auto: 3 for the large GLUE
@@ -143,7 +175,8 @@ struct train_result {
     double ex_per_s;                     /* training examples per second (timing field) */
     size_t peak_rss_bytes;               /* process peak resident memory (timing field) */
     long steps;                          /* optimizer steps taken */
-    double lr;                           /* the learning rate used */
+    double lr;                           /* the learning rate given (--lr) */
+    double lr_effective;                 /* the peak lr the optimizer used (lr rule) */
     size_t d;                            /* subspace d (0 for full FT) */
     size_t d_proj;                       /* projected dimensions: d (DID), d - m (SAID) */
     size_t n_tensors;                    /* m */
@@ -193,7 +226,9 @@ struct subspace {
     struct model *m;          /* borrowed */
     enum train_mode mode;
     size_t d, d_proj;         /* d_proj = d (DID) or d - m (SAID) */
-    struct fastfood *ff;      /* owned */
+    struct projection *proj;  /* owned */
+    int absolute;             /* identity projection: theta holds the weights themselves
+                                 (theta starts at theta0 and params = theta), see README */
     float *theta;             /* [d] */
     float *grad;              /* [d] */
     float *delta;             /* [D] P theta_proj */
@@ -210,6 +245,16 @@ struct subspace {
 enum idim_status subspace_init(struct subspace *s, struct model *m, enum train_mode mode,
                                size_t d, enum ff_scope scope, uint64_t proj_seed,
                                int grad_compat, int threads, struct idim_err *err);
+
+/* subspace_init with a projection kind and normalisation (projection.h).
+ * PROJ_IDENTITY needs DID and d = D; theta then starts at theta0 (the
+ * weights) instead of 0. Returns as subspace_init, and IDIM_ERR_USAGE for
+ * identity with SAID or d != D, dense too large, grad_compat with a
+ * non-Fastfood kind. */
+enum idim_status subspace_init_kind(struct subspace *s, struct model *m, enum train_mode mode,
+                                    size_t d, enum proj_kind kind, enum proj_norm norm,
+                                    enum ff_scope scope, uint64_t proj_seed, int grad_compat,
+                                    int threads, struct idim_err *err);
 void subspace_free(struct subspace *s);
 
 /* m->params = theta0 + (lambda *) P theta. */
@@ -229,5 +274,10 @@ double train_lr_factor(long step, long warmup, long total);
 void train_adamw_step(float *x, const float *g, float *mom, float *vel, size_t n, double lr,
                       double b1, double b2, double eps, double wd, const uint8_t *decay,
                       long t);
+
+/* AdamW's moments from g at 1-based step t and its direction
+ * dir = mhat / (sqrt(vhat) + eps) (no lr, no decay), all [n]. */
+void train_adam_direction(float *dir, const float *g, float *mom, float *vel, size_t n,
+                          double b1, double b2, double eps, long t);
 
 #endif

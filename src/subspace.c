@@ -10,6 +10,15 @@ enum idim_status subspace_init(struct subspace *s, struct model *m, enum train_m
                                size_t d, enum ff_scope scope, uint64_t proj_seed,
                                int grad_compat, int threads, struct idim_err *err)
 {
+    return subspace_init_kind(s, m, mode, d, PROJ_FASTFOOD, PROJ_NORM_COLUMNS, scope, proj_seed,
+                              grad_compat, threads, err);
+}
+
+enum idim_status subspace_init_kind(struct subspace *s, struct model *m, enum train_mode mode,
+                                    size_t d, enum proj_kind kind, enum proj_norm norm,
+                                    enum ff_scope scope, uint64_t proj_seed, int grad_compat,
+                                    int threads, struct idim_err *err)
+{
     memset(s, 0, sizeof *s);
     s->m = m;
     s->mode = mode;
@@ -24,7 +33,14 @@ enum idim_status subspace_init(struct subspace *s, struct model *m, enum train_m
                          "--d %zu is too small for SAID: d counts the %zu per-tensor lambdas of "
                          "this model, so it must exceed %zu",
                          d, nt, nt);
+    if (kind == PROJ_IDENTITY && mode != TRAIN_DID)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "--projection identity needs --method did (it is the full fine-tuning "
+                         "control: SAID's lambdas would scale the weights themselves)");
     s->d_proj = mode == TRAIN_SAID ? d - nt : d;
+    /* identity: theta holds the weights themselves (starts at theta0), so
+     * the run does what finetune does, bit for bit (README) */
+    s->absolute = kind == PROJ_IDENTITY;
     /* Does theta0 alias the trained parameters (random init)? Then copy. */
     int alias = 0;
     for (size_t t = 0; t < nt; t++)
@@ -60,6 +76,10 @@ enum idim_status subspace_init(struct subspace *s, struct model *m, enum train_m
     }
     for (size_t i = s->d_proj; i < d; i++)
         s->theta[i] = 1.0f; /* SAID lambdas */
+    if (s->absolute && d == D)
+        for (size_t t = 0; t < nt; t++)
+            memcpy(s->theta + m->tensors[t].offset, s->theta0[t],
+                   m->tensors[t].n_elem * sizeof(float));
     size_t *n = malloc(nt * sizeof *n);
     if (!n) {
         subspace_free(s);
@@ -67,9 +87,11 @@ enum idim_status subspace_init(struct subspace *s, struct model *m, enum train_m
     }
     for (size_t t = 0; t < nt; t++)
         n[t] = m->tensors[t].n_elem;
-    enum idim_status st =
-        fastfood_new(&s->ff, n, nt, s->d_proj, scope, proj_seed, grad_compat, threads, err);
+    enum idim_status st = projection_new(&s->proj, kind, n, nt, s->d_proj, scope, proj_seed,
+                                         grad_compat, threads, err);
     free(n);
+    if (!st)
+        projection_set_norm(s->proj, norm);
     if (st) {
         subspace_free(s);
         return st;
@@ -81,8 +103,7 @@ void subspace_free(struct subspace *s)
 {
     if (!s)
         return;
-    if (s->ff)
-        fastfood_free(s->ff);
+    projection_free(s->proj);
     free(s->block);
     memset(s, 0, sizeof *s);
 }
@@ -90,7 +111,11 @@ void subspace_free(struct subspace *s)
 void subspace_apply(struct subspace *s)
 {
     struct model *m = s->m;
-    fastfood_forward(s->ff, s->theta, s->delta);
+    if (s->absolute) {
+        projection_forward(s->proj, s->theta, m->params);
+        return;
+    }
+    projection_forward(s->proj, s->theta, s->delta);
     const float *lam = s->theta + s->d_proj;
     for (size_t t = 0; t < m->n_tensors; t++) {
         size_t off = m->tensors[t].offset, n = m->tensors[t].n_elem;
@@ -123,8 +148,8 @@ float subspace_loss_grad(struct subspace *s, const struct batch *b, int train)
                 acc += (double)m->grads[off + i] * (double)s->delta[off + i];
             s->grad[s->d_proj + t] = (float)acc;
         }
-        if (fastfood_n_transforms(s->ff) == m->n_tensors) {
-            fastfood_adjoint(s->ff, m->grads, lam, s->grad);
+        if (projection_n_transforms(s->proj) == m->n_tensors) {
+            projection_adjoint(s->proj, m->grads, lam, s->grad);
         } else {
             /* one global transform: weight each tensor's slice first */
             for (size_t t = 0; t < m->n_tensors; t++) {
@@ -132,10 +157,10 @@ float subspace_loss_grad(struct subspace *s, const struct batch *b, int train)
                 for (size_t i = 0; i < n; i++)
                     m->grads[off + i] *= lam[t];
             }
-            fastfood_adjoint(s->ff, m->grads, NULL, s->grad);
+            projection_adjoint(s->proj, m->grads, NULL, s->grad);
         }
     } else {
-        fastfood_adjoint(s->ff, m->grads, NULL, s->grad);
+        projection_adjoint(s->proj, m->grads, NULL, s->grad);
     }
     return loss;
 }

@@ -18,7 +18,8 @@
  *  48  u64 seed                      56  u64 proj_seed
  *  64  char[16] model checksum (hex) 80  char[32] task (NUL-padded)
  * 112  f64 dev metric               120  u64 n_dev (0 = whole split)
- * 128  u32 eval batch size          132  u32 reserved (0)
+ * 128  u32 eval batch size          132  u32 projection: bits 0-7 kind (0 fastfood,
+ *      2 dense, 3 identity), bits 8-15 norm (0 columns, 1 rows); 0 before issue 15
  * 136  f32 theta[d] (SAID: theta_{d-m} then the m lambdas)
  * 136+4d  u64 FNV-1a 64 of every byte before it. */
 
@@ -86,6 +87,8 @@ enum idim_status theta_save(const char *path, const struct theta_file *tf,
     put64(buf + 112, mb);
     put64(buf + 120, tf->n_dev);
     put32(buf + 128, (uint32_t)tf->batch);
+    put32(buf + 132, (tf->projection == PROJ_FASTFOOD ? 0u : (uint32_t)tf->projection) |
+                         ((uint32_t)tf->norm << 8));
     for (size_t i = 0; i < tf->d; i++) {
         uint32_t u;
         memcpy(&u, &tf->theta[i], 4);
@@ -172,6 +175,16 @@ enum idim_status theta_load(const char *path, struct theta_file *tf, struct idim
     memcpy(&tf->metric, &mb, 8);
     tf->n_dev = get64(buf + 120);
     tf->batch = (int)get32(buf + 128);
+    uint32_t pk = get32(buf + 132);
+    tf->projection = (pk & 0xff) == 0 ? PROJ_FASTFOOD : (enum proj_kind)(pk & 0xff);
+    tf->norm = (enum proj_norm)(pk >> 8);
+    if ((tf->projection != PROJ_FASTFOOD && tf->projection != PROJ_DENSE &&
+         tf->projection != PROJ_IDENTITY) ||
+        (tf->norm != PROJ_NORM_COLUMNS && tf->norm != PROJ_NORM_ROWS)) {
+        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: bad projection field (byte 132): 0x%x", path,
+                       (unsigned)pk);
+        goto out;
+    }
     if ((tf->mode != TRAIN_DID && tf->mode != TRAIN_SAID) ||
         (tf->scope != FF_SCOPE_TENSOR && tf->scope != FF_SCOPE_GLOBAL) || tf->n_labels < 1 ||
         tf->max_len < 3 || tf->batch < 1 || tf->batch > 65536) {

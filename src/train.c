@@ -46,7 +46,7 @@ const char *train_mode_name(enum train_mode m)
 
 const char *train_optim_name(enum train_optim o)
 {
-    return o == TRAIN_SGD ? "sgd" : "adamw";
+    return o == TRAIN_SGD ? "sgd" : o == TRAIN_ADAMW_PROJ ? "adamw-proj" : "adamw";
 }
 
 void train_opts_default(struct train_opts *o, enum train_mode mode)
@@ -54,6 +54,8 @@ void train_opts_default(struct train_opts *o, enum train_mode mode)
     memset(o, 0, sizeof *o);
     o->mode = mode;
     o->scope = FF_SCOPE_TENSOR;
+    o->projection = PROJ_FASTFOOD;
+    o->lr_rule = TRAIN_LR_FIXED;
     o->optimizer = TRAIN_ADAMW;
     o->batch = 32;
     o->warmup = 0.06;
@@ -80,6 +82,37 @@ void train_opts_default(struct train_opts *o, enum train_mode mode)
         o->epochs = 0; /* auto: 20 small tasks, 3 large */
         o->weight_decay = 0.0;
     }
+}
+
+const char *train_lr_rule_name(enum train_lr_rule r)
+{
+    switch (r) {
+    case TRAIN_LR_FIXED: return "fixed";
+    case TRAIN_LR_SQRT: return "sqrt";
+    case TRAIN_LR_WEIGHT: return "weight";
+    }
+    return "?";
+}
+
+int train_lr_rule_parse(const char *s, enum train_lr_rule *out)
+{
+    static const enum train_lr_rule all[] = {TRAIN_LR_FIXED, TRAIN_LR_SQRT, TRAIN_LR_WEIGHT};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (s && strcmp(s, train_lr_rule_name(all[i])) == 0) {
+            *out = all[i];
+            return 0;
+        }
+    return -1;
+}
+
+double train_lr_effective(enum train_lr_rule r, enum train_optim opt, double lr, size_t d_proj,
+                          size_t D)
+{
+    if (r == TRAIN_LR_SQRT && d_proj > 0)
+        return lr * sqrt(TRAIN_LR_D0 / (double)d_proj);
+    if (r == TRAIN_LR_WEIGHT && opt == TRAIN_ADAMW_PROJ && D > 0)
+        return lr * sqrt((double)d_proj / (double)D);
+    return lr;
 }
 
 double train_lr_factor(long step, long warmup, long total)
@@ -116,6 +149,24 @@ void train_adamw_step(float *x, const float *g, float *mom, float *vel, size_t n
             xi -= fwd * xi;
         xi -= step * mi / (sqrtf(vi) * rbc2 + feps);
         x[i] = xi;
+    }
+}
+
+void train_adam_direction(float *dir, const float *g, float *mom, float *vel, size_t n,
+                          double b1, double b2, double eps, long t)
+{
+    float rbc1 = (float)(1.0 / (1.0 - pow(b1, (double)t)));
+    float rbc2 = (float)(1.0 / sqrt(1.0 - pow(b2, (double)t)));
+    float fb1 = (float)b1, fb2 = (float)b2;
+    float omb1 = (float)(1.0 - b1), omb2 = (float)(1.0 - b2);
+    float feps = (float)eps;
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        float mi = fb1 * mom[i] + omb1 * gi;
+        float vi = fb2 * vel[i] + omb2 * gi * gi;
+        mom[i] = mi;
+        vel[i] = vi;
+        dir[i] = rbc1 * mi / (sqrtf(vi) * rbc2 + feps);
     }
 }
 
@@ -195,6 +246,8 @@ struct plan {
     size_t n_train, n_dev; /* examples used */
     size_t n_opt;          /* trained floats: d (subspace) or D (full) */
     long spe, total, warm; /* steps per epoch, in all, of warm-up */
+    size_t d;              /* subspace d (identity with o->d == 0: D) */
+    double lr;             /* peak lr after the lr rule */
 };
 
 /* res's identity fields (everything known before training). */
@@ -262,27 +315,38 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
     struct model *m = &R->m;
     res->n_tensors = m->n_tensors;
     res->n_params = m->n_params;
+    p->lr = o->lr;
     if (sub) {
-        st = subspace_init(&R->s, m, o->mode, o->d, o->scope, o->proj_seed, o->grad_compat,
-                           threads, err);
+        p->d = o->projection == PROJ_IDENTITY && o->d == 0 ? m->n_params : o->d;
+        st = subspace_init_kind(&R->s, m, o->mode, p->d, o->projection,
+                                o->lr_rule == TRAIN_LR_WEIGHT ? PROJ_NORM_ROWS
+                                                              : PROJ_NORM_COLUMNS,
+                                o->scope, o->proj_seed, o->grad_compat, threads, err);
         if (st)
             return st;
-        res->d = o->d;
+        res->d = p->d;
         res->d_proj = R->s.d_proj;
+        p->lr = train_lr_effective(o->lr_rule, o->optimizer, o->lr, R->s.d_proj, m->n_params);
     }
+    res->lr_effective = p->lr;
     st = batch_alloc(&R->b, p->B, train_model_T(td), err);
     if (st)
         return st;
     R->have_batch = 1;
     size_t n_idx = p->n_train > p->n_dev ? p->n_train : p->n_dev;
-    p->n_opt = sub ? o->d : m->n_params;
+    p->n_opt = sub ? p->d : m->n_params;
     R->idx = malloc(n_idx * sizeof *R->idx);
     R->pred = malloc(p->n_dev * sizeof *R->pred);
     R->score = malloc(p->n_dev * sizeof *R->score);
-    R->opt = o->optimizer == TRAIN_ADAMW ? calloc(2 * p->n_opt, sizeof(float)) : NULL;
-    R->best_theta = sub ? calloc(o->d, sizeof(float)) : NULL;
+    if (o->optimizer == TRAIN_ADAMW_PROJ && (!sub || o->mode != TRAIN_DID))
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "--optimizer adamw-proj needs a subspace run with --method did");
+    R->opt = o->optimizer == TRAIN_ADAMW        ? calloc(2 * p->n_opt, sizeof(float))
+             : o->optimizer == TRAIN_ADAMW_PROJ ? calloc(3 * m->n_params, sizeof(float))
+                                                : NULL;
+    R->best_theta = sub ? calloc(p->d, sizeof(float)) : NULL;
     R->decay = calloc(m->n_tensors, 1);
-    if (!R->idx || !R->pred || !R->score || (o->optimizer == TRAIN_ADAMW && !R->opt) ||
+    if (!R->idx || !R->pred || !R->score || (o->optimizer != TRAIN_SGD && !R->opt) ||
         (sub && !R->best_theta) || !R->decay)
         return idim_fail(err, IDIM_ERR_NOMEM,
                          "out of memory allocating optimizer state (%zu floats)", 2 * p->n_opt);
@@ -320,14 +384,30 @@ static int train_step(struct run *R, struct train_data *td, const struct train_o
                  "%s became %s at epoch %d step %ld (lr %g)",
                  isfinite(loss) ? "the gradient norm" : "the loss",
                  isnan(isfinite(loss) ? gn : (double)loss) ? "NaN" : "infinite", ep, *step + 1,
-                 o->lr);
+                 p->lr);
         return 1;
     }
-    if (o->clip > 0 && gn > o->clip)
+    if (o->optimizer == TRAIN_ADAMW_PROJ) {
+        /* clip the weight gradient, as full fine-tuning does */
+        size_t D = m->n_params;
+        double gw = l2_norm(m->grads, D);
+        if (o->clip > 0 && gw > o->clip)
+            scale(m->grads, D, (float)(o->clip / (gw + 1e-6)));
+    } else if (o->clip > 0 && gn > o->clip) {
         scale(g, p->n_opt, (float)(o->clip / (gn + 1e-6)));
-    double lr = o->lr * train_lr_factor(*step, p->warm, p->total);
+    }
+    double lr = p->lr * train_lr_factor(*step, p->warm, p->total);
     long t = ++*step;
-    if (o->optimizer == TRAIN_SGD) {
+    if (o->optimizer == TRAIN_ADAMW_PROJ) {
+        size_t D = m->n_params;
+        float *dir = R->opt + 2 * D;
+        train_adam_direction(dir, m->grads, R->opt, R->opt + D, D, o->beta1, o->beta2, o->eps,
+                             t);
+        projection_adjoint(R->s.proj, dir, NULL, g);
+        float flr = (float)lr, fwd = (float)(lr * o->weight_decay);
+        for (size_t i = 0; i < p->n_opt; i++)
+            x[i] -= fwd * x[i] + flr * g[i];
+    } else if (o->optimizer == TRAIN_SGD) {
         float flr = (float)lr;
         for (size_t i = 0; i < p->n_opt; i++)
             x[i] -= flr * g[i];
@@ -367,7 +447,7 @@ static void end_epoch(struct run *R, struct train_data *td, const struct train_o
         res->best_metrics = met;
         res->majority_only = met.majority_only;
         if (sub)
-            memcpy(R->best_theta, R->s.theta, o->d * sizeof(float));
+            memcpy(R->best_theta, R->s.theta, p->d * sizeof(float));
     }
 }
 
@@ -383,7 +463,9 @@ static enum idim_status run_save(struct run *R, struct train_data *td,
         tf.mode = o->mode;
         tf.scope = o->scope;
         tf.grad_compat = o->grad_compat;
-        tf.d = o->d;
+        tf.projection = o->projection;
+        tf.norm = o->lr_rule == TRAIN_LR_WEIGHT ? PROJ_NORM_ROWS : PROJ_NORM_COLUMNS;
+        tf.d = p->d;
         tf.n_tensors = R->m.n_tensors;
         tf.n_labels = R->m.n_labels;
         tf.max_len = td->max_len;

@@ -139,8 +139,8 @@ enum idim_status train_eval_theta(struct train_data *td, const struct theta_file
                        tf->n_tensors, R.m.n_tensors);
         goto done;
     }
-    st = subspace_init(&R.s, &R.m, tf->mode, tf->d, tf->scope, tf->proj_seed, tf->grad_compat,
-                       threads, err);
+    st = subspace_init_kind(&R.s, &R.m, tf->mode, tf->d, tf->projection, tf->norm, tf->scope,
+                            tf->proj_seed, tf->grad_compat, threads, err);
     if (st)
         goto done;
     memcpy(R.s.theta, tf->theta, tf->d * sizeof(float));

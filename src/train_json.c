@@ -44,11 +44,15 @@ cJSON *train_result_json(const struct train_opts *o, const struct train_result *
         add_num(j, "d_proj", (double)r->d_proj);
         cJSON_AddStringToObject(j, "scope", o->scope == FF_SCOPE_GLOBAL ? "global" : "tensor");
         cJSON_AddBoolToObject(j, "grad_compat", o->grad_compat != 0);
+        cJSON_AddStringToObject(j, "projection", proj_kind_name(o->projection));
+        cJSON_AddStringToObject(j, "lr_rule", train_lr_rule_name(o->lr_rule));
     }
     add_num(j, "n_tensors", (double)r->n_tensors);
     add_num(j, "n_params", (double)r->n_params);
     cJSON_AddStringToObject(j, "optimizer", train_optim_name(o->optimizer));
     add_num(j, "lr", r->lr);
+    if (sub)
+        add_num(j, "lr_effective", r->lr_effective);
     add_num(j, "epochs", (double)(r->n_epochs));
     add_num(j, "batch", o->batch);
     add_num(j, "warmup", o->warmup_steps >= 0 ? (double)o->warmup_steps : o->warmup);
