@@ -33,13 +33,24 @@ struct theta_file {
     float *theta;              /* [d]: DID theta_d; SAID theta_{d-m} then m lambdas (owned) */
 };
 
-/* Writes tf to path atomically (path.tmp.<pid> then rename). Returns
+/* Writes tf to path through fileio_out (atomically for a file). Returns
  * IDIM_OK or IDIM_ERR_WRITE. */
 enum idim_status theta_save(const char *path, const struct theta_file *tf,
                             struct idim_err *err);
 
-/* Reads and validates a theta file (magic, version, sizes, checksum).
- * Returns IDIM_OK, IDIM_ERR_IO, IDIM_ERR_FORMAT, IDIM_ERR_NOMEM. */
+/* The largest theta file read: d up to 2^28 values (1 GiB). */
+#define THETA_MAX_BYTES ((size_t)136 + 8 + ((size_t)4 << 28))
+
+/* Validates a theta file held in buf[0..len) (every field: docs/THETA.md)
+ * and fills tf (tf->theta owned; theta_free). name is used in messages.
+ * Pure: no file access, so the fuzzer drives it. Returns IDIM_OK,
+ * IDIM_ERR_FORMAT (naming the field and its byte offset) or IDIM_ERR_NOMEM. */
+enum idim_status theta_parse(const unsigned char *buf, size_t len, const char *name,
+                             struct theta_file *tf, struct idim_err *err);
+
+/* Reads a theta file (a regular file or FIFO of at most THETA_MAX_BYTES; a
+ * folder is refused) and validates it with theta_parse. Returns IDIM_OK,
+ * IDIM_ERR_IO, IDIM_ERR_FORMAT, IDIM_ERR_NOMEM. */
 enum idim_status theta_load(const char *path, struct theta_file *tf, struct idim_err *err);
 void theta_free(struct theta_file *tf);
 
