@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "status.h"
 
@@ -45,6 +46,14 @@ enum idim_status fileio_read_all(const char *path, char **out, size_t *n, struct
  * as fileio_read_limit. */
 enum idim_status fileio_check_input(const char *path, size_t max_bytes, uint64_t *size,
                                     struct idim_err *err);
+
+/* fopen(path, "rb") for a reader that needs a regular file (it seeks,
+ * maps or reads line by line without its own bound): a folder, FIFO,
+ * device or socket is refused with IDIM_ERR_IO, a file above max_bytes (0 =
+ * FILEIO_READ_MAX) with IDIM_ERR_FORMAT. Returns NULL with *st set on
+ * failure. */
+FILE *fileio_open_input(const char *path, size_t max_bytes, enum idim_status *st,
+                        struct idim_err *err);
 
 enum fileio_mode {
     FILEIO_REPLACE = 1, /* temp file renamed over the target on commit */

@@ -46,6 +46,14 @@ enum idim_status idim_fail(struct idim_err *err, enum idim_status st,
 #endif
     ;
 
+/* Copies src[0..n) to dst (cap bytes, always NUL-terminated) with every
+ * byte that could act on a terminal or is not UTF-8 - control characters,
+ * DEL, C1 controls, invalid or overlong sequences - written as \xNN, so
+ * input bytes quoted in a message are shown, never executed. idim_fail
+ * applies it to every message. Stops before an escape that would not fit;
+ * returns the length written. */
+size_t idim_escape(char *dst, size_t cap, const char *src, size_t n);
+
 /* Maps a status to the process exit code above. */
 int idim_exit_code(enum idim_status st);
 

@@ -14,6 +14,10 @@
 #include "cli.h"
 #include "fileio.h"
 
+/* why a baseline must be positive */
+#define BASELINE_WHY "d90 is the smallest d reaching threshold x baseline, which every d reaches " \
+    "when the baseline is 0 or less"
+
 double probe_now(void)
 {
     struct timespec ts;
@@ -77,6 +81,10 @@ int probe_args_parse(struct probe_args *a, int opt, const char *arg, enum idim_s
         return 1;
     case PO_BASELINE:
         *st = cli_parse_double("--baseline", arg, -1e9, 1e9, &a->baseline, err);
+        if (*st == IDIM_OK && !(a->baseline > 0 && a->baseline <= 1))
+            *st = idim_fail(err, IDIM_ERR_USAGE,
+                            "--baseline takes the baseline dev metric, a number above 0 and at "
+                            "most 1, not '%s' (%s)", arg, BASELINE_WHY);
         return 1;
     case PO_BASELINE_FROM: a->baseline_from = arg; return 1;
     case PO_THRESHOLD:
@@ -230,30 +238,16 @@ void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size
 
 static enum idim_status baseline_from_file(const char *path, double *value, struct idim_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return idim_fail(err, IDIM_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t n = 0, cap = 0, k;
-    char chunk[4096];
-    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (n + k + 1 > cap) {
-            cap = 2 * (n + k + 1);
-            char *q = realloc(buf, cap);
-            if (!q) {
-                free(buf);
-                fclose(f);
-                return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
-            }
-            buf = q;
-        }
-        memcpy(buf + n, chunk, k);
-        n += k;
-    }
-    fclose(f);
-    if (!buf)
+    char *buf;
+    size_t n;
+    /* `idim finetune --out` or a measure report: a few kilobytes */
+    enum idim_status rs = fileio_read_limit(path, (size_t)64 << 20, &buf, &n, err);
+    if (rs)
+        return rs;
+    if (n == 0) {
+        free(buf);
         return idim_fail(err, IDIM_ERR_FORMAT, "%s: empty file", path);
-    buf[n] = 0;
+    }
     cJSON *j = cJSON_Parse(buf);
     free(buf);
     if (!j)
@@ -271,6 +265,9 @@ static enum idim_status baseline_from_file(const char *path, double *value, stru
                        "%s: no baseline metric (expected a number in \"best\", as "
                        "`idim finetune --out` writes)",
                        path);
+    else if (!(v->valuedouble > 0 && v->valuedouble <= 1))
+        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: baseline %g: expected a metric above 0 and at "
+                       "most 1 (%s)", path, v->valuedouble, BASELINE_WHY);
     else
         *value = v->valuedouble;
     cJSON_Delete(j);
@@ -314,6 +311,11 @@ enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, do
                          "baseline: every full fine-tuning run diverged (lr grid %g..%g); "
                          "try a smaller --baseline-lr",
                          cfg.lr[0], cfg.lr[cfg.n_lr - 1]);
+    if (*value <= 0)
+        return idim_fail(err, IDIM_ERR_DIVERGED,
+                         "baseline: full fine-tuning reached %g, no better than chance (%s); "
+                         "train longer (--baseline-epochs) or give --baseline", *value,
+                         BASELINE_WHY);
     return IDIM_OK;
 }
 

@@ -70,7 +70,8 @@ static void help(void)
 
 static int is_binary_theta(const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    enum idim_status st;
+    FILE *f = fileio_open_input(path, 0, &st, NULL);
     if (!f)
         return 0;
     char m[8];
@@ -83,9 +84,10 @@ static int is_binary_theta(const char *path)
 static enum idim_status read_text_theta(const char *path, float **out, size_t *n,
                                         struct idim_err *err)
 {
-    FILE *f = fopen(path, "r");
+    enum idim_status fst;
+    FILE *f = fileio_open_input(path, 0, &fst, err);
     if (!f)
-        return idim_fail(err, IDIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return fst;
     size_t cap = 1024, k = 0;
     float *v = malloc(cap * sizeof *v);
     char line[256];

@@ -101,9 +101,10 @@ static enum idim_status mfile_open(struct mfile *m, const char *path, struct idi
     if (fd < 0)
         return idim_fail(err, IDIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || S_ISDIR(sb.st_mode)) {
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return idim_fail(err, IDIM_ERR_IO, "%s: not a readable file", path);
+        return idim_fail(err, IDIM_ERR_IO, "%s: not a regular file (a folder, FIFO or device)",
+                         path);
     }
     m->n = (size_t)sb.st_size;
     if (m->n == 0) {
@@ -135,12 +136,20 @@ static size_t json_trailing(const char *p, size_t n, const char *end)
     return i;
 }
 
+/* config.json and index files are kilobytes; tokenizer.json tens of megabytes */
+#define CONVERT_JSON_MAX ((size_t)256 << 20)
+
 static enum idim_status read_json(const char *path, cJSON **out, struct idim_err *err)
 {
     struct mfile m;
     enum idim_status st = mfile_open(&m, path, err);
     if (st)
         return st;
+    if (m.n > CONVERT_JSON_MAX) { /* cJSON would need several times this */
+        mfile_close(&m);
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: %zu bytes: expected a JSON file of at most %zu",
+                         path, m.n, CONVERT_JSON_MAX);
+    }
     const char *end = NULL;
     cJSON *j = m.n ? cJSON_ParseWithLengthOpts((const char *)m.p, m.n, &end, 0) : NULL;
     if (!j || !cJSON_IsObject(j)) {

@@ -51,6 +51,31 @@ enum idim_status fileio_check_input(const char *path, size_t max_bytes, uint64_t
     return IDIM_OK;
 }
 
+FILE *fileio_open_input(const char *path, size_t max_bytes, enum idim_status *st,
+                        struct idim_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *st = idim_fail(err, IDIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat sb;
+    if (!max_bytes)
+        max_bytes = FILEIO_READ_MAX;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        *st = idim_fail(err, IDIM_ERR_IO, "%s: is %s, not a file", path, kind_name(sb.st_mode));
+    } else if ((uint64_t)sb.st_size > (uint64_t)max_bytes) {
+        *st = idim_fail(err, IDIM_ERR_FORMAT,
+                        "%s: %llu bytes: expected at most %zu for this kind of file", path,
+                        (unsigned long long)sb.st_size, max_bytes);
+    } else {
+        *st = IDIM_OK;
+        return f;
+    }
+    fclose(f);
+    return NULL;
+}
+
 enum idim_status fileio_read_limit(const char *path, size_t max_bytes, char **out, size_t *n,
                                    struct idim_err *err)
 {

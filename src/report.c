@@ -5,6 +5,9 @@
 #include "report.h"
 #include "fileio.h"
 
+/* sweep CSVs and reports read back: far above any real one (a row is ~60 bytes) */
+#define REPORT_READ_MAX ((size_t)256 << 20)
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -361,10 +364,10 @@ enum idim_status report_csv_read(const char *path, struct search_trial **rows, s
     *n = 0;
     if (cap)
         metric_name[0] = 0;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return idim_fail(err, IDIM_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     enum idim_status st = IDIM_OK;
+    FILE *f = fileio_open_input(path, REPORT_READ_MAX, &st, err);
+    if (!f)
+        return st;
     char *line = NULL;
     size_t len = 0, ncap = 0;
     long lineno = 0;
@@ -659,29 +662,20 @@ char *report_svg(const struct report_plot *p)
 
 enum idim_status report_read_d90(const char *path, double *d90, struct idim_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return idim_fail(err, IDIM_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    struct sbuf b = {0};
-    char chunk[4096];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0)
-        sb_printf(&b, "%.*s", (int)k, chunk);
-    int rerr = ferror(f);
-    fclose(f);
-    char *s = sb_finish(&b);
-    if (rerr) {
+    char *s;
+    size_t n;
+    enum idim_status st = fileio_read_limit(path, REPORT_READ_MAX, &s, &n, err);
+    if (st)
+        return st;
+    if (n == 0) {
         free(s);
-        return idim_fail(err, IDIM_ERR_IO, "%s: read error", path);
-    }
-    if (!s)
         return idim_fail(err, IDIM_ERR_FORMAT, "%s: empty file (expected JSON with \"d90\")",
                          path);
+    }
     cJSON *j = cJSON_Parse(s);
     free(s);
     if (!j)
         return idim_fail(err, IDIM_ERR_FORMAT, "%s: not valid JSON", path);
-    enum idim_status st = IDIM_OK;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "d90");
     if (!cJSON_IsObject(j) || !v)
         st = idim_fail(err, IDIM_ERR_FORMAT, "%s: no \"d90\" field", path);
