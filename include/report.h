@@ -53,6 +53,10 @@ struct report_measure {
     int n_seeds;                /* 1..REPORT_MAX_SEEDS */
     uint64_t proj_seeds[REPORT_MAX_SEEDS];
     const struct search_result *results; /* [n_seeds] */
+    const struct search_trial *runs; /* [n_runs] every run (baseline: d = 0), in order */
+    size_t n_runs;
+    int early_stop;             /* runs stopped when met or hopeless */
+    long eval_every;            /* steps between dev evaluations (0: per epoch) */
     int threads;
     double wall_seconds;
     int n_notes;

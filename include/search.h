@@ -41,6 +41,11 @@ struct search_trial {
     double seconds;    /* wall time of the trial */
     int diverged;      /* loss became NaN/Inf */
     int majority_only; /* every dev prediction was the same class */
+    int outcome;       /* enum train_outcome: 0 completed, 1 met, 2 abandoned, 3 diverged */
+    long steps;        /* optimizer steps run */
+    long total_steps;  /* steps of the full schedule */
+    long met_step;     /* first step whose dev score met the target (0: never) */
+    long hopeless_step; /* first step where the hopeless rule fired (0: never) */
 };
 
 /* Trains one (d, lr) with projection seed `seed` and fills *out (the
@@ -74,7 +79,10 @@ struct search_config {
     uint64_t seed;     /* projection seed of this search */
     int n_lr;          /* 1..SEARCH_MAX_LR */
     double lr[SEARCH_MAX_LR];
+    int early_stop;    /* 1: once one lr of a probe meets the target, skip the rest of
+                          the grid (the probe is met either way) */
 };
+
 
 struct search_result {
     int reached;     /* 1 when some d <= dmax met the target */
@@ -96,7 +104,8 @@ int search_trial_meets(const struct search_trial *t, double target);
 
 /* Runs the best-over-lr-grid probe of one d: every trial is looked up in st
  * first and run through fn only when missing; new trials are added to st
- * (and saved when st->path[0]). st may be NULL. Returns IDIM_OK, the
+ * (and saved when st->path[0]). st may be NULL. With cfg->early_stop the
+ * grid stops at the first trial that meets the target. Returns IDIM_OK, the
  * callback's status, IDIM_ERR_WRITE (state file), IDIM_ERR_NOMEM, or
  * IDIM_ERR_INTERRUPTED when idim_interrupted is set after a saved trial. */
 enum idim_status search_probe_d(const struct search_config *cfg, long d, search_trial_fn fn,

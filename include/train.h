@@ -72,6 +72,7 @@ double train_lr_effective(enum train_lr_rule r, enum train_optim opt, double lr,
                           size_t D);
 
 #define TRAIN_MAX_EPOCHS 256
+#define TRAIN_MAX_EVALS 512 /* evaluations kept in a result's learning curve */
 
 /* Progress report, called after every step (and once per evaluation with
  * evaluating = 1). Called from the training thread; must not longjmp. */
@@ -115,7 +116,40 @@ struct train_opts {
     const char *save_model; /* full FT: write the final weights as an idim model file
                                without a classification head (encoder + BERT pooler), a
                                starting model for subspace runs on another task (NULL = no) */
+    long eval_every;        /* also score dev every N optimizer steps (counted over the
+                               whole run); 0 = only after each epoch. Dev is always scored
+                               after each epoch. */
+    double target;          /* a run "meets" when a dev score is strictly above this and
+                               the model does not predict a single class; NAN = no target */
+    int early_stop;         /* 1: stop when met, or when train_hopeless says so
+                               (abandoned); 0: run the schedule in full and only record
+                               the steps at which it would have stopped */
 };
+
+/* How a run ended. */
+enum train_outcome {
+    TRAIN_COMPLETED = 0, /* the whole schedule ran */
+    TRAIN_MET = 1,       /* stopped early: a dev score met the target */
+    TRAIN_ABANDONED = 2, /* stopped early: train_hopeless */
+    TRAIN_DIVERGED = 3   /* the loss or the gradient norm became NaN/Inf */
+};
+const char *train_outcome_name(enum train_outcome o); /* "completed", "met", ... */
+
+/* The hopeless rule (docs/MEASURE.md), applied at every dev evaluation of
+ * a run with a target: abandon at optimizer step `step` of `total` when
+ *   1. at least 2/3 of the schedule has run (with the linear decay, what is
+ *      left holds 1/9 of the learning-rate budget, a third of what the
+ *      previous third of the schedule had), and
+ *   2. the best valid dev score so far (`best`; NAN when none) is not above
+ *      target, and
+ *   3. the gap to the target is at least 3 times what the best score gained
+ *      over the last third of the schedule: target - best >= 3 (best -
+ *      best_before), best_before = the best valid score at or before step -
+ *      total/3 (NAN when none: then it is still learning, keep it; with no
+ *      valid score at all it abandons).
+ * A plateau (no gain) is abandoned; a curve that rises late keeps running.
+ * Returns 1 to abandon. Pure: tests feed it synthetic learning curves. */
+int train_hopeless(long step, long total, double best, double best_before, double target);
 
 /* Defaults for a mode: full FT = AdamW lr 2e-5, 3 epochs, batch 32, warm-up
  * 6%, weight decay 0.01, clip 1.0, dropout 0.1; subspace = see README /
@@ -163,9 +197,10 @@ struct train_result {
     int n_epochs;                        /* epochs completed */
     double epoch_metric[TRAIN_MAX_EPOCHS]; /* dev primary metric after each epoch */
     double epoch_loss[TRAIN_MAX_EPOCHS];   /* mean training loss of each epoch */
-    double best;                         /* best epoch's dev metric (NAN if none) */
+    double best;                         /* best dev metric of any evaluation (NAN if none);
+                                            valid scores (not a single class) rank first */
     double final;                        /* last epoch's dev metric */
-    int best_epoch;                      /* 1-based; 0 when no epoch finished */
+    int best_epoch;                      /* 1-based epoch of the best dev score; 0: none */
     struct metrics best_metrics;         /* all metrics of the best epoch */
     double majority;                     /* majority-class score on dev */
     int majority_only;                   /* best epoch predicted a single class */
@@ -187,6 +222,16 @@ struct train_result {
     char model_checksum[17];
     uint64_t seed, proj_seed;
     int threads;
+    enum train_outcome outcome;          /* how the run ended */
+    long total_steps;                    /* steps of the full schedule */
+    long best_step;                      /* step of the best dev score (0: none) */
+    long met_step;                       /* first step whose dev score met the target (0: never) */
+    long hopeless_step;                  /* first step where train_hopeless fired (0: never) */
+    int n_evals;                         /* dev evaluations done */
+    double eval_seconds;                 /* wall time spent in them (timing field) */
+    long eval_step[TRAIN_MAX_EVALS];     /* the first TRAIN_MAX_EVALS evaluations: step, */
+    double eval_metric[TRAIN_MAX_EVALS]; /* and dev primary metric, */
+    signed char eval_valid[TRAIN_MAX_EVALS]; /* and 1 when not a single class */
 };
 
 /* Runs one training run (one learning rate) with o on td, filling *r.

@@ -177,6 +177,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
                  "the baseline predicts only the majority class; d90 against it is not "
                  "meaningful");
     double target = a.threshold * baseline;
+    ctx.target = target;
     if (!a.quiet && cli_stderr_is_tty())
         fprintf(stderr, "idim: baseline %s %.4f, target > %.4f\n", ctx.metric, baseline, target);
 
@@ -198,6 +199,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         cfg.seed = a.proj_seed + (uint64_t)i;
         cfg.n_lr = a.n_lr;
         memcpy(cfg.lr, a.lr, sizeof cfg.lr);
+        cfg.early_stop = !a.no_early_stop;
         r.proj_seeds[i] = cfg.seed;
         st = search_run(&cfg, probe_trial, &ctx, &state, &results[i], err);
         if (st == IDIM_ERR_NOT_REACHED) {
@@ -249,6 +251,10 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     r.n_seeds = (int)n_seeds;
     r.results = results;
     r.threads = ctx.threads;
+    r.runs = state.trials;
+    r.n_runs = state.n;
+    r.early_stop = !a.no_early_stop;
+    r.eval_every = ctx.sub.eval_every;
     r.wall_seconds = probe_now() - t0;
     r.n_notes = n_notes;
     for (int i = 0; i < n_notes; i++)

@@ -129,6 +129,10 @@ int probe_args_parse(struct probe_args *a, int opt, const char *arg, enum idim_s
         a->threads = (int)v;
         return 1;
     case PO_QUIET: a->quiet = 1; return 1;
+    case PO_EVAL_EVERY:
+        *st = cli_parse_long("--eval-every", arg, 0, 1L << 40, &a->eval_every, err);
+        return 1;
+    case PO_NO_EARLY_STOP: a->no_early_stop = 1; return 1;
     }
     return 0;
 }
@@ -178,6 +182,17 @@ enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struc
     c->full.epochs = a->baseline_epochs;
     c->sub.epochs = a->epochs;
     c->sub.scope = a->scope;
+    c->sub.early_stop = !a->no_early_stop;
+    c->target = NAN;
+    if (a->eval_every > 0) {
+        c->sub.eval_every = a->eval_every;
+    } else { /* auto: 4 times per epoch (docs/MEASURE.md has the measurement) */
+        size_t n = c->td.train.n;
+        if (a->limit_train > 0 && (size_t)a->limit_train < n)
+            n = (size_t)a->limit_train;
+        long spe = (long)((n + (size_t)a->batch - 1) / (size_t)a->batch);
+        c->sub.eval_every = spe >= 8 ? (spe + 3) / 4 : 0;
+    }
     c->progress = !a->quiet && cli_stderr_is_tty();
     return IDIM_OK;
 }
@@ -191,6 +206,7 @@ enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct
     if (d > 0) {
         o.d = (size_t)d;
         o.proj_seed = seed;
+        o.target = c->target;
     }
     if (c->progress) {
         if (d)
@@ -209,10 +225,15 @@ enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct
         out->seconds = r->seconds;
         out->diverged = r->diverged != 0;
         out->majority_only = r->majority_only != 0;
+        out->outcome = (int)r->outcome;
+        out->steps = r->steps;
+        out->total_steps = r->total_steps;
+        out->met_step = r->met_step;
+        out->hopeless_step = r->hopeless_step;
         if (c->progress)
-            fprintf(stderr, "idim:   %s %.4f (%d epochs, %.1f s)%s%s\n", c->metric, r->best,
-                    r->n_epochs, r->seconds, r->majority_only ? " majority class only" : "",
-                    r->diverged ? " diverged" : "");
+            fprintf(stderr, "idim:   %s %.4f, %s at step %ld of %ld (%.1f s)%s\n", c->metric,
+                    r->best, train_outcome_name(r->outcome), r->steps, r->total_steps,
+                    r->seconds, r->majority_only ? " majority class only" : "");
     }
     free(r);
     return st;
@@ -224,11 +245,12 @@ void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size
     int n = snprintf(key, cap,
                      "%s task=%s model=%s train=%.16s dev=%.16s method=%s scope=%s epochs=%d "
                      "baseline-epochs=%d batch=%d max-len=%d limit-train=%ld limit-dev=%ld "
-                     "seed=%llu threads=%d",
+                     "seed=%llu threads=%d eval-every=%ld early-stop=%d",
                      cmd, c->td.spec.name, c->td.checksum_hex, c->train_sha, c->dev_sha,
                      train_mode_name(a->mode), a->scope == FF_SCOPE_GLOBAL ? "global" : "tensor",
                      a->epochs, a->baseline_epochs, a->batch, c->td.max_len, a->limit_train,
-                     a->limit_dev, (unsigned long long)a->seed, c->threads);
+                     a->limit_dev, (unsigned long long)a->seed, c->threads, c->sub.eval_every,
+                     c->sub.early_stop);
     /* a custom task: the same files read with other columns is another task */
     if (!strcmp(c->td.spec.name, "custom") && n > 0 && (size_t)n < cap)
         snprintf(key + n, cap - (size_t)n, " text-cols=%s label-col=%s format=%s metric=%s",

@@ -17,7 +17,8 @@
 enum {
     PO_MODEL = 1000, PO_METHOD, PO_SCOPE, PO_LR, PO_BASELINE_LR, PO_BASELINE,
     PO_BASELINE_FROM, PO_EPOCHS, PO_BASELINE_EPOCHS, PO_BATCH, PO_MAX_LEN, PO_LIMIT_TRAIN,
-    PO_LIMIT_DEV, PO_SEED, PO_PROJ_SEED, PO_THREADS, PO_QUIET, PO_THRESHOLD,
+    PO_LIMIT_DEV, PO_SEED, PO_PROJ_SEED, PO_THREADS, PO_QUIET, PO_THRESHOLD, PO_EVAL_EVERY,
+    PO_NO_EARLY_STOP,
 };
 
 /* The option table rows for the options above (terminated by the caller). */
@@ -36,7 +37,9 @@ enum {
         {"seed", required_argument, 0, PO_SEED},                                             \
         {"proj-seed", required_argument, 0, PO_PROJ_SEED},                                   \
         {"threads", required_argument, 0, PO_THREADS}, {"quiet", no_argument, 0, PO_QUIET},  \
-        {"threshold", required_argument, 0, PO_THRESHOLD}
+        {"threshold", required_argument, 0, PO_THRESHOLD},                                   \
+        {"eval-every", required_argument, 0, PO_EVAL_EVERY},                                 \
+        {"no-early-stop", no_argument, 0, PO_NO_EARLY_STOP}
 
 /* Help text lines for the shared options. */
 #define PROBE_OPTIONS_HELP                                                                    \
@@ -65,6 +68,11 @@ enum {
     "  --threads N          threads (default 0 = all cores); results are identical for the\n" \
     "                       same inputs, seeds and thread count\n"                            \
     "  --quiet              no progress lines on stderr\n"                                 \
+    "  --eval-every N       score dev every N steps of a subspace run as well as after\n"   \
+    "                       each epoch (default 0 = auto: 4 times per epoch)\n"            \
+    "  --no-early-stop      run every schedule in full (for checking: same d90);\n"       \
+    "                       default: stop a run once its dev score is above the target\n" \
+    "                       (met) or by the hopeless rule (abandoned), docs/MEASURE.md\n" \
     CLI_TASK_CUSTOM_HELP
 
 struct probe_args {
@@ -84,6 +92,8 @@ struct probe_args {
     uint64_t seed, proj_seed;
     int threads;              /* as given (0 = all cores) */
     int quiet;
+    long eval_every;          /* --eval-every (0 = auto) */
+    int no_early_stop;        /* --no-early-stop */
 };
 
 void probe_args_default(struct probe_args *a);
@@ -104,6 +114,8 @@ struct probe_ctx {
     char train_sha[65], dev_sha[65];
     char train_path[1024], dev_path[1024];
     const char *metric;       /* metric name */
+    double target;            /* subspace runs' target (set once the baseline is known;
+                                 NAN before) */
 };
 
 /* Loads the model and task (both splits, tokenized) and their checksums.

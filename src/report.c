@@ -132,6 +132,13 @@ static cJSON *trial_json(const struct search_trial *t)
     cJSON_AddNumberToObject(o, "seconds", t->seconds);
     cJSON_AddBoolToObject(o, "diverged", t->diverged);
     cJSON_AddBoolToObject(o, "majority_only", t->majority_only);
+    static const char *const outcome[] = {"completed", "met", "abandoned", "diverged"};
+    cJSON_AddStringToObject(o, "outcome",
+                            t->outcome >= 0 && t->outcome <= 3 ? outcome[t->outcome] : "?");
+    cJSON_AddNumberToObject(o, "steps", (double)t->steps);
+    cJSON_AddNumberToObject(o, "total_steps", (double)t->total_steps);
+    cJSON_AddNumberToObject(o, "met_step", (double)t->met_step);
+    cJSON_AddNumberToObject(o, "hopeless_step", (double)t->hopeless_step);
     return o;
 }
 
@@ -254,6 +261,25 @@ cJSON *report_measure_json(const struct report_measure *r)
     }
     cJSON_AddItemToObject(o, "seeds", seeds);
     cJSON_AddItemToObject(o, "probes", probes);
+    /* every run, in the order they ran (baseline runs have d = 0) */
+    cJSON *runs = cJSON_CreateArray();
+    long wrong = 0, fired = 0;
+    for (size_t i = 0; runs && i < r->n_runs; i++) {
+        const struct search_trial *t = &r->runs[i];
+        cJSON *ro = trial_json(t);
+        if (ro)
+            cJSON_AddNumberToObject(ro, "proj_seed", (double)t->seed);
+        cJSON_AddItemToArray(runs, ro);
+        fired += t->hopeless_step > 0;
+        wrong += t->hopeless_step > 0 && t->met_step > 0;
+    }
+    cJSON_AddItemToObject(o, "runs", runs);
+    cJSON *es = cJSON_CreateObject();
+    cJSON_AddBoolToObject(es, "enabled", r->early_stop);
+    cJSON_AddNumberToObject(es, "eval_every", (double)r->eval_every);
+    cJSON_AddNumberToObject(es, "hopeless_fired", (double)fired);
+    cJSON_AddNumberToObject(es, "hopeless_wrong", (double)wrong);
+    cJSON_AddItemToObject(o, "early_stop", es);
 
     cJSON *mo = cJSON_CreateObject();
     cJSON_AddStringToObject(mo, "path", r->model_path ? r->model_path : "");

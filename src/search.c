@@ -63,8 +63,11 @@ enum idim_status search_probe_d(const struct search_config *cfg, long d, search_
                                 struct idim_err *err)
 {
     struct search_trial trials[SEARCH_MAX_LR];
-    int resumed = 1;
+    int resumed = 1, n = 0;
     for (int i = 0; i < cfg->n_lr; i++) {
+        if (cfg->early_stop && n > 0 && search_trial_meets(&trials[n - 1], cfg->target))
+            break; /* met: the rest of the grid cannot change that */
+        n++;
         const struct search_trial *old = search_state_find(st, cfg->seed, d, cfg->lr[i]);
         if (old) {
             trials[i] = *old;
@@ -94,7 +97,7 @@ enum idim_status search_probe_d(const struct search_config *cfg, long d, search_
     }
     memset(out, 0, sizeof *out);
     out->d = d;
-    out->best = trials[search_best_trial(trials, (size_t)cfg->n_lr)];
+    out->best = trials[search_best_trial(trials, (size_t)n)];
     out->met = search_trial_meets(&out->best, cfg->target);
     out->resumed = resumed;
     return IDIM_OK;
@@ -121,6 +124,29 @@ static void set_best(struct search_result *res)
         if (trial_better(&res->probes[i].best, &res->probes[best].best))
             best = i;
     res->best = best;
+}
+
+static enum idim_status not_reached(const struct search_config *cfg, struct search_result *res,
+                                    long lo, struct idim_err *err)
+{
+    set_best(res);
+    res->reached = 0;
+    res->d90 = 0;
+    res->lo = lo;
+    res->hi = lo;
+    return idim_fail(err, IDIM_ERR_NOT_REACHED,
+                     "no d up to %ld met the target %.6g (best: d=%ld metric %.6g)", cfg->dmax,
+                     cfg->target, res->probes[res->best].d, res->probes[res->best].best.metric);
+}
+
+static enum idim_status reached(struct search_result *res, long lo, long hi)
+{
+    set_best(res);
+    res->reached = 1;
+    res->d90 = hi;
+    res->lo = lo;
+    res->hi = hi;
+    return IDIM_OK;
 }
 
 enum idim_status search_run(const struct search_config *cfg, search_trial_fn fn, void *ctx,
@@ -150,17 +176,8 @@ enum idim_status search_run(const struct search_config *cfg, search_trial_fn fn,
             break;
         }
         lo = d;
-        if (d >= cfg->dmax) {
-            set_best(res);
-            res->reached = 0;
-            res->d90 = 0;
-            res->lo = lo;
-            res->hi = d;
-            return idim_fail(err, IDIM_ERR_NOT_REACHED,
-                             "no d up to %ld met the target %.6g (best: d=%ld metric %.6g)",
-                             cfg->dmax, cfg->target, res->probes[res->best].d,
-                             res->probes[res->best].best.metric);
-        }
+        if (d >= cfg->dmax)
+            return not_reached(cfg, res, lo, err);
         d = d > cfg->dmax / 2 ? cfg->dmax : 2 * d;
     }
 
@@ -181,12 +198,7 @@ enum idim_status search_run(const struct search_config *cfg, search_trial_fn fn,
         else
             lo = mid;
     }
-    set_best(res);
-    res->reached = 1;
-    res->d90 = hi;
-    res->lo = lo;
-    res->hi = hi;
-    return IDIM_OK;
+    return reached(res, lo, hi);
 }
 
 size_t search_log_grid(long dmin, long dmax, size_t n, long *d)

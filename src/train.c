@@ -68,6 +68,7 @@ void train_opts_default(struct train_opts *o, enum train_mode mode)
     o->seed = 42;
     o->proj_seed = 1234;
     o->threads = 0;
+    o->target = NAN;
     if (mode == TRAIN_FULL) {
         o->lr = 2e-5;
         o->epochs = 3;
@@ -333,9 +334,9 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
     if (st)
         return st;
     R->have_batch = 1;
-    size_t n_idx = p->n_train > p->n_dev ? p->n_train : p->n_dev;
     p->n_opt = sub ? p->d : m->n_params;
-    R->idx = malloc(n_idx * sizeof *R->idx);
+    R->idx = malloc(p->n_train * sizeof *R->idx);
+    R->eval_idx = malloc(p->n_dev * sizeof *R->eval_idx);
     R->pred = malloc(p->n_dev * sizeof *R->pred);
     R->score = malloc(p->n_dev * sizeof *R->score);
     if (o->optimizer == TRAIN_ADAMW_PROJ && (!sub || o->mode != TRAIN_DID))
@@ -346,7 +347,7 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
                                                 : NULL;
     R->best_theta = sub ? calloc(p->d, sizeof(float)) : NULL;
     R->decay = calloc(m->n_tensors, 1);
-    if (!R->idx || !R->pred || !R->score || (o->optimizer != TRAIN_SGD && !R->opt) ||
+    if (!R->idx || !R->eval_idx || !R->pred || !R->score || (o->optimizer != TRAIN_SGD && !R->opt) ||
         (sub && !R->best_theta) || !R->decay)
         return idim_fail(err, IDIM_ERR_NOMEM,
                          "out of memory allocating optimizer state (%zu floats)", 2 * p->n_opt);
@@ -425,30 +426,110 @@ static int train_step(struct run *R, struct train_data *td, const struct train_o
     return 0;
 }
 
-/* Scores dev after epoch ep and keeps the best epoch (and its theta). */
-static void end_epoch(struct run *R, struct train_data *td, const struct train_opts *o,
-                      const struct plan *p, int ep, double loss_sum, long loss_n,
-                      struct train_result *res)
+int train_hopeless(long step, long total, double best, double best_before, double target)
+{
+    if (!isfinite(target) || total <= 0)
+        return 0;
+    if (3 * step < 2 * total)
+        return 0;
+    if (!isfinite(best))
+        return 1; /* nothing valid after 2/3 of the schedule */
+    if (best > target)
+        return 0;
+    if (!isfinite(best_before))
+        return 0; /* it learned something within the last third */
+    return target - best >= 3.0 * (best - best_before);
+}
+
+/* The best valid score of res's evaluations at or before step `upto`
+ * (NAN when none, or when they were not all kept). */
+static double best_upto(const struct train_result *res, long upto)
+{
+    double b = NAN;
+    int n = res->n_evals < TRAIN_MAX_EVALS ? res->n_evals : TRAIN_MAX_EVALS;
+    for (int e = 0; e < n && res->eval_step[e] <= upto; e++)
+        if (res->eval_valid[e] && (isnan(b) || res->eval_metric[e] > b))
+            b = res->eval_metric[e];
+    return b;
+}
+
+const char *train_outcome_name(enum train_outcome o)
+{
+    switch (o) {
+    case TRAIN_COMPLETED: return "completed";
+    case TRAIN_MET: return "met";
+    case TRAIN_ABANDONED: return "abandoned";
+    case TRAIN_DIVERGED: return "diverged";
+    }
+    return "?";
+}
+
+/* met ranks above nm: a valid score (finite, not a single class) beats an
+ * invalid one, then the higher score. The search ranks trials the same way,
+ * so the best evaluation meets the target exactly when some evaluation does. */
+static int eval_better(const struct metrics *met, const struct train_result *res)
+{
+    int v = isfinite(met->primary) && !met->majority_only;
+    if (res->best_step == 0 && res->best_epoch == 0)
+        return 1;
+    int bv = isfinite(res->best) && !res->majority_only;
+    if (v != bv)
+        return v > bv;
+    return met->primary > res->best || (isnan(res->best) && !isnan(met->primary));
+}
+
+/* Scores dev at step (inside epoch ep, or after it when end_of_epoch),
+ * keeps the best score (and its theta), records the step at which the run
+ * met its target or became hopeless. Returns the outcome to stop with, or
+ * TRAIN_COMPLETED to go on. */
+static enum train_outcome eval_point(struct run *R, struct train_data *td,
+                                     const struct train_opts *o, const struct plan *p, int ep,
+                                     long step, int end_of_epoch, double loss_sum, long loss_n,
+                                     struct train_result *res)
 {
     int sub = o->mode != TRAIN_FULL;
+    double t0 = train_now_s();
     struct metrics met;
     if (sub)
         subspace_apply(&R->s);
     train_evaluate(R, td, p->n_dev, p->B, &met);
-    res->epoch_metric[ep - 1] = met.primary;
-    res->epoch_loss[ep - 1] = loss_n ? loss_sum / (double)loss_n : NAN;
-    res->n_epochs = ep;
+    res->eval_seconds += train_now_s() - t0;
+    if (res->n_evals < TRAIN_MAX_EVALS) {
+        res->eval_step[res->n_evals] = step;
+        res->eval_metric[res->n_evals] = met.primary;
+        res->eval_valid[res->n_evals] = isfinite(met.primary) && !met.majority_only;
+    }
+    res->n_evals++;
+    if (end_of_epoch) {
+        res->epoch_metric[ep - 1] = met.primary;
+        res->epoch_loss[ep - 1] = loss_n ? loss_sum / (double)loss_n : NAN;
+        res->n_epochs = ep;
+    }
     res->final = met.primary;
     res->majority = met.majority_primary;
-    if (res->best_epoch == 0 || met.primary > res->best ||
-        (isnan(res->best) && !isnan(met.primary))) {
+    if (eval_better(&met, res)) {
         res->best = met.primary;
         res->best_epoch = ep;
+        res->best_step = step;
         res->best_metrics = met;
         res->majority_only = met.majority_only;
         if (sub)
             memcpy(R->best_theta, R->s.theta, p->d * sizeof(float));
     }
+    int valid = isfinite(met.primary) && !met.majority_only;
+    if (isfinite(o->target) && valid && met.primary > o->target) {
+        if (!res->met_step)
+            res->met_step = step;
+        return o->early_stop ? TRAIN_MET : TRAIN_COMPLETED;
+    }
+    int have_valid = isfinite(res->best) && !res->majority_only;
+    if (train_hopeless(step, p->total, have_valid ? res->best : NAN,
+                       best_upto(res, step - p->total / 3), o->target)) {
+        if (!res->hopeless_step)
+            res->hopeless_step = step;
+        return o->early_stop ? TRAIN_ABANDONED : TRAIN_COMPLETED;
+    }
+    return TRAIN_COMPLETED;
 }
 
 /* Writes what the run was asked to keep: the best theta (subspace) or the
@@ -520,6 +601,7 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
         return st;
     res->n_train = p.n_train;
     res->n_dev = p.n_dev;
+    res->total_steps = p.total;
     st = run_alloc(&R, td, o, &p, threads, res, err);
     if (st)
         goto done;
@@ -539,16 +621,30 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
             }
             int n = (int)(p.n_train - i0 < (size_t)p.B ? p.n_train - i0 : (size_t)p.B);
             float loss;
-            if (train_step(&R, td, o, &p, R.idx + i0, n, ep, &step, &loss, res))
+            if (train_step(&R, td, o, &p, R.idx + i0, n, ep, &step, &loss, res)) {
+                res->outcome = TRAIN_DIVERGED;
                 goto finish;
+            }
             loss_sum += loss;
             loss_n++;
             seen += (size_t)n;
             report_progress(o, ep, &p, step, loss, seen, t_train + (train_now_s() - t_ep), 0);
+            if (o->eval_every > 0 && step % o->eval_every == 0 &&
+                i0 + (size_t)p.B < p.n_train) { /* the epoch's last step: scored below */
+                double t_ev = train_now_s();
+                res->outcome = eval_point(&R, td, o, &p, ep, step, 0, 0, 0, res);
+                t_ep += train_now_s() - t_ev; /* not training time */
+                if (res->outcome != TRAIN_COMPLETED) {
+                    t_train += train_now_s() - t_ep;
+                    goto finish;
+                }
+            }
         }
         t_train += train_now_s() - t_ep;
         report_progress(o, ep, &p, step, loss_sum / (double)loss_n, seen, t_train, 1);
-        end_epoch(&R, td, o, &p, ep, loss_sum, loss_n, res);
+        res->outcome = eval_point(&R, td, o, &p, ep, step, 1, loss_sum, loss_n, res);
+        if (res->outcome != TRAIN_COMPLETED)
+            goto finish;
     }
 finish:
     res->steps = step;

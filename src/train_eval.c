@@ -26,6 +26,7 @@ void train_scratch_free(struct run *r)
     if (r->have_batch)
         batch_free(&r->b);
     free(r->idx);
+    free(r->eval_idx);
     free(r->pred);
     free(r->score);
     free(r->opt);
@@ -78,10 +79,10 @@ void train_evaluate(struct run *r, struct train_data *td, size_t n_dev, int B,
     struct model *m = &r->m;
     int NL = m->n_labels;
     for (size_t i = 0; i < n_dev; i++)
-        r->idx[i] = i;
+        r->eval_idx[i] = i;
     for (size_t i0 = 0; i0 < n_dev; i0 += (size_t)B) {
         int n = (int)(n_dev - i0 < (size_t)B ? n_dev - i0 : (size_t)B);
-        batch_fill(&r->b, &td->dev, r->idx + i0, n, td->cfg.pad_id);
+        batch_fill(&r->b, &td->dev, r->eval_idx + i0, n, td->cfg.pad_id);
         model_forward(m, &r->b, 0);
         for (int i = 0; i < n; i++) {
             const float *lg = m->logits + (size_t)i * (size_t)NL;
@@ -149,10 +150,10 @@ enum idim_status train_eval_theta(struct train_data *td, const struct theta_file
     if (st)
         goto done;
     R.have_batch = 1;
-    R.idx = malloc(n_dev * sizeof *R.idx);
+    R.eval_idx = malloc(n_dev * sizeof *R.eval_idx);
     R.pred = malloc(n_dev * sizeof *R.pred);
     R.score = malloc(n_dev * sizeof *R.score);
-    if (!R.idx || !R.pred || !R.score) {
+    if (!R.eval_idx || !R.pred || !R.score) {
         st = idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
         goto done;
     }

@@ -18,7 +18,8 @@ struct run {
     struct subspace s;
     struct batch b;
     int have_batch;
-    size_t *idx;     /* [max(n_train, n_dev)] */
+    size_t *idx;     /* [n_train] this epoch's order */
+    size_t *eval_idx; /* [n_dev] 0..n_dev-1 (dev is scored in order) */
     int32_t *pred;   /* [n_dev] */
     float *score;    /* [n_dev] */
     float *opt;      /* optimizer state: 2 x trained floats */

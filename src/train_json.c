@@ -84,9 +84,26 @@ cJSON *train_result_json(const struct train_opts *o, const struct train_result *
     if (r->diverged)
         cJSON_AddStringToObject(j, "diverged_msg", r->diverged_msg);
     add_num(j, "steps", (double)r->steps);
+    add_num(j, "total_steps", (double)r->total_steps);
+    cJSON_AddStringToObject(j, "outcome", train_outcome_name(r->outcome));
+    add_num(j, "best_step", (double)r->best_step);
+    add_num(j, "met_step", (double)r->met_step);
+    add_num(j, "hopeless_step", (double)r->hopeless_step);
+    add_num(j, "eval_every", (double)o->eval_every);
+    cJSON *ev = cJSON_AddArrayToObject(j, "evals");
+    for (int e = 0; e < r->n_evals && e < TRAIN_MAX_EVALS && ev; e++) {
+        cJSON *pt = cJSON_CreateArray();
+        if (!pt)
+            break;
+        cJSON_AddItemToArray(pt, cJSON_CreateNumber((double)r->eval_step[e]));
+        cJSON_AddItemToArray(pt, isfinite(r->eval_metric[e]) ? cJSON_CreateNumber(r->eval_metric[e])
+                                                             : cJSON_CreateNull());
+        cJSON_AddItemToArray(ev, pt);
+    }
     cJSON_AddStringToObject(j, "model_checksum", r->model_checksum);
     add_num(j, "seconds", r->seconds);
     add_num(j, "ex_per_s", r->ex_per_s);
+    add_num(j, "eval_seconds", r->eval_seconds);
     add_num(j, "peak_rss_bytes", (double)r->peak_rss_bytes);
     return j;
 }

@@ -14,7 +14,7 @@ fi
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 fail() { echo "e2e_train FAIL: $*"; exit 1; }
 # drop timing fields from a JSON line
-strip() { sed -e 's/"seconds":[^,}]*//g' -e 's/"ex_per_s":[^,}]*//g' -e 's/"peak_rss_bytes":[^,}]*//g' "$1"; }
+strip() { sed -e 's/"seconds":[^,}]*//g' -e 's/"ex_per_s":[^,}]*//g' -e 's/"peak_rss_bytes":[^,}]*//g' -e 's/"eval_seconds":[^,}]*//g' "$1"; }
 
 "$IDIM" init --preset tiny --vocab "$VOCAB" --seed 1 -o "$T/tiny.idim" >/dev/null || fail "init"
 "$IDIM" init --preset tiny --vocab "$VOCAB" --seed 2 -o "$T/other.idim" >/dev/null || fail "init 2"

@@ -577,6 +577,35 @@ static void test_check(void **unused)
     assert_int_equal(report_read_d90(path, &v, &err), IDIM_ERR_IO);
 }
 
+
+/* Early stop over the lr grid: the first lr that meets ends the probe;
+ * failing probes still run the whole grid; d90 is unchanged. */
+static void test_lr_grid_early_stop(void **unused)
+{
+    (void)unused;
+    /* the lr grid stops at the first lr that meets */
+    struct synth s = {.dstar = 200, .good = 0.95, .bad = 0.5};
+    struct search_config c;
+    cfg_default(&c);
+    c.n_lr = 3;
+    c.lr[0] = 1e-3;
+    c.lr[1] = 3e-3;
+    c.lr[2] = 1e-2;
+    c.early_stop = 1;
+    c.precision = 1.000001;
+    struct search_result *r = calloc(1, sizeof *r);
+    struct idim_err err = {{0}};
+    assert_int_equal(search_run(&c, synth_fn, &s, NULL, r, &err), IDIM_OK);
+    assert_int_equal(r->d90, 200);
+    int met = 0, failed = 0;
+    for (size_t i = 0; i < r->n_probes; i++) {
+        met += r->probes[i].met;
+        failed += !r->probes[i].met;
+    }
+    assert_int_equal(s.calls, met + 3 * failed);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_not_reached),
         cmocka_unit_test(test_dmin_meets),
         cmocka_unit_test(test_lr_grid),
+        cmocka_unit_test(test_lr_grid_early_stop),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_state_malformed),
         cmocka_unit_test(test_grid_and_median),

@@ -328,6 +328,7 @@ static void test_determinism(void **st)
         b.seconds = a.seconds;
         b.ex_per_s = a.ex_per_s;
         b.peak_rss_bytes = a.peak_rss_bytes;
+        b.eval_seconds = a.eval_seconds;
         cJSON *ja = train_result_json(&o, &a), *jb = train_result_json(&o, &b);
         char *sa = cJSON_PrintUnformatted(ja), *sb = cJSON_PrintUnformatted(jb);
         assert_string_equal(sa, sb);
@@ -424,6 +425,192 @@ static void test_diverged(void **st)
     }
 }
 
+
+/* Feeds a synthetic learning curve (metric at steps every, 2 every, ...,
+ * total) through train_hopeless with the bookkeeping of the trainer (best
+ * so far, best at or before step - total/3). Returns the step at which the
+ * rule fires, 0 when never. */
+static long replay(double (*curve)(long step, long total), long total, long every,
+                   double target)
+{
+    double best = NAN;
+    for (long s = every; s <= total; s += every) {
+        double m = curve(s, total);
+        if (isnan(best) || m > best)
+            best = m;
+        if (m > target)
+            return 0; /* met */
+        double before = NAN;
+        for (long u = every; u <= s - total / 3; u += every)
+            if (isnan(before) || curve(u, total) > before)
+                before = curve(u, total);
+        if (train_hopeless(s, total, best, before, target))
+            return s;
+    }
+    return 0;
+}
+
+/* A careless rule for contrast: patience of 5 evaluations after 25%. */
+static long replay_patience(double (*curve)(long step, long total), long total, long every,
+                            double target)
+{
+    double best = NAN;
+    int stale = 0;
+    for (long s = every; s <= total; s += every) {
+        double m = curve(s, total);
+        if (m > target)
+            return 0;
+        if (isnan(best) || m > best) {
+            best = m;
+            stale = 0;
+        } else if (++stale >= 5 && 4 * s >= total) {
+            return s;
+        }
+    }
+    return 0;
+}
+
+static double flat(long s, long total)
+{
+    (void)s, (void)total;
+    return 0.5;
+}
+
+/* Flat at the majority score for 45% of the schedule, then a rise that
+ * crosses the target 0.8 at about 90%. */
+static double late_rise(long s, long total)
+{
+    double f = (double)s / (double)total;
+    return f < 0.45 ? 0.5 : 0.5 + (f - 0.45) * 0.72;
+}
+
+/* Climbs slowly all the way and ends below the target: still improving, so
+ * never abandoned (the rule only stops plateaus). */
+static double slow_climb(long s, long total)
+{
+    return 0.5 + 0.25 * (double)s / (double)total;
+}
+
+/* Improves until 40%, then a plateau (with small dips) below target. */
+static double plateau(long s, long total)
+{
+    double f = (double)s / (double)total;
+    if (f <= 0.4)
+        return 0.5 + 0.5 * f;
+    return 0.7 - 0.01 * (double)(s % 3);
+}
+
+static double meets(long s, long total)
+{
+    return 0.5 + 0.5 * (double)s / (double)total;
+}
+
+/* Improves fast until 30%, then gains a little: 0.002 per 10% (the gap
+ * stays far above 3 x the gain of a third). */
+static double creeping(long s, long total)
+{
+    double f = (double)s / (double)total;
+    return f <= 0.3 ? 0.5 + 0.6 * f : 0.68 + 0.02 * (f - 0.3);
+}
+
+static void test_hopeless_rule(void **st)
+{
+    (void)st;
+    /* nothing learned: abandoned exactly at 2/3 of the schedule */
+    assert_int_equal(replay(flat, 300, 10, 0.8), 200);
+    /* the late rise keeps running (and the careless rule would have lost it) */
+    assert_int_equal(replay(late_rise, 300, 10, 0.8), 0);
+    assert_true(replay_patience(late_rise, 300, 10, 0.8) > 0);
+    assert_true(late_rise(300, 300) > 0.8);
+    /* still climbing at a pace that could close the gap: kept */
+    assert_int_equal(replay(slow_climb, 300, 10, 0.8), 0);
+    /* plateau from 40% at 0.7, target 0.8: at 2/3 the best gained 0.033
+     * over the last third, the gap 0.1 >= 3 x 0.033: abandoned */
+    assert_int_equal(replay(plateau, 300, 10, 0.8), 200);
+    assert_int_equal(replay(creeping, 300, 10, 0.8), 200);
+    assert_int_equal(replay(meets, 300, 10, 0.8), 0);
+    /* no target, no rule; a best above the target is never hopeless */
+    assert_false(train_hopeless(299, 300, 0.5, 0.5, NAN));
+    assert_false(train_hopeless(299, 300, 0.81, 0.5, 0.8));
+    /* nothing valid after 2/3: abandoned; valid only lately: kept */
+    assert_true(train_hopeless(200, 300, NAN, NAN, 0.8));
+    assert_false(train_hopeless(200, 300, 0.5, NAN, 0.8));
+    /* equal to the target is not above it */
+    assert_true(train_hopeless(299, 300, 0.8, 0.8, 0.8));
+    /* the bounds: 2/3 done; gap exactly 3 x the gain */
+    assert_false(train_hopeless(199, 300, 0.5, 0.5, 0.8));
+    assert_true(train_hopeless(200, 300, 0.5, 0.4, 0.8));
+    assert_false(train_hopeless(200, 300, 0.5, 0.39, 0.8));
+}
+
+/* Extra dev evaluations do not change training (same losses, same epoch
+ * scores); a run stops at the first evaluation above its target, and with
+ * early_stop = 0 the full run records that step and ends identical. */
+static void test_early_stop_run(void **st)
+{
+    (void)st;
+    enum train_mode modes[2] = {TRAIN_DID, TRAIN_SAID};
+    for (int k = 0; k < 2; k++) {
+        struct train_data td;
+        make_data(&td);
+        struct train_opts o;
+        short_opts(&o, modes[k]);
+        o.epochs = 3; /* 5 steps per epoch, 15 in all */
+        struct train_result *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+        struct idim_err err = {{0}};
+        assert_int_equal(train_run(&td, &o, a, &err), IDIM_OK);
+        assert_int_equal(a->n_evals, 3);
+        assert_int_equal(a->outcome, TRAIN_COMPLETED);
+        o.eval_every = 2;
+        assert_int_equal(train_run(&td, &o, b, &err), IDIM_OK);
+        assert_int_equal(b->n_evals, 3 + 6); /* 2,4,6,8,12,14 (10 is an epoch end) */
+        assert_memory_equal(a->epoch_loss, b->epoch_loss, 3 * sizeof(double));
+        assert_memory_equal(a->epoch_metric, b->epoch_metric, 3 * sizeof(double));
+        assert_true(b->best >= a->best);
+
+        /* a target the run reaches at some evaluation: the first one above */
+        double target = NAN;
+        long first = 0;
+        for (int e = 0; e < b->n_evals && !first; e++)
+            if (b->eval_metric[e] > b->majority - 1e-9 && b->eval_step[e] > 2) {
+                target = b->eval_metric[e] - 1e-6;
+                first = b->eval_step[e];
+            }
+        assert_true(first > 0);
+        o.target = target;
+        o.early_stop = 1;
+        struct train_result *c = calloc(1, sizeof *c), *f = calloc(1, sizeof *f);
+        assert_int_equal(train_run(&td, &o, c, &err), IDIM_OK);
+        o.early_stop = 0;
+        assert_int_equal(train_run(&td, &o, f, &err), IDIM_OK);
+        assert_int_equal(f->outcome, TRAIN_COMPLETED);
+        assert_int_equal(f->steps, 15);
+        if (c->outcome == TRAIN_MET) {
+            assert_true(c->steps <= first);
+            assert_int_equal(c->met_step, c->steps);
+            assert_int_equal(f->met_step, c->met_step);
+            assert_true(c->best > target);
+            assert_true(f->best >= c->best);
+            /* the stopped run is a prefix of the full one */
+            assert_memory_equal(c->eval_metric, f->eval_metric, (size_t)c->n_evals * sizeof(double));
+        } else {
+            /* only majority-class scores reached it: never met */
+            assert_int_equal(f->met_step, 0);
+        }
+        cJSON *j = train_result_json(&o, c);
+        char *js = cJSON_PrintUnformatted(j);
+        assert_non_null(strstr(js, "\"outcome\":\""));
+        assert_non_null(strstr(js, "\"evals\":[["));
+        free(js);
+        cJSON_Delete(j);
+        free(a);
+        free(b);
+        free(c);
+        free(f);
+        drop_data(&td);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -432,7 +619,8 @@ int main(void)
         cmocka_unit_test(test_step0_exact),    cmocka_unit_test(test_said_too_small),
         cmocka_unit_test(test_adamw_hand),     cmocka_unit_test(test_lr_schedule),
         cmocka_unit_test(test_determinism),    cmocka_unit_test(test_theta_roundtrip),
-        cmocka_unit_test(test_diverged),
+        cmocka_unit_test(test_diverged),      cmocka_unit_test(test_hopeless_rule),
+        cmocka_unit_test(test_early_stop_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
