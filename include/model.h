@@ -84,11 +84,12 @@ const float *model_hidden(const struct model *m);
  * gradients are 0): overwrites m->grads. dhidden is copied, not kept. */
 void model_backward_hidden(struct model *m, const float *dhidden);
 
-/* Sets the thread count used by OpenBLAS (openblas_set_num_threads) and by
- * our own loops (a process-wide pool of workers that sleep between calls;
- * see ops.h). Our loops split work so that their results do not depend on
- * n; OpenBLAS may round differently with another n. The pool is shared:
- * run one model computation at a time per process. */
+/* Sets the thread count of our own loops and matrix products (a
+ * process-wide pool of workers that sleep between calls; see ops.h): every
+ * sgemm runs in fixed row blocks over the pool and OpenBLAS itself runs on one
+ * thread (openblas_set_num_threads(1)). Work is split so that results do
+ * not depend on n. The pool is shared: run one model computation at a time
+ * per process. */
 void model_set_threads(int n);
 
 /* Matrix-product FLOPs (2 per multiply-add) of one forward pass on a

@@ -79,7 +79,8 @@ void model_set_threads(int n)
     if (n < 1)
         n = 1;
     ops_set_threads(n);
-    openblas_set_num_threads(n);
+    /* our pool splits every product (ops.c); OpenBLAS runs in the caller */
+    openblas_set_num_threads(1);
 }
 
 static void point_weights(struct net_w *nw, float *base, const struct model *m)

@@ -260,34 +260,57 @@ static void colsum(float *out, const float *x, int N, int C)
     ops_parallel(colsum_part, &a);
 }
 
-/* ---- linear ------------------------------------------------------------ */
+/* ---- matrix products ----------------------------------------------------
+ * OpenBLAS runs on one thread (model_set_threads); our pool runs every
+ * product as blocks of GEMM_ROWS rows of its output, one cblas_sgemm per
+ * block, the blocks split over the parts. OpenBLAS's rounding depends on a
+ * call's shape, so the blocks are fixed by the shape alone: results do not
+ * depend on the thread count. OpenBLAS's own worker threads never spin
+ * (sched_yield) while our element-wise passes run between the products. */
+#define GEMM_ROWS 128
 
-struct fill_args {
-    float *out;
-    const float *bias;
-    int N, OC;
+struct gemm_args {
+    enum CBLAS_TRANSPOSE ta, tb;
+    int M, N, K;
+    float alpha, beta;
+    const float *A, *B, *bias; /* bias [N] fills C's rows first (then beta = 1) */
+    int lda, ldb, ldc;
+    float *C;
 };
 
-static void fill_part(void *p, int part, int parts)
+static void gemm_part(void *p, int part, int parts)
 {
-    struct fill_args *a = p;
-    int r0, r1;
-    split(a->N, part, parts, 1, &r0, &r1);
-    for (int n = r0; n < r1; n++)
-        memcpy(a->out + (size_t)n * a->OC, a->bias, (size_t)a->OC * sizeof(float));
+    struct gemm_args *g = p;
+    int b0, b1;
+    split((g->M + GEMM_ROWS - 1) / GEMM_ROWS, part, parts, 1, &b0, &b1);
+    for (int blk = b0; blk < b1; blk++) {
+        int m0 = blk * GEMM_ROWS, m1 = m0 + GEMM_ROWS < g->M ? m0 + GEMM_ROWS : g->M;
+        float *c = g->C + (size_t)m0 * g->ldc;
+        float beta = g->beta;
+        if (g->bias) {
+            for (int r = m0; r < m1; r++)
+                memcpy(g->C + (size_t)r * g->ldc, g->bias, (size_t)g->N * sizeof(float));
+            beta = 1.0f;
+        }
+        const float *a = g->ta == CblasNoTrans ? g->A + (size_t)m0 * g->lda : g->A + m0;
+        cblas_sgemm(CblasRowMajor, g->ta, g->tb, m1 - m0, g->N, g->K, g->alpha, a, g->lda, g->B,
+                    g->ldb, beta, c, g->ldc);
+    }
+}
+
+/* C[M,N] = alpha op(A) op(B) + beta C (+ bias per row), in row blocks. */
+static void gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K,
+                 float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc, const float *bias)
+{
+    struct gemm_args g = {ta, tb, M, N, K, alpha, beta, A, B, bias, lda, ldb, ldc, C};
+    ops_parallel(gemm_part, &g);
 }
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int N, int IC, int OC)
 {
-    float beta = 0.0f;
-    if (bias) {
-        struct fill_args a = {out, bias, N, OC};
-        ops_parallel(fill_part, &a);
-        beta = 1.0f;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, inp, IC, weight, IC,
-                beta, out, OC);
+    gemm(CblasNoTrans, CblasTrans, N, OC, IC, 1.0f, inp, IC, weight, IC, 0.0f, out, OC, bias);
 }
 
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
@@ -295,10 +318,9 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
                      float beta_inp)
 {
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC,
-                    weight, IC, beta_inp, dinp, IC);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC,
-                1.0f, dweight, IC);
+        gemm(CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, weight, IC, beta_inp, dinp,
+             IC, NULL);
+    gemm(CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC, NULL);
     if (dbias)
         colsum(dbias, dout, N, OC);
 }
@@ -498,28 +520,28 @@ void gelu_backward(float *dg, float *dbias, const float *f, const float *g, int 
 }
 
 /* ---- attention ---------------------------------------------------------
- * Three phases, so that the small per-(batch, head) products run one after
- * another through (multi-threaded) OpenBLAS while the softmax work between
- * them runs on our pool: scores for every head; softmax (and dropout) of
- * every row in parallel; context for every head. */
+ * One task per (sequence, head) on our pool: scores, softmax (and dropout)
+ * and context of a head run back to back while its T x T block is in
+ * cache, with single-threaded sgemm; each (sequence, head) is computed the
+ * same way whatever the thread count. */
 
 struct att_args {
-    float *P, *Pd, *dP;
+    float *ctx, *P, *Pd, *dP, *dq, *dk, *dv;
+    const float *q, *k, *v, *dctx;
     const uint8_t *pmask;
     const int32_t *mask;
-    float keep_scale;
-    int B, T, NH;
+    float keep_scale, scale;
+    int B, T, C, NH;
 };
 
-static void softmax_part(void *p, int part, int parts)
+/* Softmax of each of the T rows of the head's scores S [T, T] over keys
+ * [0, T) with the padding mask mk (masked keys get exactly 0, as
+ * exp(finfo.min - max) in HF), then the dropout copy into Sd. */
+static void softmax_rows(float *S, float *Sd, const uint8_t *pm, const int32_t *mk,
+                         float keep_scale, int T)
 {
-    struct att_args *A = p;
-    int T = A->T, rows = A->B * A->NH * T, r0, r1;
-    split(rows, part, parts, 1, &r0, &r1);
-    for (int r = r0; r < r1; r++) {
-        int b = r / (A->NH * T);
-        const int32_t *mk = A->mask + (size_t)b * T;
-        float *row = A->P + (size_t)r * T;
+    for (int r = 0; r < T; r++) {
+        float *row = S + (size_t)r * T;
         float mx = -INFINITY;
         for (int j = 0; j < T; j++)
             if (mk[j] && row[j] > mx)
@@ -528,16 +550,35 @@ static void softmax_part(void *p, int part, int parts)
             row[j] -= mx;
         MAP4(exp4, row, row, T);
         for (int j = 0; j < T; j++)
-            row[j] = mk[j] ? row[j] : 0.0f; /* exp(finfo.min - max) == 0 in HF */
+            row[j] = mk[j] ? row[j] : 0.0f;
         float inv = 1.0f / sum_fixed(row, T);
         for (int j = 0; j < T; j++)
             row[j] *= inv;
-        if (A->pmask) {
-            const uint8_t *pm = A->pmask + (size_t)r * T;
-            float *pd = A->Pd + (size_t)r * T;
+        if (pm) {
+            const uint8_t *pr = pm + (size_t)r * T;
+            float *pd = Sd + (size_t)r * T;
             for (int j = 0; j < T; j++)
-                pd[j] = pm[j] ? row[j] * A->keep_scale : 0.0f;
+                pd[j] = pr[j] ? row[j] * keep_scale : 0.0f;
         }
+    }
+}
+
+static void att_forward_part(void *p, int part, int parts)
+{
+    struct att_args *A = p;
+    int T = A->T, C = A->C, NH = A->NH, hd = C / NH, i0, i1;
+    size_t TT = (size_t)T * T;
+    split(A->B * NH, part, parts, 1, &i0, &i1);
+    for (int i = i0; i < i1; i++) {
+        int b = i / NH, h = i % NH;
+        size_t base = (size_t)b * T * C + (size_t)h * hd;
+        float *S = A->P + (size_t)i * TT, *Sd = A->pmask ? A->Pd + (size_t)i * TT : NULL;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, A->scale, A->q + base, C,
+                    A->k + base, C, 0.0f, S, T);
+        softmax_rows(S, Sd, A->pmask ? A->pmask + (size_t)i * TT : NULL, A->mask + (size_t)b * T,
+                     A->keep_scale, T);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, Sd ? Sd : S, T,
+                    A->v + base, C, 0.0f, A->ctx + base, C);
     }
 }
 
@@ -545,49 +586,57 @@ void attention_forward(float *ctx, float *probs, float *pdrop, const float *q,
                        const float *k, const float *v, const int32_t *mask,
                        const uint8_t *pmask, float keep_scale, int B, int T, int C, int NH)
 {
-    int hd = C / NH;
-    float scale = 1.0f / sqrtf((float)hd);
-    size_t TT = (size_t)T * T;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            size_t base = (size_t)b * T * C + (size_t)h * hd;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + base, C,
-                        k + base, C, 0.0f, probs + ((size_t)b * NH + h) * TT, T);
-        }
-    struct att_args A = {.P = probs, .Pd = pdrop, .pmask = pmask, .mask = mask,
-                         .keep_scale = keep_scale, .B = B, .T = T, .NH = NH};
-    ops_parallel(softmax_part, &A);
-    const float *src = pmask ? pdrop : probs;
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            size_t base = (size_t)b * T * C + (size_t)h * hd;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f,
-                        src + ((size_t)b * NH + h) * TT, T, v + base, C, 0.0f, ctx + base, C);
-        }
+    struct att_args A = {.ctx = ctx, .P = probs, .Pd = pdrop, .q = q, .k = k, .v = v,
+                         .pmask = pmask, .mask = mask, .keep_scale = keep_scale,
+                         .scale = 1.0f / sqrtf((float)(C / NH)), .B = B, .T = T, .C = C,
+                         .NH = NH};
+    ops_parallel(att_forward_part, &A);
 }
 
 /* dS = Pd (.) dPd - P (.) <Pd, dPd> row by row, where Pd = P (.) keep / (1 - p)
  * is what multiplied V: the chain rule through dropout and softmax, with
- * no mask needed (Pd is 0 where dropped). Overwrites dP with dS. */
-static void softmax_backward_part(void *p, int part, int parts)
+ * no mask needed (Pd is 0 where dropped). Overwrites d with dS. */
+static void softmax_backward_rows(float *d, const float *P, const float *Pd, int T)
 {
-    struct att_args *A = p;
-    int T = A->T, rows = A->B * A->NH * T, r0, r1;
-    split(rows, part, parts, 1, &r0, &r1);
-    for (int r = r0; r < r1; r++) {
-        float *d = A->dP + (size_t)r * T;
-        const float *pr = A->P + (size_t)r * T, *pd = A->Pd + (size_t)r * T;
+    for (int r = 0; r < T; r++) {
+        float *dr = d + (size_t)r * T;
+        const float *pr = P + (size_t)r * T, *pd = Pd + (size_t)r * T;
         float acc[VB] = {0}, dot = 0.0f;
         int j = 0;
         for (; j + VB <= T; j += VB)
             for (int u = 0; u < VB; u++)
-                acc[u] += pd[j + u] * d[j + u];
+                acc[u] += pd[j + u] * dr[j + u];
         for (; j < T; j++)
-            dot += pd[j] * d[j];
+            dot += pd[j] * dr[j];
         for (int u = 0; u < VB; u++)
             dot += acc[u];
         for (j = 0; j < T; j++)
-            d[j] = pd[j] * d[j] - pr[j] * dot;
+            dr[j] = pd[j] * dr[j] - pr[j] * dot;
+    }
+}
+
+static void att_backward_part(void *p, int part, int parts)
+{
+    struct att_args *A = p;
+    int T = A->T, C = A->C, NH = A->NH, hd = C / NH, i0, i1;
+    size_t TT = (size_t)T * T;
+    split(A->B * NH, part, parts, 1, &i0, &i1);
+    for (int i = i0; i < i1; i++) {
+        int b = i / NH, h = i % NH;
+        size_t base = (size_t)b * T * C + (size_t)h * hd;
+        const float *P = A->P + (size_t)i * TT, *Pd = A->Pd + (size_t)i * TT;
+        float *dS = A->dP + (size_t)i * TT;
+        /* dV = Pd^T dctx; dPd = dctx V^T */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, Pd, T,
+                    A->dctx + base, C, 0.0f, A->dv + base, C);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, A->dctx + base, C,
+                    A->v + base, C, 0.0f, dS, T);
+        softmax_backward_rows(dS, P, Pd, T);
+        /* S = scale Q K^T: dQ = scale dS K, dK = scale dS^T Q */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, A->scale, dS, T,
+                    A->k + base, C, 0.0f, A->dq + base, C);
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, A->scale, dS, T,
+                    A->q + base, C, 0.0f, A->dk + base, C);
     }
 }
 
@@ -595,32 +644,11 @@ void attention_backward(float *dq, float *dk, float *dv, float *scratch, const f
                         const float *q, const float *k, const float *v, const float *probs,
                         const float *pdrop, int B, int T, int C, int NH)
 {
-    int hd = C / NH;
-    float scale = 1.0f / sqrtf((float)hd);
-    size_t TT = (size_t)T * T;
-    float *dP = scratch;
-    const float *src = pdrop ? pdrop : probs;
-    struct att_args A = {.P = (float *)probs, .Pd = (float *)src, .dP = dP, .B = B, .T = T,
-                         .NH = NH};
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            size_t base = (size_t)b * T * C + (size_t)h * hd, ph = ((size_t)b * NH + h) * TT;
-            /* dV = Pd^T dctx; dPd = dctx V^T */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, src + ph, T,
-                        dctx + base, C, 0.0f, dv + base, C);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dctx + base, C,
-                        v + base, C, 0.0f, dP + ph, T);
-        }
-    ops_parallel(softmax_backward_part, &A);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            size_t base = (size_t)b * T * C + (size_t)h * hd, ph = ((size_t)b * NH + h) * TT;
-            /* S = scale Q K^T: dQ = scale dS K, dK = scale dS^T Q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dP + ph, T,
-                        k + base, C, 0.0f, dq + base, C);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dP + ph, T,
-                        q + base, C, 0.0f, dk + base, C);
-        }
+    struct att_args A = {.P = (float *)probs, .Pd = (float *)(pdrop ? pdrop : probs),
+                         .dP = scratch, .dq = dq, .dk = dk, .dv = dv, .q = q, .k = k, .v = v,
+                         .dctx = dctx, .scale = 1.0f / sqrtf((float)(C / NH)), .B = B, .T = T,
+                         .C = C, .NH = NH};
+    ops_parallel(att_backward_part, &A);
 }
 
 /* ---- dropout ----------------------------------------------------------- */
