@@ -258,7 +258,8 @@ struct run {
     uint64_t fingerprint;
     char *state_buf;
     size_t state_bytes;
-    FILE *log;
+    char *logbuf;              /* log.jsonl's bytes (owned); rewritten whole at each line */
+    size_t log_cap;
     long log_bytes;
     double loss_sum;
     long loss_n;
@@ -520,8 +521,7 @@ static enum idim_status check_opts(const struct pretrain_opts *o, struct idim_er
 
 static void run_free(struct run *R)
 {
-    if (R->log)
-        fclose(R->log);
+    free(R->logbuf);
     model_free(&R->m);
     mlm_free(&R->h);
     pretrain_corpus_free(&R->corpus);
@@ -642,14 +642,27 @@ static enum idim_status setup(struct run *R, struct idim_err *err)
     return IDIM_OK;
 }
 
+/* Appends a line and publishes the whole log through the one output
+ * function (atomic replace): a reader never sees a half line. */
 static enum idim_status log_line(struct run *R, const char *line, struct idim_err *err)
 {
-    size_t n = strlen(line);
-    if (fwrite(line, 1, n, R->log) != n || fflush(R->log) != 0)
-        return idim_fail(err, IDIM_ERR_WRITE, "%s/log.jsonl: cannot write: %s", R->o->out_dir,
-                         strerror(errno));
+    size_t n = strlen(line), need = (size_t)R->log_bytes + n + 1;
+    if (need > R->log_cap) {
+        size_t cap = R->log_cap ? R->log_cap : 1 << 16;
+        while (cap < need)
+            cap *= 2;
+        char *b = realloc(R->logbuf, cap);
+        if (!b)
+            return idim_fail(err, IDIM_ERR_NOMEM, "pretrain: out of memory for the log");
+        R->logbuf = b;
+        R->log_cap = cap;
+    }
+    memcpy(R->logbuf + R->log_bytes, line, n);
     R->log_bytes += (long)n;
-    return IDIM_OK;
+    enum idim_status st = out_path(R, "log.jsonl", err);
+    if (!st)
+        st = fileio_write_atomic(R->path, R->logbuf, (size_t)R->log_bytes, err);
+    return st;
 }
 
 static double now_s(void)
@@ -701,21 +714,18 @@ enum idim_status pretrain_run(const struct pretrain_opts *o, struct pretrain_res
     if ((st = out_path(&R, "log.jsonl", err)))
         goto done;
     if (step > 0) {
-        struct stat sb;
-        if (stat(R.path, &sb) != 0 || sb.st_size < R.log_bytes || truncate(R.path, R.log_bytes)) {
+        size_t n = 0;
+        if ((st = fileio_read_all(R.path, &R.logbuf, &n, err)))
+            goto done;
+        R.log_cap = n + 1;
+        if (n < (size_t)R.log_bytes) {
             st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: shorter than the %ld bytes the state recorded: cannot resume",
-                           R.path, R.log_bytes);
+                           "%s: %zu bytes, shorter than the %ld the state recorded: cannot resume",
+                           R.path, n, R.log_bytes);
             goto done;
         }
-        R.log = fopen(R.path, "ab");
     } else {
-        R.log = fopen(R.path, "wb");
         R.log_bytes = 0;
-    }
-    if (!R.log) {
-        st = idim_fail(err, IDIM_ERR_WRITE, "%s: cannot open: %s", R.path, strerror(errno));
-        goto done;
     }
     long warm = o->warmup >= 0 ? o->warmup : (long)(0.06 * (double)o->steps);
     if (step == 0) {
