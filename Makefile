@@ -32,13 +32,13 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DIDIM_VERSION=\"$(VERSION)\"
 
-.PHONY: all test asan bench demo deps install clean check-deps
+.PHONY: all test asan bench demo pretrained deps install clean check-deps
 
 # On a fresh machine the first `make demo` / `make test` installs what is
 # missing (make deps), then starts again with the libraries' flags known.
 HAVE_DEPS := $(shell pkg-config --exists $(TPKGS) 2>/dev/null && echo yes)
 ifneq ($(HAVE_DEPS),yes)
-all idim test asan bench demo install:
+all idim test asan bench demo pretrained install:
 	$(MAKE) deps
 	$(MAKE) $@
 else
@@ -84,6 +84,11 @@ bench: idim $(BENCH_BIN)
 
 demo: idim
 	@sh scripts/demo.sh
+
+# A pretrained tiny BERT (bert-base-uncased vocabulary) from the Debian
+# corpus: scripts/corpus.sh, then idim pretrain (scripts/pretrained.sh).
+pretrained: idim
+	@sh scripts/pretrained.sh
 
 install: idim
 	install -d $(DESTDIR)$(PREFIX)/bin

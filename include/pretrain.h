@@ -112,6 +112,13 @@ struct pretrain_result {
     char last_checkpoint[4096];
 };
 
+/* Matrix-product FLOPs of one pretraining step (forward, backward = 2x
+ * forward) of the encoder cfg on B x T tokens with M masked rows: the
+ * layers' linear maps and attention products, the MLM transform and the
+ * decoder (M x C x V). */
+struct arch_config;
+double pretrain_flops_step(const struct arch_config *cfg, int B, int T, int M);
+
 /* Runs (or resumes, when out_dir/state.bin exists with the same options
  * and corpus) the pretraining. Returns IDIM_OK, IDIM_ERR_IO /
  * IDIM_ERR_FORMAT (model or corpus), IDIM_ERR_USAGE (bad options, or a

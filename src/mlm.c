@@ -142,15 +142,20 @@ static void softmax_rows(void *arg, int part, int parts)
         for (int j = 1; j < V; j++)
             if (z[j] > z[best])
                 best = j;
-        double mx = z[best], s = 0.0;
-        for (int j = 0; j < V; j++)
-            s += exp((double)z[j] - mx);
         int y = h->labels[r];
-        h->row_loss[r] = mx + log(s) - (double)z[y];
+        float mx = z[best], zy = z[y];
+        /* one expf per logit (the sum in double): exp(z - max) <= 1 */
+        double s = 0.0;
+        for (int j = 0; j < V; j++) {
+            float e = expf(z[j] - mx);
+            z[j] = e;
+            s += e;
+        }
+        h->row_loss[r] = (double)mx + log(s) - (double)zy;
         h->row_hit[r] = best == y;
-        double inv = 1.0 / (s * M);
+        float inv = (float)(1.0 / (s * M));
         for (int j = 0; j < V; j++)
-            z[j] = (float)(exp((double)z[j] - mx) * inv);
+            z[j] *= inv;
         z[y] -= 1.0f / (float)M;
     }
 }

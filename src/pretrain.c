@@ -59,6 +59,14 @@ void pretrain_opts_default(struct pretrain_opts *o)
     o->threads = 1;
 }
 
+double pretrain_flops_step(const struct arch_config *c, int B, int T, int M)
+{
+    double N = (double)B * T, C = c->hidden, F = c->ffn;
+    double layer = 2.0 * N * (4.0 * C * C + 2.0 * C * F) + 4.0 * B * (double)T * T * C;
+    double head = 2.0 * M * (C * C + C * (double)c->vocab_size);
+    return 3.0 * (c->n_layers * layer + head);
+}
+
 /* ---- corpus --------------------------------------------------------------- */
 
 void pretrain_corpus_free(struct pretrain_corpus *c)
