@@ -41,11 +41,15 @@ static void help(void)
            "                       reports each d90, the median and min/max (default 1)\n"
            "  --out FILE           write the JSON report (docs/report.schema.json)\n"
            "  --plot FILE          write an SVG plot of the probes (metric vs d, log axis)\n"
+           "  --force              search even when the fine-tuned baseline is not clearly\n"
+           "                       above the majority class (otherwise exit 3 before the\n"
+           "                       search: the model is probably not pretrained)\n"
            "  --state FILE         record every finished run in FILE (atomically) and skip\n"
            "                       runs already recorded there: resume after Ctrl-C or kill\n"
            "%s"
            "  -h, --help           this help\n\n"
-           "The human summary goes to stdout. Exit codes: 0 d90 found; 2 usage; 3 bad input;\n"
+           "The human summary goes to stdout. Exit codes: 0 d90 found; 2 usage; 3 bad input,\n"
+           "or the baseline guard (fine-tuning not clearly above the majority class);\n"
            "4 output not writable; 5 no d up to --dmax met the target (report still\n"
            "written); 130 interrupted (finished runs are in --state).\n\n"
            "example:\n"
@@ -56,7 +60,7 @@ static void help(void)
            USAGE, PROBE_OPTIONS_HELP);
 }
 
-enum { MO_DMIN = 1100, MO_DMAX, MO_PRECISION, MO_SEEDS, MO_OUT, MO_STATE, MO_PLOT };
+enum { MO_DMIN = 1100, MO_DMAX, MO_PRECISION, MO_SEEDS, MO_OUT, MO_STATE, MO_PLOT, MO_FORCE };
 
 enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
 {
@@ -68,6 +72,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         {"seeds", required_argument, 0, MO_SEEDS},
         {"out", required_argument, 0, MO_OUT},
         {"plot", required_argument, 0, MO_PLOT},
+        {"force", no_argument, 0, MO_FORCE},
         {"state", required_argument, 0, MO_STATE},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -77,6 +82,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     long dmin = 10, dmax = 100000, n_seeds = 1;
     double precision = 1.1;
     const char *out = NULL, *state_path = NULL, *plot = NULL;
+    int force = 0;
     enum idim_status st;
     optind = 0;
     opterr = 0;
@@ -108,6 +114,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         case MO_OUT: out = optarg; break;
         case MO_PLOT: plot = optarg; break;
         case MO_STATE: state_path = optarg; break;
+        case MO_FORCE: force = 1; break;
         default: return cli_bad_option(err, "measure", USAGE, argv);
         }
     }
@@ -172,10 +179,29 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
                         err);
     if (st)
         goto done;
-    if (n_btrials && btrials[search_best_trial(btrials, n_btrials)].majority_only)
-        snprintf(notes[n_notes++], sizeof notes[0],
-                 "the baseline predicts only the majority class; d90 against it is not "
-                 "meaningful");
+    if (n_btrials) {
+        /* The guard: a baseline that does not clearly beat the majority class
+         * makes every d90 meaningless, and the search would take hours. */
+        const struct search_trial *bt = &btrials[search_best_trial(btrials, n_btrials)];
+        double maj = probe_majority(&ctx);
+        int weak = bt->majority_only || (isfinite(maj) && !(baseline - maj >= PROBE_GUARD_MARGIN));
+        if (weak && !force) {
+            st = idim_fail(err, IDIM_ERR_FORMAT,
+                           "measure: full fine-tuning reached dev %s %.4f%s, not clearly above "
+                           "the majority class (%.4f; the guard wants %.2f more): the model is "
+                           "probably not pretrained for this task, so no d90 would mean "
+                           "anything. To search anyway give the baseline with --baseline VALUE, "
+                           "or pass --force",
+                           ctx.metric, baseline, bt->majority_only ? " predicting one class" : "",
+                           maj, PROBE_GUARD_MARGIN);
+            goto done;
+        }
+        if (weak)
+            snprintf(notes[n_notes++], sizeof notes[0],
+                     "--force: the baseline %.4f is not clearly above the majority class "
+                     "%.4f; d90 against it is not meaningful",
+                     baseline, maj);
+    }
     double target = a.threshold * baseline;
     ctx.target = target;
     if (!a.quiet && cli_stderr_is_tty())

@@ -25,6 +25,25 @@ double probe_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+double probe_majority(const struct probe_ctx *c)
+{
+    size_t n = c->td.dev.n;
+    if (c->args->limit_dev > 0 && (size_t)c->args->limit_dev < n)
+        n = (size_t)c->args->limit_dev;
+    int32_t *pred = calloc(n ? n : 1, sizeof *pred);
+    float *score = calloc(n ? n : 1, sizeof *score);
+    double maj = NAN;
+    if (pred && score && n) {
+        struct metrics met;
+        task_score(&c->td.spec, c->td.dev.labels, c->td.dev.targets, pred,
+                   c->td.spec.n_labels == 1 ? score : NULL, n, &met);
+        maj = met.majority_primary;
+    }
+    free(pred);
+    free(score);
+    return maj;
+}
+
 void probe_args_default(struct probe_args *a)
 {
     memset(a, 0, sizeof *a);

@@ -141,6 +141,14 @@ enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, do
 
 double probe_now(void);
 
+/* The baseline guard of `measure`: fine-tuning must beat the majority class
+ * by at least this much (in the task's metric) and not predict one class. */
+#define PROBE_GUARD_MARGIN 0.02
+
+/* What predicting the majority class scores on the dev split used (NAN for
+ * regression tasks). */
+double probe_majority(const struct probe_ctx *c);
+
 /* Fails early (IDIM_ERR_WRITE naming opt and path) when an output file
  * cannot be created, before hours of training. NULL path: IDIM_OK. */
 enum idim_status probe_check_writable(const char *path, const char *opt, struct idim_err *err);

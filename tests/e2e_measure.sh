@@ -90,6 +90,22 @@ grep -q 'different command' "$T/c.err" || fail "foreign state message: $(cat "$T
 grep -q '"d90":[[:space:]]*null' "$T/n.json" || fail "not-reached report lacks \"d90\": null"
 grep -q 'best_probe' "$T/n.json" || fail "not-reached report lacks best_probe"
 
+# 4b. the baseline guard: the random (not pretrained) model, fine-tuned at a
+#     tiny lr, stays at the majority class: exit 3 before any search, with
+#     the reason and the ways on; --force searches anyway (with a note).
+G="--task mrpc --data data/demo --model $T/random.bin --method did --dmin 4 --dmax 8
+   --baseline-lr 1e-7 --baseline-epochs 1 --lr 3e-2 --epochs 1 --limit-train 64 --limit-dev 64
+   --max-len 48 --threads 1 --quiet"
+"$IDIM" measure $G --out "$T/g.json" > "$T/g.txt" 2> "$T/g.err"; rc=$?
+[ $rc -eq 3 ] || fail "guard: exit $rc, expected 3: $(cat "$T/g.err")"
+grep -q 'not clearly above the majority class' "$T/g.err" || fail "guard message: $(cat "$T/g.err")"
+grep -q -- '--baseline VALUE' "$T/g.err" && grep -q -- '--force' "$T/g.err" \
+    || fail "guard message lacks the ways on: $(cat "$T/g.err")"
+[ -f "$T/g.json" ] && fail "the guard left a report"
+"$IDIM" measure $G --force --out "$T/g.json" > "$T/g.txt" 2> "$T/g.err"; rc=$?
+[ $rc -eq 0 ] || [ $rc -eq 5 ] || fail "guard --force: exit $rc: $(cat "$T/g.err")"
+grep -q 'not clearly above the majority class' "$T/g.json" || fail "--force report lacks the note"
+
 # 5. idim check
 "$IDIM" check --expected "$T/a.json" --report "$T/b.json" --tolerance 0 >/dev/null \
     || fail "check against itself"
