@@ -103,6 +103,10 @@ void fastfood_fwht(struct fastfood *ff, float *x, size_t n);
  * identical at every level (tests); for tests and benchmarks. */
 void fwht_set_simd(int level);
 
+/* The level the kernels use now (0 scalar, 1 AVX2, 2 AVX-512F): the CPU's
+ * best, capped by fwht_set_simd and by what was compiled in. */
+int fwht_simd_level(void);
+
 /* Bytes held by the stored tables (G, Pi mod M, first d signs), without
  * scratch. */
 size_t fastfood_table_bytes(const struct fastfood *ff);

@@ -123,6 +123,21 @@ char *report_svg(const struct report_plot *p);
  * non-positive one is IDIM_ERR_FORMAT naming the file. */
 enum idim_status report_read_d90(const char *path, double *d90, struct idim_err *err);
 
+/* What `idim check` compares between two reports. Fields a file does not
+ * hold are empty strings / NAN (a {"d90": N} file holds only d90). */
+struct report_summary {
+    double d90;          /* NAN: null, the run did not reach the target */
+    char task[64];       /* "task" */
+    char method[16];     /* "method": said / did */
+    char checksum[24];   /* "model"."checksum" */
+    double threshold;    /* "threshold"; NAN when absent */
+};
+
+/* report_read_d90 and the other fields of struct report_summary (a field of
+ * the wrong type is IDIM_ERR_FORMAT naming it). */
+enum idim_status report_read_summary(const char *path, struct report_summary *s,
+                                     struct idim_err *err);
+
 /* 1 when |actual - expected| / expected <= tolerance (expected > 0), or
  * when both are NAN (both runs "not reached"); else 0. */
 int report_check_d90(double expected, double actual, double tolerance);

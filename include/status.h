@@ -21,6 +21,7 @@ enum idim_status {
     IDIM_ERR_NOT_REACHED = 7, /* run finished but no d reached the target: exit 5 */
     IDIM_ERR_INTERRUPTED = 8, /* Ctrl-C / SIGTERM; state saved: exit 130 */
     IDIM_ERR_DIVERGED = 9,  /* training loss became NaN/Inf (reported, not fatal for grids) */
+    IDIM_ERR_CHECK = 10,    /* `idim check`: the d90 is outside the tolerance: exit 6 */
 };
 
 /* Exit codes (documented in `idim --help` and README.md). */
@@ -30,6 +31,7 @@ enum idim_status {
 #define IDIM_EXIT_INPUT 3
 #define IDIM_EXIT_OUTPUT 4
 #define IDIM_EXIT_NOT_REACHED 5
+#define IDIM_EXIT_CHECK 6
 #define IDIM_EXIT_INTERRUPTED 130
 
 struct idim_err {

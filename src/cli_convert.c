@@ -1,70 +1,47 @@
-/* cli_convert.c - `idim convert --hf DIR -o model.bin`.
+/* cli_convert.c - `idim convert --hf DIR -o model.idim`.
  *
  * Parses options, runs convert_hf (src/convert.c) and prints what was kept
  * (the encoder, pooler, classification head) and what was dropped, with
  * the reason, to stdout. */
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opt.h"
 #include "convert.h"
-
-static const char *usage = "idim convert --hf DIR -o model.bin [--verbose]";
-
-static void print_help(void)
-{
-    printf("usage: %s\n\n"
-           "Converts a Hugging Face model folder to an idim model file. The folder holds\n"
-           "config.json (model_type bert, roberta, xlm-roberta or electra), model.safetensors\n"
-           "(or model.safetensors.index.json and its shards; F32, F16 or BF16, widened to f32\n"
-           "exactly) and the tokenizer files (tokenizer.json, or vocab.txt for WordPiece, or\n"
-           "vocab.json + merges.txt for byte-level BPE). The pooler and a sequence-\n"
-           "classification head are kept; pretraining heads (cls.*, lm_head.*) are dropped.\n"
-           "Both are reported. A folder with only pytorch_model.bin: first run\n"
-           "  /usr/bin/python3 scripts/pt2safetensors.py DIR    (needs torch)\n\n"
-           "options:\n"
-           "  --hf DIR          Hugging Face model folder (required)\n"
-           "  -o, --output FILE model file to write (required); written to a temporary\n"
-           "                    file and renamed, so a failed conversion leaves no file\n"
-           "  -v, --verbose     list every kept tensor with its checkpoint name and dtype\n"
-           "  -h, --help        this help\n\n"
-           "example:\n"
-           "  idim convert --hf ~/models/bert-base-uncased -o bert-base.bin\n",
-           usage);
-}
 
 enum idim_status cli_convert(int argc, char **argv, struct idim_err *err)
 {
-    static const struct option opts[] = {{"hf", required_argument, 0, 'f'},
-                                         {"output", required_argument, 0, 'o'},
-                                         {"verbose", no_argument, 0, 'v'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
     const char *dir = NULL, *out = NULL;
     int verbose = 0;
-    optind = 0;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":o:vh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'f': dir = optarg; break;
-        case 'o': out = optarg; break;
-        case 'v': verbose = 1; break;
-        case 'h': print_help(); return IDIM_OK;
-        default: return cli_bad_option(err, "convert", usage, argv);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error(err, "convert", usage, "unexpected argument");
-    if (!dir)
-        return cli_usage_error(err, "convert", usage, "--hf DIR is required");
-    if (!out)
-        return cli_usage_error(err, "convert", usage, "-o FILE is required");
+    struct cli_opt opts[] = {
+        CLI_STR(0, "hf", "DIR", &dir, "Hugging Face model folder", CLI_REQ | CLI_DIR),
+        CLI_OUT(&out, "model file to write; written to a temporary file and renamed,\n"
+                      "so a failed conversion leaves no file", CLI_REQ),
+        CLI_STR(0, "output", "FILE", &out, "old name of --out", CLI_HIDDEN),
+        CLI_FLAG('v', "verbose", &verbose,
+                 "list every kept tensor with its checkpoint name and dtype"),
+        CLI_END,
+    };
+    struct cli_cmd cmd = {
+        "convert",
+        "The folder holds config.json (model_type bert, roberta, xlm-roberta or electra),\n"
+        "model.safetensors (or model.safetensors.index.json and its shards; F32, F16 or\n"
+        "BF16, widened to f32 exactly) and the tokenizer files (tokenizer.json, or\n"
+        "vocab.txt for WordPiece, or vocab.json + merges.txt for byte-level BPE). The\n"
+        "pooler and a sequence-classification head are kept; pretraining heads (cls.*,\n"
+        "lm_head.*) are dropped. Both are reported. A folder with only\n"
+        "pytorch_model.bin needs scripts/pt2safetensors.py DIR first (needs torch).\n",
+        "  idim convert --hf ~/models/bert-base-uncased -o bert-base.idim\n",
+        opts, NULL, 0, 0};
+    int pos;
+    enum idim_status st;
+    if ((st = cli_parse(&cmd, argc, argv, &pos, err)) || pos < 0)
+        return st;
     struct convert_report rep;
     if (cli_stderr_is_tty())
         fprintf(stderr, "convert: reading %s\n", dir);
-    enum idim_status st = convert_hf(dir, out, &rep, err);
+    st = convert_hf(dir, out, &rep, err);
     if (st) {
         convert_report_free(&rep);
         return st;

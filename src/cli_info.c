@@ -8,7 +8,6 @@
  * --dump NAME prints one tensor's values, one per line, as the f32 bit
  * pattern in hex and %.9g (which round-trips float32 exactly). */
 #include <cjson/cJSON.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,27 +15,9 @@
 
 #include "arch.h"
 #include "cli.h"
+#include "cli_opt.h"
 #include "wfile.h"
 
-static const char *usage = "idim info model.bin [--json] [--dump TENSOR]";
-
-static void print_help(void)
-{
-    printf("usage: %s\n\n"
-           "Describes an idim model file after verifying its checksum and every header field:\n"
-           "architecture, parameter counts (embeddings, each layer, pooler, head), tokenizer,\n"
-           "every tensor with dtype and shape, file size, format version, integrity status.\n\n"
-           "options:\n"
-           "  --json         print one JSON object instead of text\n"
-           "  --dump TENSOR  print the values of one tensor (by name), one per line:\n"
-           "                 index, f32 bits in hex, value as %%.9g (exact for float32)\n"
-           "  -h, --help     this help\n\n"
-           "example:\n"
-           "  idim info base.bin\n"
-           "  idim info base.bin --json | jq .parameters.total\n"
-           "  idim info base.bin --dump bert.embeddings.LayerNorm.weight | head\n",
-           usage);
-}
 
 /* The shortest decimal that reads back as the same float (1e-12f -> 1e-12). */
 static double short_float(float f)
@@ -305,30 +286,33 @@ static enum idim_status print_json(const struct wfile *w, const struct groups *g
 
 enum idim_status cli_info(int argc, char **argv, struct idim_err *err)
 {
-    static const struct option opts[] = {{"json", no_argument, 0, 'j'},
-                                         {"dump", required_argument, 0, 'd'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
     int json = 0;
     const char *dump = NULL;
-    optind = 0;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'j': json = 1; break;
-        case 'd': dump = optarg; break;
-        case 'h': print_help(); return IDIM_OK;
-        default: return cli_bad_option(err, "info", usage, argv);
-        }
-    }
-    if (optind != argc - 1)
-        return cli_usage_error(err, "info", usage,
-                               optind == argc ? "give one model file" : "give only one model file");
+    struct cli_opt opts[] = {
+        CLI_FLAG(0, "json", &json, "print one JSON object instead of text"),
+        CLI_STR(0, "dump", "TENSOR", &dump,
+                "print the values of one tensor (by name), one per line:\n"
+                "index, f32 bits in hex, value as %.9g (exact for float32)", 0),
+        CLI_END,
+    };
+    struct cli_cmd c = {
+        "info",
+        "Describes an idim model file after verifying its checksum and every header\n"
+        "field: architecture, parameter counts (embeddings, each layer, pooler, head),\n"
+        "tokenizer, every tensor with dtype and shape, file size, format version,\n"
+        "integrity status.\n",
+        "  idim info base.idim\n"
+        "  idim info base.idim --json | jq .parameters.total\n"
+        "  idim info base.idim --dump bert.embeddings.LayerNorm.weight | head\n",
+        opts, "MODEL", 1, 1};
+    int pos;
+    enum idim_status st;
+    if ((st = cli_parse(&c, argc, argv, &pos, err)) || pos < 0)
+        return st;
     if (json && dump)
-        return cli_usage_error(err, "info", usage, "--json and --dump do not combine");
+        return cli_usage(err, "info", "--json and --dump do not combine");
     struct wfile w;
-    enum idim_status st = wfile_open(&w, argv[optind], err);
+    st = wfile_open(&w, argv[pos], err);
     if (st)
         return st;
     int *tgroup = calloc(w.n_tensors, sizeof *tgroup), *tlayer = calloc(w.n_tensors, sizeof *tlayer);

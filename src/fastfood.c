@@ -82,6 +82,8 @@ static int use_avx512(void) { return simd_level() >= 2; }
 
 void fwht_set_simd(int level) { simd_cap = level < 0 ? 0 : level; }
 
+int fwht_simd_level(void) { return simd_level(); }
+
 /* Stages h = 1, 2, 4 on each group of 8 (n a multiple of 8). */
 static void k_stage8_c(float *x, size_t n)
 {

@@ -3,12 +3,15 @@
  * The only place that prints errors or exits. Each command parses its own
  * options with getopt_long in src/cli_<command>.c and returns a status;
  * this file prints "idim: <message>" and maps the status to an exit code. */
+#include <cblas.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "fileio.h"
+#include "cli_opt.h"
+#include "fastfood.h"
 #include "status.h"
 
 #ifndef IDIM_VERSION
@@ -19,23 +22,49 @@ static const struct {
     const char *name;
     cli_fn fn;
     const char *summary;
+    int table; /* 1: options from a cli_opt table (transitional, until all are) */
 } commands[] = {
-    {"convert", cli_convert, "convert a Hugging Face model folder to an idim model file"},
-    {"init", cli_init, "write a randomly initialised model (presets tiny..base)"},
-    {"info", cli_info, "describe a model file: architecture, tensors, tokenizer"},
-    {"tokenize", cli_tokenize, "print a task's token ids as JSON lines"},
-    {"pretrain", cli_pretrain, "masked-LM pretraining with checkpoints and resume"},
-    {"finetune", cli_finetune, "full fine-tuning (the d90 baseline)"},
-    {"predict", cli_predict, "print logits and predictions of a model on a split"},
-    {"train", cli_train, "train theta_d in a d-dimensional subspace (DID/SAID)"},
-    {"eval", cli_eval, "rebuild tuned weights from a saved theta_d and evaluate"},
-    {"project", cli_project, "print one tensor's projected update; dump Fastfood tables"},
-    {"measure", cli_measure, "find d90 by bracket and log-scale bisection"},
-    {"sweep", cli_sweep, "train on a log-spaced grid of d; CSV and SVG plot"},
-    {"plot", cli_plot, "draw the SVG plot from saved sweep rows"},
-    {"check", cli_check, "compare a report's d90 with an expected value (for CI)"},
+    {"convert", cli_convert, "convert a Hugging Face model folder to an idim model file", 1},
+    {"init", cli_init, "write a randomly initialised model (presets tiny..base)", 0},
+    {"info", cli_info, "describe a model file: architecture, tensors, tokenizer", 1},
+    {"tokenize", cli_tokenize, "print a task's token ids as JSON lines", 0},
+    {"pretrain", cli_pretrain, "masked-LM pretraining with checkpoints and resume", 0},
+    {"finetune", cli_finetune, "full fine-tuning (the d90 baseline)", 0},
+    {"predict", cli_predict, "print logits and predictions of a model on a split", 0},
+    {"train", cli_train, "train theta_d in a d-dimensional subspace (DID/SAID)", 0},
+    {"eval", cli_eval, "rebuild tuned weights from a saved theta_d and evaluate", 0},
+    {"project", cli_project, "print one tensor's projected update; dump Fastfood tables", 0},
+    {"measure", cli_measure, "find d90 by bracket and log-scale bisection", 0},
+    {"sweep", cli_sweep, "train on a log-spaced grid of d; CSV and SVG plot", 0},
+    {"plot", cli_plot, "draw the SVG plot from saved sweep rows", 0},
+    {"check", cli_check, "compare a report's d90 with an expected value (for CI)", 1},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+/* The exit codes, for --help and the man page (README.md has the same table). */
+static const struct {
+    int code;
+    const char *what;
+} exits[] = {
+    {IDIM_EXIT_OK, "success"},
+    {IDIM_EXIT_INTERNAL, "internal error (a bug: please report it)"},
+    {IDIM_EXIT_USAGE, "usage error: unknown command or option, missing or bad value"},
+    {IDIM_EXIT_INPUT, "input missing, unreadable or invalid (model file, data, config);\n"
+                      "       idim check: the reports differ in task, method, threshold or model"},
+    {IDIM_EXIT_OUTPUT, "out of memory, or output not writable (disk full, permissions)"},
+    {IDIM_EXIT_NOT_REACHED, "the run finished but no d up to --dmax reached the target"},
+    {IDIM_EXIT_CHECK, "idim check: the d90 is outside the tolerance (a regression)"},
+    {IDIM_EXIT_INTERRUPTED, "interrupted (Ctrl-C); finished work was saved"},
+};
+#define N_EXITS (sizeof exits / sizeof exits[0])
+
+const char *cli_command_summary(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(commands[i].name, name))
+            return commands[i].summary;
+    return "";
+}
 
 static void print_help(FILE *f)
 {
@@ -44,16 +73,95 @@ static void print_help(FILE *f)
     fprintf(f, "usage: idim <command> [options]\n       idim <command> --help\n\ncommands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nexit codes:\n"
-               "  0    success\n"
-               "  1    internal error (a bug: please report it)\n"
-               "  2    usage error: unknown command or option, missing or bad value\n"
-               "  3    input missing, unreadable or invalid (model file, data, config)\n"
-               "  4    out of memory, or output not writable (disk full, permissions)\n"
-               "  5    the run finished but no d up to --dmax reached the target\n"
-               "  130  interrupted (Ctrl-C); finished work was saved\n"
-               "\nenvironment:\n"
-               "  IDIM_DATA  folder holding the GLUE task folders (MRPC, SST-2, ...)\n");
+    fprintf(f, "\nexit codes:\n");
+    for (size_t i = 0; i < N_EXITS; i++)
+        fprintf(f, "  %-4d %s\n", exits[i].code, exits[i].what);
+    fprintf(f, "\nenvironment:\n"
+               "  IDIM_DATA  folder holding the GLUE task folders (MRPC, SST-2, ...)\n"
+               "\nidim <command> --help describes a command; `man idim` describes them all.\n");
+}
+
+/* `idim --version`: the version and what this binary was built with. */
+static void print_version(void)
+{
+    static const char *simd[] = {"scalar", "AVX2", "AVX-512F"};
+    int lvl = fwht_simd_level();
+    printf("idim %s\n", IDIM_VERSION);
+    printf("BLAS: %s (core %s)\n", openblas_get_config(), openblas_get_corename());
+    printf("SIMD: Fastfood transform uses %s\n", simd[lvl < 0 || lvl > 2 ? 0 : lvl]);
+#ifdef IDIM_MPI
+    printf("MPI: yes\n");
+#else
+    printf("MPI: no\n");
+#endif
+#if defined(__clang__)
+    printf("compiler: clang %s\n", __clang_version__);
+#elif defined(__GNUC__)
+    printf("compiler: gcc %s\n", __VERSION__);
+#endif
+}
+
+/* `idim --docs man|bash|list`: the man page, the bash completion, or the
+ * option list, each generated from the commands' option tables (`make docs`
+ * writes docs/idim.1 and scripts/idim.bash; the tests compare them). */
+static int print_docs(const char *what)
+{
+    int mode = !strcmp(what, "man") ? CLI_DOCS_MAN : !strcmp(what, "bash") ? CLI_DOCS_BASH
+                : !strcmp(what, "list") ? CLI_DOCS_LIST : -1;
+    if (mode < 0) {
+        fprintf(stderr, "idim: --docs takes man, bash or list\n");
+        return IDIM_EXIT_USAGE;
+    }
+    if (mode == CLI_DOCS_MAN) {
+        printf(".\\\" Generated by `idim --docs man` from the option tables; do not edit.\n"
+               ".TH IDIM 1 \"\" \"idim %s\" \"User Commands\"\n"
+               ".SH NAME\nidim \\- intrinsic dimension of fine\\-tuning pretrained transformers\n"
+               ".SH SYNOPSIS\n\\fBidim\\fR \\fIcommand\\fR [\\fIoptions\\fR]\n.br\n"
+               "\\fBidim\\fR \\fIcommand\\fR \\fB\\-\\-help\\fR\n.br\n"
+               "\\fBidim \\-\\-version\\fR\n.SH COMMANDS\n", IDIM_VERSION);
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            printf(".TP\n\\fB%s\\fR\n%s\n", commands[i].name, commands[i].summary);
+        printf(".SH OPTIONS\n");
+    } else if (mode == CLI_DOCS_BASH) {
+        printf("# bash completion for idim. Generated by `idim --docs bash` from the option\n"
+               "# tables; do not edit. Install: source it, or copy it to\n"
+               "# $PREFIX/share/bash-completion/completions/idim.\n"
+               "_idim_compgen() { COMPREPLY=($(compgen \"$@\" -- \"$cur\")); }\n"
+               "_idim() {\n"
+               "    local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} opts\n"
+               "    if [ \"$COMP_CWORD\" -eq 1 ]; then\n"
+               "        _idim_compgen -W \"");
+        for (size_t i = 0; i < N_COMMANDS; i++)
+            printf("%s ", commands[i].name);
+        printf("--help --version\"; return\n    fi\n    case \"${COMP_WORDS[1]}\" in\n");
+    }
+    cli_docs_mode = mode;
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        if (!commands[i].table)
+            continue;
+        char *argv[] = {(char *)commands[i].name, "--help", NULL};
+        struct idim_err err = {{0}};
+        if (commands[i].fn(2, argv, &err) != IDIM_OK) {
+            fprintf(stderr, "idim: %s: %s\n", commands[i].name, err.msg);
+            return IDIM_EXIT_INTERNAL;
+        }
+    }
+    if (mode == CLI_DOCS_MAN)
+    {
+        printf(".SH EXIT STATUS\n");
+        for (size_t i = 0; i < N_EXITS; i++)
+            printf(".TP\n\\fB%d\\fR\n%s\n", exits[i].code, exits[i].what);
+        printf(".SH ENVIRONMENT\n.TP\n\\fBIDIM_DATA\\fR\n"
+               "folder holding the GLUE task folders (MRPC, SST\\-2, ...)\n"
+               ".SH FILES\n.TP\n\\fIPREFIX/share/idim\\fR\n"
+               "demo data, scripts and the report schema of an installed idim\n"
+               ".SH SEE ALSO\nREADME.md and docs/ in the source tree.\n");
+    }
+    else if (mode == CLI_DOCS_BASH)
+        printf("    *) opts=\"\" ;;\n    esac\n"
+               "    if [[ $cur == -* ]]; then _idim_compgen -W \"$opts\"; else _idim_compgen -f; fi\n"
+               "}\ncomplete -o filenames -F _idim idim\n");
+    return fflush(stdout) || ferror(stdout) ? IDIM_EXIT_OUTPUT : IDIM_EXIT_OK;
 }
 
 static void on_signal(int sig)
@@ -67,7 +175,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: idim <command> [options]  (see 'idim --help')\n");
+        fprintf(stderr, "idim: give a command (see 'idim --help')\n");
         return IDIM_EXIT_USAGE;
     }
     const char *cmd = argv[1];
@@ -76,9 +184,11 @@ int main(int argc, char **argv)
         return IDIM_EXIT_OK;
     }
     if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
-        printf("idim %s\n", IDIM_VERSION);
+        print_version();
         return IDIM_EXIT_OK;
     }
+    if (!strcmp(cmd, "--docs") && argc == 3)
+        return print_docs(argv[2]);
     for (size_t i = 0; i < N_COMMANDS; i++) {
         if (strcmp(cmd, commands[i].name) != 0)
             continue;
@@ -113,7 +223,13 @@ int main(int argc, char **argv)
         }
         return idim_exit_code(st);
     }
-    fprintf(stderr, "idim: unknown command '%s'\nusage: idim <command> [options]  (see 'idim --help')\n",
-            cmd);
+    const char *names[N_COMMANDS];
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        names[i] = commands[i].name;
+    const char *s = cmd[0] == '-' ? NULL : cli_suggest(cmd, names, (int)N_COMMANDS);
+    if (s)
+        fprintf(stderr, "idim: unknown command '%s'; did you mean '%s'? (see 'idim --help')\n", cmd, s);
+    else
+        fprintf(stderr, "idim: unknown command '%s' (see 'idim --help')\n", cmd);
     return IDIM_EXIT_USAGE;
 }

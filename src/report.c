@@ -686,32 +686,81 @@ char *report_svg(const struct report_plot *p)
 
 /* ---- check ---- */
 
-enum idim_status report_read_d90(const char *path, double *d90, struct idim_err *err)
+/* A string field of j copied into out (cap bytes); absent: "". */
+static enum idim_status summary_str(const cJSON *j, const char *key, char *out, size_t cap,
+                                    const char *path, struct idim_err *err)
 {
-    char *s;
-    size_t n;
-    enum idim_status st = fileio_read_limit(path, REPORT_READ_MAX, &s, &n, err);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+    out[0] = 0;
+    if (!v)
+        return IDIM_OK;
+    if (!cJSON_IsString(v) || strlen(v->valuestring) >= cap)
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: \"%s\" must be a string of at most %zu bytes",
+                         path, key, cap - 1);
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    return IDIM_OK;
+}
+
+static enum idim_status summary_from_json(const cJSON *j, struct report_summary *s,
+                                          const char *path, struct idim_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "d90");
+    if (!cJSON_IsObject(j) || !v)
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: no \"d90\" field", path);
+    if (cJSON_IsNull(v))
+        s->d90 = NAN; /* the run did not reach the target */
+    else if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: \"d90\" must be a positive number", path);
+    else
+        s->d90 = v->valuedouble;
+    enum idim_status st;
+    if ((st = summary_str(j, "task", s->task, sizeof s->task, path, err)) ||
+        (st = summary_str(j, "method", s->method, sizeof s->method, path, err)))
+        return st;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "model");
+    if (m && !cJSON_IsObject(m))
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: \"model\" must be an object", path);
+    if (m && (st = summary_str(m, "checksum", s->checksum, sizeof s->checksum, path, err)))
+        return st;
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "threshold");
+    s->threshold = NAN;
+    if (t && !cJSON_IsNumber(t))
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: \"threshold\" must be a number", path);
+    if (t)
+        s->threshold = t->valuedouble;
+    return IDIM_OK;
+}
+
+enum idim_status report_read_summary(const char *path, struct report_summary *s,
+                                     struct idim_err *err)
+{
+    memset(s, 0, sizeof *s);
+    s->threshold = NAN;
+    char *text = NULL;
+    size_t n = 0;
+    enum idim_status st = fileio_read_limit(path, REPORT_READ_MAX, &text, &n, err);
     if (st)
         return st;
     if (n == 0) {
-        free(s);
+        free(text);
         return idim_fail(err, IDIM_ERR_FORMAT, "%s: empty file (expected JSON with \"d90\")",
                          path);
     }
-    cJSON *j = cJSON_Parse(s);
-    free(s);
+    cJSON *j = cJSON_ParseWithLength(text, n);
+    free(text);
     if (!j)
         return idim_fail(err, IDIM_ERR_FORMAT, "%s: not valid JSON", path);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "d90");
-    if (!cJSON_IsObject(j) || !v)
-        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: no \"d90\" field", path);
-    else if (cJSON_IsNull(v))
-        *d90 = NAN; /* the run did not reach the target */
-    else if (!cJSON_IsNumber(v) || !(v->valuedouble > 0))
-        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: \"d90\" must be a positive number", path);
-    else
-        *d90 = v->valuedouble;
+    st = summary_from_json(j, s, path, err);
     cJSON_Delete(j);
+    return st;
+}
+
+enum idim_status report_read_d90(const char *path, double *d90, struct idim_err *err)
+{
+    struct report_summary s;
+    enum idim_status st = report_read_summary(path, &s, err);
+    if (!st)
+        *d90 = s.d90;
     return st;
 }
 

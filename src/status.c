@@ -98,6 +98,7 @@ int idim_exit_code(enum idim_status st)
     case IDIM_ERR_NOT_REACHED: return IDIM_EXIT_NOT_REACHED;
     case IDIM_ERR_INTERRUPTED: return IDIM_EXIT_INTERRUPTED;
     case IDIM_ERR_DIVERGED: return IDIM_EXIT_INPUT;
+    case IDIM_ERR_CHECK: return IDIM_EXIT_CHECK;
     case IDIM_ERR_INTERNAL:
     default: return IDIM_EXIT_INTERNAL;
     }
@@ -116,6 +117,7 @@ const char *idim_status_name(enum idim_status st)
     case IDIM_ERR_NOT_REACHED: return "target not reached";
     case IDIM_ERR_INTERRUPTED: return "interrupted";
     case IDIM_ERR_DIVERGED: return "diverged";
+    case IDIM_ERR_CHECK: return "check failed";
     }
     return "unknown status";
 }

@@ -6,7 +6,7 @@
 #      uninterrupted run's;
 #   3. a state file from different arguments is refused (exit 2);
 #   4. no d up to --dmax: exit 5, report still written with "d90": null;
-#   5. idim check passes against the report itself, fails (exit 1) against a
+#   5. idim check passes against the report itself, fails (exit 6) against a
 #      doubled expectation;
 #   6. the reports validate against docs/report.schema.json (needs Debian's
 #      python3-jsonschema; without it the test ends with 77 = skipped after
@@ -112,7 +112,7 @@ grep -q 'not clearly above the majority class' "$T/g.json" || fail "--force repo
 d90=$(sed -n 's/^d90 = \([0-9.]*\).*/\1/p' "$T/a.sum")
 echo "{\"d90\": $(awk -v d="$d90" 'BEGIN { print 2 * d }')}" > "$T/double.json"
 "$IDIM" check --expected "$T/double.json" --report "$T/a.json" 2> "$T/check.err"; rc=$?
-[ $rc -eq 1 ] || fail "check against a doubled expectation: exit $rc, expected 1"
+[ $rc -eq 6 ] || fail "check against a doubled expectation: exit $rc, expected 6"
 grep -q 'check failed' "$T/check.err" || fail "check message: $(cat "$T/check.err")"
 
 # 6. schema
