@@ -1,10 +1,12 @@
 /* cli.h - the command-line layer: one entry point per `idim <command>`.
  *
- * Each cli_<command>() parses its own options with getopt_long (argv[0] is
- * the command name), calls the library, and prints results to stdout.
+ * Each cli_<command>() describes its options in one table and parses them
+ * with cli_parse() (include/cli_opt.h: read its top comment before adding an
+ * option; commands not yet converted still call getopt_long directly), calls
+ * the library, and prints results to stdout. argv[0] is the command name.
  * Errors are not printed here: a command fills err and returns a status;
  * src/main.c prints "idim: <msg>" and maps the status to an exit code.
- * For usage errors the message ends with a "usage: ..." line. `--help`
+ * A usage error is one line ending "(see 'idim CMD --help')". `--help`
  * prints the command's help to stdout and returns IDIM_OK. */
 #ifndef IDIM_CLI_H
 #define IDIM_CLI_H

@@ -14,8 +14,8 @@
 enum idim_status cli_usage_error(struct idim_err *err, const char *cmd, const char *usage,
                                  const char *what)
 {
-    return idim_fail(err, IDIM_ERR_USAGE, "%s: %s\nusage: %s\n(see 'idim %s --help')", cmd,
-                     what, usage, cmd);
+    (void)usage; /* one line: the usage is in --help */
+    return idim_fail(err, IDIM_ERR_USAGE, "%s: %s (see 'idim %s --help')", cmd, what, cmd);
 }
 
 enum idim_status cli_bad_option(struct idim_err *err, const char *cmd, const char *usage,
