@@ -14,6 +14,21 @@ _idim() {
         --hf) _idim_compgen -d; return ;;
         -o|--out) _idim_compgen -f; return ;;
         esac ;;
+    init)
+        opts="--preset --arch --vocab --vocab-size --max-pos --seed --layers --hidden --heads --ffn -o --out -h --help"
+        case "$prev" in
+        --preset) _idim_compgen -W "tiny mini small medium base"; return ;;
+        --arch) _idim_compgen -W "bert roberta"; return ;;
+        --vocab) _idim_compgen -f; return ;;
+        --vocab-size) return ;;
+        --max-pos) return ;;
+        --seed) return ;;
+        --layers) return ;;
+        --hidden) return ;;
+        --heads) return ;;
+        --ffn) return ;;
+        -o|--out) _idim_compgen -f; return ;;
+        esac ;;
     info)
         opts="--json --dump -h --help"
         case "$prev" in

@@ -9,7 +9,6 @@
  * t = 0, 1, ...) draws its values in row-major order from
  * rng_init(&r, rng_key(seed, t)), each value (float)(0.02 * rng_normal(&r)).
  * The file holds the pooler (has_pooler = 1) and no classification head. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,44 +18,10 @@
 
 #include "arch.h"
 #include "cli.h"
+#include "cli_opt.h"
 #include "rng.h"
 #include "tokdata.h"
 #include "wfile.h"
-
-static const char *usage =
-    "idim init (--preset NAME | --layers N --hidden N --heads N --ffn N) "
-    "(--vocab FILE | --vocab-size N) [options] -o model.bin";
-
-static void print_help(void)
-{
-    printf("usage: %s\n\n"
-           "Writes a randomly initialised encoder, initialised as BERT is: embeddings and\n"
-           "linear weights ~ normal(0, 0.02), LayerNorm weight 1, biases 0, padding rows 0.\n"
-           "The file holds the pooler and no classification head.\n\n"
-           "options:\n"
-           "  --preset NAME     tiny (L2 H128 A2 F512), mini (L4 H256 A4 F1024),\n"
-           "                    small (L4 H512 A8 F2048), medium (L8 H512 A8 F2048),\n"
-           "                    base (L12 H768 A12 F3072); no default\n"
-           "  --arch FAMILY     bert or roberta (default bert). bert: pad id 0, 2 token types,\n"
-           "                    LayerNorm eps 1e-12; roberta: pad id 1, 1 token type, eps 1e-5,\n"
-           "                    max positions + 2\n"
-           "  --vocab PATH      tokenizer to store: vocab.txt (WordPiece), vocab.json (byte-level\n"
-           "                    BPE, merges.txt beside it), tokenizer.json, or a folder of these;\n"
-           "                    sets the vocabulary size\n"
-           "  --vocab-size N    vocabulary size (1..16777216); alone, the file holds no tokenizer\n"
-           "                    and commands that tokenize refuse it; with --vocab, N must be at\n"
-           "                    least the tokenizer's size (extra rows are unused)\n"
-           "  --max-pos N       longest input in tokens (default 512)\n"
-           "  --seed S          random seed (default 0); tensor t draws from rng_key(S, t)\n"
-           "  --layers N, --hidden N, --heads N, --ffn N\n"
-           "                    override the preset's sizes (all four without --preset)\n"
-           "  -o, --output FILE model file to write (required)\n"
-           "  -h, --help        this help\n\n"
-           "example:\n"
-           "  idim init --preset base --vocab data/bert-base-uncased/vocab.txt -o base.bin\n"
-           "  idim init --preset tiny --arch roberta --vocab roberta-base/ --seed 7 -o tiny.bin\n",
-           usage);
-}
 
 static void fill_tensor(float *x, const struct arch_tensor *t, const struct arch_config *c,
                         uint64_t seed, size_t idx)
@@ -122,85 +87,64 @@ static void fill_all(float *block, const struct arch_tensor *tab, size_t nt,
 
 enum idim_status cli_init(int argc, char **argv, struct idim_err *err)
 {
-    static const struct option opts[] = {
-        {"preset", required_argument, 0, 'p'},  {"arch", required_argument, 0, 'a'},
-        {"vocab", required_argument, 0, 'v'},   {"vocab-size", required_argument, 0, 'V'},
-        {"max-pos", required_argument, 0, 'm'}, {"seed", required_argument, 0, 's'},
-        {"layers", required_argument, 0, 'L'},  {"hidden", required_argument, 0, 'H'},
-        {"heads", required_argument, 0, 'A'},   {"ffn", required_argument, 0, 'F'},
-        {"output", required_argument, 0, 'o'},  {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     const char *preset = NULL, *vocab = NULL, *out = NULL, *arch = "bert";
     long vocab_size = 0, max_pos = 512, layers = 0, hidden = 0, heads = 0, ffn = 0;
     unsigned long long seed = 0;
+    struct cli_opt opts[] = {
+        CLI_CHOICE(0, "preset", "NAME", &preset, "tiny,mini,small,medium,base",
+                   "tiny (L2 H128 A2 F512), mini (L4 H256 A4 F1024),\n"
+                   "small (L4 H512 A8 F2048), medium (L8 H512 A8 F2048),\n"
+                   "base (L12 H768 A12 F3072)"),
+        CLI_CHOICE(0, "arch", "FAMILY", &arch, "bert,roberta",
+                   "bert: pad id 0, 2 token types, LayerNorm eps 1e-12;\n"
+                   "roberta: pad id 1, 1 token type, eps 1e-5, max positions + 2"),
+        CLI_STR(0, "vocab", "PATH", &vocab,
+                "tokenizer to store: vocab.txt (WordPiece), vocab.json (byte-level\n"
+                "BPE, merges.txt beside it), tokenizer.json, or a folder of these;\n"
+                "sets the vocabulary size", CLI_FILE),
+        CLI_LONG(0, "vocab-size", "N", &vocab_size, 1, 1L << 24,
+                 "vocabulary size; alone, the file holds no tokenizer and commands\n"
+                 "that tokenize refuse it; with --vocab, N must be at least the\n"
+                 "tokenizer's size (extra rows are unused)"),
+        CLI_LONG(0, "max-pos", "N", &max_pos, 1, 1L << 20, "longest input in tokens"),
+        CLI_U64(0, "seed", "S", &seed, "random seed; tensor t draws from rng_key(S, t)"),
+        CLI_LONG(0, "layers", "N", &layers, 1, ARCH_MAX_LAYERS, "layers (default: the preset's)"),
+        CLI_LONG(0, "hidden", "N", &hidden, 1, 65536, "hidden size (default: the preset's)"),
+        CLI_LONG(0, "heads", "N", &heads, 1, 1024, "attention heads (default: the preset's)"),
+        CLI_LONG(0, "ffn", "N", &ffn, 1, 1L << 20, "feed-forward size (default: the preset's)"),
+        CLI_OUT(&out, "model file to write", CLI_REQ),
+        CLI_STR(0, "output", "FILE", &out, "old name of --out", CLI_HIDDEN),
+        CLI_END,
+    };
+    struct cli_cmd cmd = {
+        "init",
+        "Writes a randomly initialised encoder, initialised as BERT is: embeddings and\n"
+        "linear weights ~ normal(0, 0.02), LayerNorm weight 1, biases 0, padding rows 0.\n"
+        "The file holds the pooler and no classification head. Give --preset, or all of\n"
+        "--layers --hidden --heads --ffn; and --vocab or --vocab-size.\n",
+        "  idim init --preset base --vocab data/bert-base-uncased/vocab.txt -o base.idim\n"
+        "  idim init --preset tiny --arch roberta --vocab roberta-base/ --seed 7 -o tiny.idim\n",
+        opts, NULL, 0, 0};
+    int pos;
     enum idim_status st;
-    optind = 0;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc, argv, ":o:h", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'p': preset = optarg; break;
-        case 'a': arch = optarg; break;
-        case 'v': vocab = optarg; break;
-        case 'o': out = optarg; break;
-        case 'V':
-            if ((st = cli_parse_long("--vocab-size", optarg, 1, 1L << 24, &vocab_size, err)))
-                return st;
-            break;
-        case 'm':
-            if ((st = cli_parse_long("--max-pos", optarg, 1, 1L << 20, &max_pos, err)))
-                return st;
-            break;
-        case 's':
-            if ((st = cli_parse_u64("--seed", optarg, &seed, err)))
-                return st;
-            break;
-        case 'L':
-            if ((st = cli_parse_long("--layers", optarg, 1, ARCH_MAX_LAYERS, &layers, err)))
-                return st;
-            break;
-        case 'H':
-            if ((st = cli_parse_long("--hidden", optarg, 1, 65536, &hidden, err)))
-                return st;
-            break;
-        case 'A':
-            if ((st = cli_parse_long("--heads", optarg, 1, 1024, &heads, err)))
-                return st;
-            break;
-        case 'F':
-            if ((st = cli_parse_long("--ffn", optarg, 1, 1L << 20, &ffn, err)))
-                return st;
-            break;
-        case 'h': print_help(); return IDIM_OK;
-        default: return cli_bad_option(err, "init", usage, argv);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error(err, "init", usage, "unexpected argument");
-    if (!out)
-        return cli_usage_error(err, "init", usage, "-o FILE is required");
+    if ((st = cli_parse(&cmd, argc, argv, &pos, err)) || pos < 0)
+        return st;
     struct arch_config c;
     memset(&c, 0, sizeof c);
-    if (!strcmp(arch, "bert"))
-        c.family = ARCH_BERT;
-    else if (!strcmp(arch, "roberta"))
-        c.family = ARCH_ROBERTA;
-    else
-        return cli_usage_error(err, "init", usage, "--arch takes bert or roberta");
+    c.family = !strcmp(arch, "roberta") ? ARCH_ROBERTA : ARCH_BERT;
     if (preset && !arch_preset(preset, &c))
-        return cli_usage_error(err, "init", usage,
-                               "--preset takes tiny, mini, small, medium or base");
+        return cli_usage(err, "init", "--preset takes tiny, mini, small, medium or base");
     if (!preset && !(layers && hidden && heads && ffn))
-        return cli_usage_error(err, "init", usage,
+        return cli_usage(err, "init",
                                "give --preset, or all of --layers --hidden --heads --ffn");
     if (layers) c.n_layers = (int)layers;
     if (hidden) c.hidden = (int)hidden;
     if (heads) c.n_heads = (int)heads;
     if (ffn) c.ffn = (int)ffn;
     if (c.hidden % c.n_heads)
-        return cli_usage_error(err, "init", usage, "--hidden must be a multiple of --heads");
+        return cli_usage(err, "init", "--hidden must be a multiple of --heads");
     if (!vocab && !vocab_size)
-        return cli_usage_error(err, "init", usage, "give --vocab FILE or --vocab-size N");
+        return cli_usage(err, "init", "give --vocab FILE or --vocab-size N");
     int rob = c.family == ARCH_ROBERTA;
     c.max_pos = (int)max_pos + (rob ? 2 : 0);
     c.type_vocab = rob ? 1 : 2;

@@ -332,10 +332,29 @@ static int default_text(const struct cli_opt *o, char *buf, size_t cap)
         snprintf(buf, cap, "%s", s);
         break;
     }
-    case CLI_K_LONG: snprintf(buf, cap, "%ld", *(const long *)o->target); break;
-    case CLI_K_INT: snprintf(buf, cap, "%d", *(const int *)o->target); break;
+    /* a value outside the range means "not set": no default to show */
+    case CLI_K_LONG: {
+        long v = *(const long *)o->target;
+        if (v < o->lo || v > o->hi)
+            return 0;
+        snprintf(buf, cap, "%ld", v);
+        break;
+    }
+    case CLI_K_INT: {
+        int v = *(const int *)o->target;
+        if (v < o->lo || v > o->hi)
+            return 0;
+        snprintf(buf, cap, "%d", v);
+        break;
+    }
     case CLI_K_U64: snprintf(buf, cap, "%llu", *(const unsigned long long *)o->target); break;
-    case CLI_K_DOUBLE: snprintf(buf, cap, "%g", *(const double *)o->target); break;
+    case CLI_K_DOUBLE: {
+        double v = *(const double *)o->target;
+        if (!(v >= o->lo && v <= o->hi))
+            return 0;
+        snprintf(buf, cap, "%g", v);
+        break;
+    }
     case CLI_K_LIST: {
         const struct cli_list *l = o->target;
         size_t k = 0;

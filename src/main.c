@@ -25,7 +25,7 @@ static const struct {
     int table; /* 1: options from a cli_opt table (transitional, until all are) */
 } commands[] = {
     {"convert", cli_convert, "convert a Hugging Face model folder to an idim model file", 1},
-    {"init", cli_init, "write a randomly initialised model (presets tiny..base)", 0},
+    {"init", cli_init, "write a randomly initialised model (presets tiny..base)", 1},
     {"info", cli_info, "describe a model file: architecture, tensors, tokenizer", 1},
     {"tokenize", cli_tokenize, "print a task's token ids as JSON lines", 0},
     {"pretrain", cli_pretrain, "masked-LM pretraining with checkpoints and resume", 0},
