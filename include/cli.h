@@ -13,6 +13,7 @@
 
 #include <stdio.h>
 
+#include "cli_opt.h"
 #include "status.h"
 
 typedef enum idim_status (*cli_fn)(int argc, char **argv, struct idim_err *err);
@@ -80,6 +81,37 @@ enum {
         {"label-col", required_argument, 0, CLI_TO_LABEL_COL},                                 \
         {"format", required_argument, 0, CLI_TO_FORMAT},                                       \
         {"metric", required_argument, 0, CLI_TO_METRIC}
+
+/* The task option group for a cli_opt table (include/cli_opt.h): --task,
+ * --data and the custom-task flags, targets in *a (struct cli_task_args).
+ * Check and resolve after parsing with cli_task_check / cli_task_resolve /
+ * cli_train_data_load. */
+#define CLI_TASK_OPTS(a)                                                                      \
+    CLI_GROUP("task"),                                                                        \
+        CLI_STR(0, "task", "NAME", &(a)->task,                                                \
+                "GLUE task (mrpc, sst2, cola, qnli, ...: see 'idim tokenize --help'),\n"     \
+                "or custom (the flags below)",                                                \
+                CLI_REQ),                                                                     \
+        CLI_STR(0, "data", "DIR", &(a)->data,                                                 \
+                "the task's folder, or the folder holding it\n"                               \
+                "(default: $IDIM_DATA/<folder>, then ./data/<folder>)",                        \
+                CLI_DIR),                                                                     \
+        CLI_GROUP("custom tasks (--task custom, instead of --data)"),                         \
+        CLI_STR(0, "train", "FILE", &(a)->train, "training split (tsv/csv need a header row)", \
+                CLI_FILE),                                                                    \
+        CLI_STR(0, "dev", "FILE", &(a)->dev, "dev split", CLI_FILE),                          \
+        CLI_STR(0, "text-cols", "C1[,C2]", &(a)->text_cols,                                   \
+                "text columns: header names or 0-based numbers (jsonl: keys)", 0),            \
+        CLI_STR(0, "label-col", "C", &(a)->label_col,                                         \
+                "label column or key (classes: the train file's distinct labels,\n"          \
+                "at most 16, numeric order when all are integers, so predict/eval\n"          \
+                "need the --train the model was trained on)",                                 \
+                0),                                                                           \
+        CLI_CHOICE(0, "format", "F", &(a)->format, "tsv,csv,jsonl",                           \
+                   "tsv, csv or jsonl (default: from the file extension)"),                   \
+        CLI_CHOICE(0, "metric", "M", &(a)->metric, "accuracy,f1,mcc,pearson,spearman",        \
+                   "accuracy, f1, mcc, pearson or spearman (default accuracy;\n"              \
+                   "pearson/spearman make it a regression)")
 
 /* Help lines for the custom-task flags (--task and --data are each
  * command's own lines). */

@@ -99,6 +99,9 @@ struct cli_opt {
 #define CLI_DOUBLE(s, l, a, t, lo, hi, h) {CLI_K_DOUBLE, s, l, a, t, lo, hi, NULL, h, 0, NULL, NULL}
 #define CLI_LIST(s, l, a, t, lo, hi, h) {CLI_K_LIST, s, l, a, t, lo, hi, NULL, h, 0, NULL, NULL}
 #define CLI_FN(s, l, a, f, t, h, fl) {CLI_K_FN, s, l, a, t, 0, 0, NULL, h, fl, f, NULL}
+/* an old option name kept working but shown nowhere */
+#define CLI_OLD_LONG(l, t, lo, hi) {CLI_K_LONG, 0, l, "N", t, lo, hi, NULL, "old name", CLI_HIDDEN, NULL, NULL}
+#define CLI_OLD_STR(l, t) {CLI_K_STR, 0, l, "X", t, 0, 0, NULL, "old name", CLI_HIDDEN, NULL, NULL}
 /* -o/--out FILE for every command that writes one file */
 #define CLI_OUT(t, h, fl) CLI_STR('o', "out", "FILE", t, h, CLI_FILE | (fl))
 /* the required input model */

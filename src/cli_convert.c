@@ -18,7 +18,7 @@ enum idim_status cli_convert(int argc, char **argv, struct idim_err *err)
         CLI_STR(0, "hf", "DIR", &dir, "Hugging Face model folder", CLI_REQ | CLI_DIR),
         CLI_OUT(&out, "model file to write; written to a temporary file and renamed,\n"
                       "so a failed conversion leaves no file", CLI_REQ),
-        CLI_STR(0, "output", "FILE", &out, "old name of --out", CLI_HIDDEN),
+        CLI_OLD_STR("output", &out),
         CLI_FLAG('v', "verbose", &verbose,
                  "list every kept tensor with its checkpoint name and dtype"),
         CLI_END,

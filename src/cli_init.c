@@ -113,7 +113,7 @@ enum idim_status cli_init(int argc, char **argv, struct idim_err *err)
         CLI_LONG(0, "heads", "N", &heads, 1, 1024, "attention heads (default: the preset's)"),
         CLI_LONG(0, "ffn", "N", &ffn, 1, 1L << 20, "feed-forward size (default: the preset's)"),
         CLI_OUT(&out, "model file to write", CLI_REQ),
-        CLI_STR(0, "output", "FILE", &out, "old name of --out", CLI_HIDDEN),
+        CLI_OLD_STR("output", &out),
         CLI_END,
     };
     struct cli_cmd cmd = {

@@ -7,7 +7,6 @@
  * with the special tokens and "longest first" truncation to --max-len, as
  * the model will see it. For debugging and for comparing idim with other
  * tokenizers (tests/e2e_tokenize.sh compares it with Hugging Face's). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,48 +16,6 @@
 #include "tokdata.h"
 #include "tokenizer.h"
 #include "wfile.h"
-
-static const char *usage =
-    "idim tokenize (--model M | --tokenizer PATH) --task T [--data DIR] [--split train|dev]\n"
-    "       [--limit N] [--max-len L]";
-
-static void print_help(void)
-{
-    printf("usage: %s\n\n"
-           "Prints one JSON line per example of a task split, as the model sees it:\n"
-           "  {\"input_ids\":[...],\"token_type_ids\":[...],\"label\":L}\n"
-           "BERT: [CLS] a [SEP] b [SEP] (type ids 0 then 1); RoBERTa: <s> a </s></s> b </s>.\n"
-           "Pairs longer than --max-len are truncated \"longest first\" as Hugging Face's fast\n"
-           "tokenizers do, keeping the special tokens. The label is the class id (the\n"
-           "task's label order) or, for a regression task (stsb), the score.\n\n"
-           "options:\n"
-           "  --model M          model file whose stored tokenizer is used\n"
-           "  --tokenizer PATH   or: Hugging Face tokenizer files instead of a model\n"
-           "                     (vocab.txt, vocab.json + merges.txt, tokenizer.json, or a folder)\n"
-           "  --task T           task name (see below), or custom\n"
-           "  --data DIR         the task's folder, or the folder holding it\n"
-           "                     (default: $IDIM_DATA/<folder>, then ./data/<folder>)\n"
-           "  --split S          train or dev (mnli also dev-mm); default dev\n"
-           "  --limit N          first N examples only (default: all)\n"
-           "  --max-len L        tokens per example, special tokens included (default 128;\n"
-           "                     4 to the model's position limit)\n"
-           CLI_TASK_CUSTOM_HELP
-           "  -h, --help         this help\n\n"
-           "tasks (name, folder under $IDIM_DATA, notes):\n%s\n"
-           "examples:\n"
-           "  idim tokenize --model base.bin --task mrpc --data glue/MRPC --limit 3\n"
-           "  idim tokenize --tokenizer roberta-base/ --task sst2 --split train --max-len 64\n"
-           "  idim tokenize --model m.bin --task custom --dev d.tsv --text-cols q,a --label-col y\n",
-           usage, task_list());
-}
-
-enum {
-    O_MODEL = 256,
-    O_TOKENIZER,
-    O_SPLIT,
-    O_LIMIT,
-    O_MAXLEN,
-};
 
 static void print_ids(FILE *f, const int32_t *v, size_t n)
 {
@@ -70,51 +27,52 @@ static void print_ids(FILE *f, const int32_t *v, size_t n)
 
 enum idim_status cli_tokenize(int argc, char **argv, struct idim_err *err)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, O_MODEL},
-        {"tokenizer", required_argument, 0, O_TOKENIZER},
-        {"split", required_argument, 0, O_SPLIT},
-        {"limit", required_argument, 0, O_LIMIT},
-        {"max-len", required_argument, 0, O_MAXLEN},
-        CLI_TASK_LONG_OPTIONS,
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
     const char *model = NULL, *tokpath = NULL, *split = "dev";
     struct cli_task_args ta = {0};
-    long limit = -1, max_len = 128;
+    long limit = -1, limit_train = -1, limit_dev = -1, max_len = 128;
+    struct cli_opt opts[] = {
+        CLI_STR(0, "model", "FILE", &model, "model file whose stored tokenizer is used", CLI_FILE),
+        CLI_STR(0, "tokenizer", "PATH", &tokpath,
+                "or: Hugging Face tokenizer files instead of a model (vocab.txt,\n"
+                "vocab.json + merges.txt, tokenizer.json, or a folder)", CLI_FILE),
+        CLI_CHOICE(0, "split", "S", &split, "train,dev,dev-mm", "train or dev (mnli also dev-mm)"),
+        CLI_LONG(0, "limit-dev", "N", &limit_dev, 1, 1000000000L,
+                 "first N examples of the dev split only (default: all)"),
+        CLI_LONG(0, "limit-train", "N", &limit_train, 1, 1000000000L,
+                 "first N examples of the train split only (default: all)"),
+        CLI_OLD_LONG("limit", &limit, 1, 1000000000L),
+        CLI_LONG(0, "max-len", "N", &max_len, 4, 1000000,
+                 "tokens per example, special tokens included\n"
+                 "(4 to the model's position limit)"),
+        CLI_TASK_OPTS(&ta),
+        CLI_END,
+    };
+    char about[4096];
+    snprintf(about, sizeof about,
+             "Prints one JSON line per example of a task split, as the model sees it:\n"
+             "  {\"input_ids\":[...],\"token_type_ids\":[...],\"label\":L}\n"
+             "BERT: [CLS] a [SEP] b [SEP] (type ids 0 then 1); RoBERTa: <s> a </s></s> b </s>.\n"
+             "Pairs longer than --max-len are truncated \"longest first\" as Hugging Face's\n"
+             "fast tokenizers do, keeping the special tokens. The label is the class id (the\n"
+             "task's label order) or, for a regression task (stsb), the score.\n\n"
+             "tasks (name, folder under $IDIM_DATA, notes):\n%s",
+             task_list());
+    struct cli_cmd cmd = {
+        "tokenize", about,
+        "  idim tokenize --model base.idim --task mrpc --data glue/MRPC --limit-dev 3\n"
+        "  idim tokenize --tokenizer roberta-base/ --task sst2 --split train --max-len 64\n"
+        "  idim tokenize --model m.idim --task custom --dev d.tsv --text-cols q,a --label-col y\n",
+        opts, NULL, 0, 0};
+    int pos;
     enum idim_status st;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (cli_task_parse(&ta, c, optarg))
-            continue;
-        switch (c) {
-        case O_MODEL: model = optarg; break;
-        case O_TOKENIZER: tokpath = optarg; break;
-        case O_SPLIT: split = optarg; break;
-        case O_LIMIT:
-            if ((st = cli_parse_long("--limit", optarg, 1, 1000000000L, &limit, err)))
-                return st;
-            break;
-        case O_MAXLEN:
-            if ((st = cli_parse_long("--max-len", optarg, 4, 1000000, &max_len, err)))
-                return st;
-            break;
-        case 'h': print_help(); return IDIM_OK;
-        default: return cli_bad_option(err, "tokenize", usage, argv);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error(err, "tokenize", usage, "unexpected argument");
+    if ((st = cli_parse(&cmd, argc, argv, &pos, err)) || pos < 0)
+        return st;
     if (!model == !tokpath)
-        return cli_usage_error(err, "tokenize", usage,
-                               "give exactly one of --model and --tokenizer");
-    if (strcmp(split, "train") && strcmp(split, "dev") && strcmp(split, "dev-mm"))
-        return cli_usage_error(err, "tokenize", usage, "--split takes train or dev");
+        return cli_usage(err, "tokenize", "give exactly one of --model and --tokenizer");
+    if (limit < 0)
+        limit = strcmp(split, "train") ? limit_dev : limit_train;
     int need = strcmp(split, "train") ? CLI_SPLIT_DEV : CLI_SPLIT_TRAIN;
-    if ((st = cli_task_check(&ta, "tokenize", usage, need, err)))
+    if ((st = cli_task_check(&ta, "tokenize", NULL, need, err)))
         return st;
 
     struct wfile w;
@@ -151,7 +109,7 @@ enum idim_status cli_tokenize(int argc, char **argv, struct idim_err *err)
             goto done;
         tok = &td;
     }
-    if ((st = cli_task_resolve(&spec, &ta, "tokenize", usage, need, err)))
+    if ((st = cli_task_resolve(&spec, &ta, "tokenize", NULL, need, err)))
         goto done;
     if ((st = task_load(&ds, &spec, split, err)))
         goto done;

@@ -27,7 +27,7 @@ static const struct {
     {"convert", cli_convert, "convert a Hugging Face model folder to an idim model file", 1},
     {"init", cli_init, "write a randomly initialised model (presets tiny..base)", 1},
     {"info", cli_info, "describe a model file: architecture, tensors, tokenizer", 1},
-    {"tokenize", cli_tokenize, "print a task's token ids as JSON lines", 0},
+    {"tokenize", cli_tokenize, "print a task's token ids as JSON lines", 1},
     {"pretrain", cli_pretrain, "masked-LM pretraining with checkpoints and resume", 0},
     {"finetune", cli_finetune, "full fine-tuning (the d90 baseline)", 0},
     {"predict", cli_predict, "print logits and predictions of a model on a split", 0},

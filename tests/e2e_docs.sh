@@ -31,10 +31,10 @@ while IFS="$(printf '\t')" read -r cmd long short arg; do
     grep -q -e "$mlong" "$TMP/man.$cmd" || say "$cmd: $long is not in the man page"
     grep -q -e "[ \"]$long[ \"]" "$TMP/comp.$cmd" || say "$cmd: $long is not in the completion"
     if [ "$short" != "." ]; then
-        grep -q -e "$short, $long" "$TMP/help.$cmd" || say "$cmd: $short is not in --help"
+        grep -qF -e "$short, $long" "$TMP/help.$cmd" || say "$cmd: $short is not in --help"
     fi
     if [ "$arg" != "." ]; then
-        grep -q -e "$long $arg" "$TMP/help.$cmd" || say "$cmd: $long $arg is not in --help"
+        grep -qF -e "$long $arg" "$TMP/help.$cmd" || say "$cmd: $long $arg is not in --help"
     fi
 done < "$TMP/list"
 if command -v bash >/dev/null; then
