@@ -5,7 +5,7 @@ _idim_compgen() { COMPREPLY=($(compgen "$@" -- "$cur")); }
 _idim() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} opts
     if [ "$COMP_CWORD" -eq 1 ]; then
-        _idim_compgen -W "convert init info tokenize finetune predict train eval project measure sweep plot check --help --version"; return
+        _idim_compgen -W "convert init info tokenize pretrain finetune predict train eval project measure sweep plot check --help --version"; return
     fi
     case "${COMP_WORDS[1]}" in
     convert)
