@@ -104,6 +104,11 @@ struct cli_opt {
 #define CLI_OLD_STR(l, t) {CLI_K_STR, 0, l, "X", t, 0, 0, NULL, "old name", CLI_HIDDEN, NULL, NULL}
 /* -o/--out FILE for every command that writes one file */
 #define CLI_OUT(t, h, fl) CLI_STR('o', "out", "FILE", t, h, CLI_FILE | (fl))
+/* --threads N (int target; 0 = all cores) */
+#define CLI_THREADS(t)                                                                        \
+    CLI_INT(0, "threads", "N", t, 1, 1024,                                                    \
+            "threads (default: all cores); results are bit-identical for the\n"              \
+            "same inputs, seeds and thread count")
 /* the required input model */
 #define CLI_MODEL(t, h) CLI_STR(0, "model", "FILE", t, h, CLI_FILE | CLI_REQ)
 

@@ -52,6 +52,21 @@ _idim() {
         --format) _idim_compgen -W "tsv csv jsonl"; return ;;
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
+    eval)
+        opts="--model --theta --threads --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        case "$prev" in
+        --model) _idim_compgen -f; return ;;
+        --theta) _idim_compgen -f; return ;;
+        --threads) return ;;
+        --task) return ;;
+        --data) _idim_compgen -d; return ;;
+        --train) _idim_compgen -f; return ;;
+        --dev) _idim_compgen -f; return ;;
+        --text-cols) return ;;
+        --label-col) return ;;
+        --format) _idim_compgen -W "tsv csv jsonl"; return ;;
+        --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
+        esac ;;
     check)
         opts="--expected --report --tolerance --ignore -h --help"
         case "$prev" in

@@ -300,9 +300,8 @@ enum idim_status cli_parse(const struct cli_cmd *c, int argc, char **argv, int *
         const struct cli_opt *o = f.o[i];
         if ((o->flags & CLI_REQ) && !given[i]) {
             if (o->short_name)
-                return cli_usage(err, c->name, "-%c %s is required", o->short_name, o->argname);
-            return cli_usage(err, c->name, "--%s %s is required", o->long_name,
-                             o->argname ? o->argname : "");
+                return cli_usage(err, c->name, "-%c/--%s is required", o->short_name, o->long_name);
+            return cli_usage(err, c->name, "--%s is required", o->long_name);
         }
     }
     int n_ops = argc - optind;

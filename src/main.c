@@ -32,7 +32,7 @@ static const struct {
     {"finetune", cli_finetune, "full fine-tuning (the d90 baseline)", 0},
     {"predict", cli_predict, "print logits and predictions of a model on a split", 0},
     {"train", cli_train, "train theta_d in a d-dimensional subspace (DID/SAID)", 0},
-    {"eval", cli_eval, "rebuild tuned weights from a saved theta_d and evaluate", 0},
+    {"eval", cli_eval, "rebuild tuned weights from a saved theta_d and evaluate", 1},
     {"project", cli_project, "print one tensor's projected update; dump Fastfood tables", 0},
     {"measure", cli_measure, "find d90 by bracket and log-scale bisection", 0},
     {"sweep", cli_sweep, "train on a log-spaced grid of d; CSV and SVG plot", 0},
