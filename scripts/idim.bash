@@ -52,6 +52,26 @@ _idim() {
         --format) _idim_compgen -W "tsv csv jsonl"; return ;;
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
+    predict)
+        opts="--model --split --limit-dev --limit-train --max-len --batch --threads --seed --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        case "$prev" in
+        --model) _idim_compgen -f; return ;;
+        --split) _idim_compgen -W "train dev dev-mm"; return ;;
+        --limit-dev) return ;;
+        --limit-train) return ;;
+        --max-len) return ;;
+        --batch) return ;;
+        --threads) return ;;
+        --seed) return ;;
+        --task) return ;;
+        --data) _idim_compgen -d; return ;;
+        --train) _idim_compgen -f; return ;;
+        --dev) _idim_compgen -f; return ;;
+        --text-cols) return ;;
+        --label-col) return ;;
+        --format) _idim_compgen -W "tsv csv jsonl"; return ;;
+        --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
+        esac ;;
     eval)
         opts="--model --theta --threads --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in

@@ -6,7 +6,6 @@
  * untrained head gives seed-dependent, reproducible logits). This is the
  * hook for checking other implementations against idim: the logits are
  * printed with %.9g, which round-trips float32 exactly. */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,38 +17,6 @@
 #include "task.h"
 #include "tokenizer.h"
 #include "wfile.h"
-
-static const char *usage =
-    "idim predict --model M --task T [--data DIR] [--split dev] [--limit N] [--max-len 128] "
-    "[--batch 32] [--threads N] [--seed S]";
-
-static void print_help(void)
-{
-    printf("usage: %s\n\n"
-           "Runs the model (dropout off) on a split of a task and prints one JSON line per\n"
-           "example, then one JSON line with the task's metric:\n"
-           "  {\"index\":0,\"logits\":[-1.25,0.5],\"pred\":1,\"label\":1}   classification\n"
-           "  {\"index\":0,\"score\":3.1,\"label\":2.8}                     regression (stsb)\n"
-           "  {\"task\":\"sst2\",\"split\":\"dev\",\"n\":872,\"metric\":\"accuracy\",\"score\":0.91,...}\n"
-           "Logits are printed with %%.9g (exact for float32). A classification head the model\n"
-           "file lacks is created from --seed (normal(0, 0.02) weights, zero biases).\n\n"
-           "options:\n"
-           "  --model M      idim model file (from idim convert / init / finetune)  (required)\n"
-           "  --task T       task name (sst2, mrpc, cola, qnli, ..., custom)         (required)\n"
-           "  --data DIR     folder holding the task folder (default: $IDIM_DATA, then ./data)\n"
-           "  --split S      dev or train (default dev)\n"
-           "  --limit N      only the first N examples (default 0 = all)\n"
-           "  --max-len N    tokens per example incl. special tokens (default 128)\n"
-           "  --batch N      examples per forward pass (default 32)\n"
-           "  --threads N    threads for OpenBLAS (default: all cores)\n"
-           "  --seed S       seed of a head created for a file without one (default 0)\n"
-           "  -h, --help     this help\n"
-           CLI_TASK_CUSTOM_HELP "\n"
-           "example:\n"
-           "  idim predict --model sst2-tuned.bin --task sst2 --data ../shared/data/glue --limit 5\n"
-           "  idim predict --model m.bin --task custom --dev d.tsv --text-cols q,a --label-col y\n",
-           usage);
-}
 
 /* %.9g, or null for NaN/Inf (not valid JSON numbers). */
 static void put_num(double v)
@@ -71,61 +38,49 @@ static void put_metric(const char *name, double v, int *first)
 
 enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, NULL, 'm'},  {"split", required_argument, NULL, 'S'},
-        {"limit", required_argument, NULL, 'n'},  {"max-len", required_argument, NULL, 'L'},
-        {"batch", required_argument, NULL, 'b'},  {"threads", required_argument, NULL, 'j'},
-        {"seed", required_argument, NULL, 's'},   {"help", no_argument, NULL, 'h'},
-        CLI_TASK_LONG_OPTIONS,
-        {NULL, 0, NULL, 0},
-    };
     const char *model_path = NULL, *split = "dev";
     struct cli_task_args ta = {0};
-    long limit = 0, max_len = 128, batch = 32, threads = sysconf(_SC_NPROCESSORS_ONLN);
+    long limit = 0, limit_train = 0, limit_dev = 0, max_len = 128, batch = 32;
+    int threads = 0;
     unsigned long long seed = 0;
+    struct cli_opt opts[] = {
+        CLI_MODEL(&model_path, "idim model file (from idim convert / init / finetune)"),
+        CLI_CHOICE(0, "split", "S", &split, "train,dev,dev-mm", "dev or train (mnli also dev-mm)"),
+        CLI_LONG(0, "limit-dev", "N", &limit_dev, 1, 1L << 40,
+                 "only the first N dev examples (default: all)"),
+        CLI_LONG(0, "limit-train", "N", &limit_train, 1, 1L << 40,
+                 "only the first N train examples (default: all)"),
+        CLI_OLD_LONG("limit", &limit, 0, 1L << 40),
+        CLI_LONG(0, "max-len", "N", &max_len, 4, 4096, "tokens per example incl. special tokens"),
+        CLI_LONG(0, "batch", "N", &batch, 1, 4096, "examples per forward pass"),
+        CLI_THREADS(&threads),
+        CLI_U64(0, "seed", "S", &seed, "seed of a head created for a file without one"),
+        CLI_TASK_OPTS(&ta),
+        CLI_END,
+    };
+    struct cli_cmd c = {
+        "predict",
+        "Runs the model (dropout off) on a split of a task and prints one JSON line per\n"
+        "example, then one JSON line with the task's metric:\n"
+        "  {\"index\":0,\"logits\":[-1.25,0.5],\"pred\":1,\"label\":1}   classification\n"
+        "  {\"index\":0,\"score\":3.1,\"label\":2.8}                     regression (stsb)\n"
+        "  {\"task\":\"sst2\",\"split\":\"dev\",\"n\":872,\"metric\":\"accuracy\",\"score\":0.91,...}\n"
+        "Logits are printed with %.9g (exact for float32). A classification head the model\n"
+        "file lacks is created from --seed (normal(0, 0.02) weights, zero biases). Padding\n"
+        "uses the model's pad id, as in training.\n",
+        "  idim predict --model sst2-tuned.idim --task sst2 --data ../shared/data/glue --limit-dev 5\n"
+        "  idim predict --model m.idim --task custom --dev d.tsv --text-cols q,a --label-col y\n",
+        opts, NULL, 0, 0};
+    int pos;
     enum idim_status st;
-    int ch;
-    if (threads < 1)
-        threads = 1;
-    optind = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if (cli_task_parse(&ta, ch, optarg))
-            continue;
-        switch (ch) {
-        case 'm': model_path = optarg; break;
-        case 'S': split = optarg; break;
-        case 'n':
-            if ((st = cli_parse_long("--limit", optarg, 0, 1L << 40, &limit, err)))
-                return st;
-            break;
-        case 'L':
-            if ((st = cli_parse_long("--max-len", optarg, 4, 4096, &max_len, err)))
-                return st;
-            break;
-        case 'b':
-            if ((st = cli_parse_long("--batch", optarg, 1, 4096, &batch, err)))
-                return st;
-            break;
-        case 'j':
-            if ((st = cli_parse_long("--threads", optarg, 1, 1024, &threads, err)))
-                return st;
-            break;
-        case 's':
-            if ((st = cli_parse_u64("--seed", optarg, &seed, err)))
-                return st;
-            break;
-        case 'h': print_help(); return IDIM_OK;
-        default: return cli_bad_option(err, "predict", usage, argv);
-        }
+    if ((st = cli_parse(&c, argc, argv, &pos, err)) || pos < 0)
+        return st;
+    if (!limit)
+        limit = strcmp(split, "train") ? limit_dev : limit_train;
+    if (threads < 1) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = ncpu < 1 ? 1 : (int)ncpu;
     }
-    if (optind < argc)
-        return cli_usage_error(err, "predict", usage, "unexpected argument");
-    if (!model_path)
-        return cli_usage_error(err, "predict", usage, "--model is required");
-    if (!ta.task)
-        return cli_usage_error(err, "predict", usage, "--task is required");
-    if (strcmp(split, "dev") != 0 && strcmp(split, "train") != 0 && strcmp(split, "dev-mm") != 0)
-        return cli_usage_error(err, "predict", usage, "--split must be dev or train");
 
     struct wfile w;
     struct task_spec spec;
@@ -140,7 +95,7 @@ enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
     memset(&w, 0, sizeof w), memset(&ds, 0, sizeof ds), memset(&enc, 0, sizeof enc);
     memset(&m, 0, sizeof m), memset(&b, 0, sizeof b);
 
-    if ((st = cli_task_resolve(&spec, &ta, "predict", usage,
+    if ((st = cli_task_resolve(&spec, &ta, "predict", NULL,
                                strcmp(split, "train") ? CLI_SPLIT_DEV : CLI_SPLIT_TRAIN, err)))
         return st;
     if ((st = wfile_open(&w, model_path, err)))
@@ -185,7 +140,7 @@ enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
         int n = (int)(enc.n - start < (size_t)B ? enc.n - start : (size_t)B);
         for (int r = 0; r < n; r++)
             idx[r] = start + (size_t)r;
-        batch_fill(&b, &enc, idx, n, w.tok.pad_id);
+        batch_fill(&b, &enc, idx, n, w.cfg.pad_id); /* the pad rule of training */
         model_forward(&m, &b, 0);
         for (int r = 0; r < n; r++) {
             size_t i = start + (size_t)r;

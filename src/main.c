@@ -30,7 +30,7 @@ static const struct {
     {"tokenize", cli_tokenize, "print a task's token ids as JSON lines", 1},
     {"pretrain", cli_pretrain, "masked-LM pretraining with checkpoints and resume", 0},
     {"finetune", cli_finetune, "full fine-tuning (the d90 baseline)", 0},
-    {"predict", cli_predict, "print logits and predictions of a model on a split", 0},
+    {"predict", cli_predict, "print logits and predictions of a model on a split", 1},
     {"train", cli_train, "train theta_d in a d-dimensional subspace (DID/SAID)", 0},
     {"eval", cli_eval, "rebuild tuned weights from a saved theta_d and evaluate", 1},
     {"project", cli_project, "print one tensor's projected update; dump Fastfood tables", 0},
