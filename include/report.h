@@ -87,33 +87,72 @@ enum idim_status report_write_file(const char *path, const char *data, size_t le
 enum idim_status report_write_json(const char *path, const cJSON *j, struct idim_err *err);
 
 /* ---- sweep rows (CSV) ----
- * Header: d,lr,metric,metric_name,epochs,seconds,diverged,majority_only,proj_seed
- * One row per trial; metric "nan" when none. */
+ * Header: d,lr,metric,metric_name,epochs,seconds,diverged,majority_only,proj_seed,baseline
+ * One row per trial; metric "nan" when none; baseline (the full fine-tuning
+ * metric the 90% line is drawn from, the same on every row) "nan" when none.
+ * Files with the older header (no baseline column) are still read. */
 #define REPORT_CSV_HEADER \
+    "d,lr,metric,metric_name,epochs,seconds,diverged,majority_only,proj_seed,baseline"
+#define REPORT_CSV_HEADER_OLD \
     "d,lr,metric,metric_name,epochs,seconds,diverged,majority_only,proj_seed"
 
-/* The CSV text for rows[0..n) (caller frees), NULL on OOM. */
-char *report_csv_text(const struct search_trial *rows, size_t n, const char *metric_name);
+/* The CSV text for rows[0..n) (caller frees), NULL on OOM. baseline: NAN
+ * when unknown. */
+char *report_csv_text(const struct search_trial *rows, size_t n, const char *metric_name,
+                      double baseline);
 
 /* Reads a CSV written by report_csv_text (or `idim sweep --out`). *rows is
  * malloc'd (caller frees), metric_name (cap bytes) gets the rows' metric
- * name. IDIM_ERR_IO, IDIM_ERR_FORMAT (naming path and line), IDIM_ERR_NOMEM. */
+ * name, *baseline (may be NULL) the baseline column (NAN when absent).
+ * IDIM_ERR_IO, IDIM_ERR_FORMAT (naming path and line), IDIM_ERR_NOMEM. */
 enum idim_status report_csv_read(const char *path, struct search_trial **rows, size_t *n,
-                                 char *metric_name, size_t cap, struct idim_err *err);
+                                 char *metric_name, size_t cap, double *baseline,
+                                 struct idim_err *err);
 
 /* ---- the SVG plot ---- */
+
+/* One curve of a plot, as read from a file by report_series_read. */
+struct report_series {
+    struct search_trial *pts; /* [n], owned (report_series_free) */
+    size_t n;
+    char label[160];          /* legend text ("" = none) */
+    char metric_name[64];     /* "" when the file does not say */
+    double baseline;          /* NAN when unknown: then no 90% line */
+    double threshold;         /* NAN: the plot's threshold */
+    long d90;                 /* > 0: marked; 0: computed from the points when a baseline is known */
+};
+
+/* Reads one plot input, its kind told by its content: a measure report
+ * (JSON object with "probes": every probe, the baseline, threshold and d90),
+ * a sweep CSV (REPORT_CSV_HEADER or the older header; the baseline column) or
+ * JSON lines of `idim train` runs (scripts/sweep-d.sh: d, lr, best, ...; no
+ * baseline). The label is "task method" when the file names them, else the
+ * file name. IDIM_ERR_IO, IDIM_ERR_FORMAT naming the file (and line),
+ * IDIM_ERR_NOMEM. */
+enum idim_status report_series_read(const char *path, struct report_series *s,
+                                    struct idim_err *err);
+void report_series_free(struct report_series *s);
+
+/* What report_svg draws: series[0..n_series), or, when n_series is 0, the
+ * single series in pts/n/baseline/d90 (as `idim sweep` and `idim measure`
+ * give it). */
 struct report_plot {
+    const struct report_series *series; /* [n_series]; borrowed */
+    size_t n_series;
     const struct search_trial *pts; /* [n] (d, metric); sorted by d inside */
     size_t n;
     const char *metric_name;        /* y axis label: "dev <metric_name>" */
     double baseline;                /* NAN when unknown: then no 90% line */
-    double threshold;               /* 0.9 */
+    double threshold;               /* 0.9 (a series may hold its own) */
     long d90;                       /* > 0: a vertical marker at d90 */
     const char *title;              /* may be NULL */
 };
 
 /* A complete standalone SVG document (caller frees), NULL on OOM or when
- * there is no point with a finite metric and d > 0. */
+ * there is no point with a finite metric and d > 0. Like the paper's Figure
+ * 1: log-d axis with decade ticks; per series its curve, baseline (dotted),
+ * threshold x baseline line (dashed) and d90 (vertical); with several series
+ * each has its own colour and a legend line with label, baseline and d90. */
 char *report_svg(const struct report_plot *p);
 
 /* ---- check ---- */

@@ -87,6 +87,17 @@ _idim() {
         --format) _idim_compgen -W "tsv csv jsonl"; return ;;
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
+    plot)
+        opts="--in --label -o --out --baseline --threshold --d90 --title -h --help"
+        case "$prev" in
+        --in) _idim_compgen -f; return ;;
+        --label) return ;;
+        -o|--out) _idim_compgen -f; return ;;
+        --baseline) return ;;
+        --threshold) return ;;
+        --d90) return ;;
+        --title) return ;;
+        esac ;;
     check)
         opts="--expected --report --tolerance --ignore -h --help"
         case "$prev" in

@@ -1,100 +1,91 @@
 /* cli_plot.c - `idim plot`: the SVG plot of dev metric against d (log axis,
- * 90% line) from rows saved by `idim sweep --out` (report.h CSV). */
-#include <getopt.h>
+ * baseline, 90% line, d90), one series per --in: measure reports, sweep CSV
+ * (`idim sweep --out`) and JSON lines of `idim train` runs
+ * (scripts/sweep-d.sh), mixed, overlaid as in the paper's Figure 1. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "cli_opt.h"
 #include "report.h"
-
-static const char *USAGE =
-    "idim plot --in sweep.csv [--baseline V] [--threshold 0.9] [--d90 N] [--title T] -o plot.svg";
-
-static void help(void)
-{
-    printf("usage: %s\n\n"
-           "Draws the dev metric against the subspace dimension d (log axis with decade\n"
-           "ticks), one point per d (the best row when several learning rates share a d),\n"
-           "joined by a line; with a baseline, the baseline and the threshold x baseline\n"
-           "line (the 90%% line), as in Li et al. 2018 / Aghajanyan et al. 2021, Figure 1.\n"
-           "Hollow points: runs that diverged or predicted only the majority class.\n\n"
-           "options:\n"
-           "  --in FILE         rows written by `idim sweep --out` (CSV, header\n"
-           "                    %s) (required)\n"
-           "  -o, --out FILE    the SVG to write (required; written atomically)\n"
-           "  --baseline V      baseline dev metric (default: none, then no 90%% line)\n"
-           "  --threshold T     the line is drawn at T x baseline (default 0.9)\n"
-           "  --d90 N           mark d90 with a vertical line (default: none)\n"
-           "  --title TEXT      title above the plot (default: none)\n"
-           "  -h, --help        this help\n\n"
-           "example:\n"
-           "  idim plot --in sweep.csv --baseline 0.84 -o sweep.svg\n",
-           USAGE, REPORT_CSV_HEADER);
-}
-
-enum { PL_IN = 1200, PL_BASELINE, PL_THRESHOLD, PL_D90, PL_TITLE };
 
 enum idim_status cli_plot(int argc, char **argv, struct idim_err *err)
 {
-    static const struct option opts[] = {
-        {"in", required_argument, 0, PL_IN},
-        {"out", required_argument, 0, 'o'},
-        {"baseline", required_argument, 0, PL_BASELINE},
-        {"threshold", required_argument, 0, PL_THRESHOLD},
-        {"d90", required_argument, 0, PL_D90},
-        {"title", required_argument, 0, PL_TITLE},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
-    const char *in = NULL, *out = NULL, *title = NULL;
+    struct cli_strs in = {{0}, 0}, labels = {{0}, 0};
+    const char *out = NULL, *title = NULL;
     double baseline = NAN, threshold = 0.9;
     long d90 = 0;
+    struct cli_opt opts[] = {
+        CLI_STRS(0, "in", "FILE", &in,
+                 "one series: a measure report (JSON), a sweep CSV (`idim sweep --out`)\n"
+                 "or JSON lines of `idim train` runs (scripts/sweep-d.sh); repeat to\n"
+                 "overlay up to 16", CLI_REQ | CLI_FILE),
+        CLI_STRS(0, "label", "TEXT", &labels,
+                 "legend text of the n-th --in (default: \"task method\" from the file,\n"
+                 "else its name)", 0),
+        CLI_OUT(&out, "the SVG to write", CLI_REQ),
+        CLI_DOUBLE(0, "baseline", "V", &baseline, 1e-9, 1e9,
+                   "baseline dev metric for series whose file has none (sweep-d.sh\n"
+                   "lines, CSV from --no-baseline sweeps); default: none, no 90% line"),
+        CLI_DOUBLE(0, "threshold", "T", &threshold, 1e-6, 10,
+                   "the line at T x baseline, for series whose file has no threshold"),
+        CLI_LONG(0, "d90", "N", &d90, 1, 1L << 40,
+                 "mark d90 at N (one series only; default: the file's d90, else the\n"
+                 "smallest d above the target)"),
+        CLI_STR(0, "title", "TEXT", &title, "title above the plot", 0),
+        CLI_END,
+    };
+    struct cli_cmd c = {
+        "plot",
+        "Draws the dev metric against the subspace dimension d (log axis with decade\n"
+        "ticks), one point per d (the best run when several learning rates share a d),\n"
+        "joined by a line; with a baseline, the baseline (dotted) and the threshold x\n"
+        "baseline line (dashed), and d90 (vertical), as in Li et al. 2018 / Aghajanyan\n"
+        "et al. 2021, Figure 1. Several --in overlay in colours with a legend, e.g. DID\n"
+        "against SAID, or two models. Hollow points: runs below the target, diverged or\n"
+        "predicting only the majority class.\n",
+        "  idim plot --in said.json --in did.json --title 'MRPC: SAID vs DID' -o mrpc.svg\n"
+        "  idim plot --in report.json --in sweep.csv --in sweep.jsonl --baseline 0.84 -o all.svg\n",
+        opts, NULL, 0, 0};
+    int pos;
     enum idim_status st;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h': help(); return IDIM_OK;
-        case PL_IN: in = optarg; break;
-        case 'o': out = optarg; break;
-        case PL_TITLE: title = optarg; break;
-        case PL_BASELINE:
-            if ((st = cli_parse_double("--baseline", optarg, -1e9, 1e9, &baseline, err)))
-                return st;
-            break;
-        case PL_THRESHOLD:
-            if ((st = cli_parse_double("--threshold", optarg, 1e-6, 10, &threshold, err)))
-                return st;
-            break;
-        case PL_D90:
-            if ((st = cli_parse_long("--d90", optarg, 1, 1L << 40, &d90, err)))
-                return st;
-            break;
-        default: return cli_bad_option(err, "plot", USAGE, argv);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error(err, "plot", USAGE, "unexpected argument");
-    if (!in || !out)
-        return cli_usage_error(err, "plot", USAGE, "--in and -o are required");
-    struct search_trial *rows = NULL;
-    size_t n = 0;
-    char metric[64];
-    st = report_csv_read(in, &rows, &n, metric, sizeof metric, err);
-    if (st)
+    if ((st = cli_parse(&c, argc, argv, &pos, err)) || pos < 0)
         return st;
-    struct report_plot p = {.pts = rows, .n = n, .metric_name = metric[0] ? metric : "metric",
-                            .baseline = baseline, .threshold = threshold, .d90 = d90,
-                            .title = title};
-    char *svg = report_svg(&p);
-    free(rows);
-    if (!svg)
-        return idim_fail(err, IDIM_ERR_FORMAT, "%s: no row with d > 0 and a finite metric to plot",
-                         in);
-    st = report_write_file(out, svg, strlen(svg), err);
-    free(svg);
+    if (labels.n > in.n)
+        return cli_usage(err, "plot", "%d --label for %d --in", labels.n, in.n);
+    if (d90 && in.n > 1)
+        return cli_usage(err, "plot", "--d90 goes with one --in (each file holds its own d90)");
+    struct report_series s[CLI_MAX_STRS];
+    int n = 0;
+    for (; n < in.n; n++) {
+        if ((st = report_series_read(in.v[n], &s[n], err)))
+            break;
+        if (n < labels.n)
+            snprintf(s[n].label, sizeof s[n].label, "%s", labels.v[n]);
+        if (!isfinite(s[n].baseline))
+            s[n].baseline = baseline;
+        if (d90)
+            s[n].d90 = d90;
+    }
+    if (st == IDIM_OK) {
+        const char *metric = s[0].metric_name[0] ? s[0].metric_name : "metric";
+        for (int i = 1; i < n; i++)
+            if (s[i].metric_name[0] && strcmp(s[i].metric_name, metric))
+                metric = "metric";
+        struct report_plot p = {.series = s, .n_series = (size_t)n, .metric_name = metric,
+                                .threshold = threshold, .title = title};
+        char *svg = report_svg(&p);
+        if (!svg)
+            st = idim_fail(err, IDIM_ERR_FORMAT,
+                           "plot: no run with d > 0 and a finite metric in %s%s", in.v[0],
+                           in.n > 1 ? " or the other --in files" : "");
+        else
+            st = report_write_file(out, svg, strlen(svg), err);
+        free(svg);
+    }
+    for (int i = 0; i < n; i++)
+        report_series_free(&s[i]);
     return st;
 }

@@ -236,7 +236,7 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
         fflush(stdout);
     }
     if (out) {
-        csv = report_csv_text(rows, n_rows, ctx.metric);
+        csv = report_csv_text(rows, n_rows, ctx.metric, baseline);
         if (!csv) {
             st = idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
             goto done;

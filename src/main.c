@@ -36,7 +36,7 @@ static const struct {
     {"project", cli_project, "print one tensor's projected update; dump Fastfood tables", 0},
     {"measure", cli_measure, "find d90 by bracket and log-scale bisection", 0},
     {"sweep", cli_sweep, "train on a log-spaced grid of d; CSV and SVG plot", 0},
-    {"plot", cli_plot, "draw the SVG plot from saved sweep rows", 0},
+    {"plot", cli_plot, "overlay saved runs (reports, sweep CSV, JSON lines) in one SVG plot", 1},
     {"check", cli_check, "compare a report's d90 with an expected value (for CI)", 1},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])

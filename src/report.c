@@ -364,9 +364,15 @@ static void fmt_exact(char *buf, size_t cap, double x)
     }
 }
 
-char *report_csv_text(const struct search_trial *rows, size_t n, const char *metric_name)
+char *report_csv_text(const struct search_trial *rows, size_t n, const char *metric_name,
+                      double baseline)
 {
     struct sbuf b = {0};
+    char base[40];
+    if (isfinite(baseline))
+        fmt_exact(base, sizeof base, baseline);
+    else
+        snprintf(base, sizeof base, "nan");
     sb_printf(&b, "%s\n", REPORT_CSV_HEADER);
     for (size_t i = 0; i < n; i++) {
         const struct search_trial *t = &rows[i];
@@ -376,18 +382,22 @@ char *report_csv_text(const struct search_trial *rows, size_t n, const char *met
         else
             snprintf(m, sizeof m, "nan");
         fmt_exact(lr, sizeof lr, t->lr);
-        sb_printf(&b, "%ld,%s,%s,%s,%d,%.3f,%d,%d,%llu\n", t->d, lr, m, metric_name,
+        sb_printf(&b, "%ld,%s,%s,%s,%d,%.3f,%d,%d,%llu,%s\n", t->d, lr, m, metric_name,
                   t->epochs, t->seconds, t->diverged, t->majority_only,
-                  (unsigned long long)t->seed);
+                  (unsigned long long)t->seed, base);
     }
     return sb_finish(&b);
 }
 
 enum idim_status report_csv_read(const char *path, struct search_trial **rows, size_t *n,
-                                 char *metric_name, size_t cap, struct idim_err *err)
+                                 char *metric_name, size_t cap, double *baseline,
+                                 struct idim_err *err)
 {
     *rows = NULL;
     *n = 0;
+    int old = 0; /* the header without the baseline column (before 0.2) */
+    if (baseline)
+        *baseline = NAN;
     if (cap)
         metric_name[0] = 0;
     enum idim_status st = IDIM_OK;
@@ -402,7 +412,8 @@ enum idim_status report_csv_read(const char *path, struct search_trial **rows, s
         lineno++;
         line[strcspn(line, "\r\n")] = 0;
         if (lineno == 1) {
-            if (strcmp(line, REPORT_CSV_HEADER) != 0) {
+            old = !strcmp(line, REPORT_CSV_HEADER_OLD);
+            if (!old && strcmp(line, REPORT_CSV_HEADER) != 0) {
                 st = idim_fail(err, IDIM_ERR_FORMAT,
                                "%s: line 1: expected the header '%s', found '%.60s'", path,
                                REPORT_CSV_HEADER, line);
@@ -414,16 +425,30 @@ enum idim_status report_csv_read(const char *path, struct search_trial **rows, s
             continue;
         struct search_trial t;
         memset(&t, 0, sizeof t);
-        char mname[64], mbuf[64];
+        char mname[64], mbuf[64], bbuf[64] = "nan";
         unsigned long long seed;
-        int used = 0;
-        if (sscanf(line, "%ld,%lf,%63[^,],%63[^,],%d,%lf,%d,%d,%llu%n", &t.d, &t.lr, mbuf, mname,
-                   &t.epochs, &t.seconds, &t.diverged, &t.majority_only, &seed, &used) != 9 ||
-            line[used] || t.d < 0) {
+        int used = 0, used2 = 0, k = old ? 9 : 10;
+        int ok = sscanf(line, "%ld,%lf,%63[^,],%63[^,],%d,%lf,%d,%d,%llu%n", &t.d, &t.lr, mbuf,
+                        mname, &t.epochs, &t.seconds, &t.diverged, &t.majority_only, &seed,
+                        &used) == 9 && t.d >= 0;
+        if (ok && !old)
+            ok = sscanf(line + used, ",%63[^,]%n", bbuf, &used2) == 1;
+        if (!ok || line[used + used2]) {
             st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: line %ld: expected 9 comma-separated fields (%s)", path, lineno,
-                           REPORT_CSV_HEADER);
+                           "%s: line %ld: expected %d comma-separated fields (%s)", path, lineno,
+                           k, old ? REPORT_CSV_HEADER_OLD : REPORT_CSV_HEADER);
             break;
+        }
+        if (baseline && !old) {
+            char *bend;
+            double bv = strtod(bbuf, &bend);
+            if (*bend) {
+                st = idim_fail(err, IDIM_ERR_FORMAT, "%s: line %ld: baseline '%s' is not a number",
+                               path, lineno, bbuf);
+                break;
+            }
+            if (isfinite(bv))
+                *baseline = bv;
         }
         char *end;
         t.metric = strtod(mbuf, &end);
@@ -494,194 +519,463 @@ static double nice_step(double span)
     return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * p;
 }
 
-char *report_svg(const struct report_plot *p)
+/* One series ready to draw: its points (finite metric, d > 0, sorted by d,
+ * the best run per d as a probe reports it) and its lines. */
+struct svg_series {
+    struct search_trial *pts;
+    size_t n;
+    const char *label;
+    double baseline, target; /* NAN when no baseline */
+    double threshold;        /* target = threshold x baseline */
+    long d90;                /* 0: none */
+    const char *color;
+};
+
+static const char *const SVG_COLORS[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
+                                         "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
+#define N_SVG_COLORS (sizeof SVG_COLORS / sizeof SVG_COLORS[0])
+
+/* The smallest d whose best run meets target (the sweep's d90 rule), or 0. */
+static long svg_d90(const struct svg_series *s)
 {
-    /* Points with a finite metric, sorted by d; for several lrs per d keep
-     * the best valid one (what a probe reports). */
-    struct search_trial *pts = malloc((p->n ? p->n : 1) * sizeof *pts);
-    if (!pts)
-        return NULL;
-    size_t n = 0;
-    for (size_t i = 0; i < p->n; i++)
-        if (p->pts[i].d > 0 && isfinite(p->pts[i].metric))
-            pts[n++] = p->pts[i];
-    qsort(pts, n, sizeof *pts, cmp_trial_d);
+    for (size_t i = 0; i < s->n; i++)
+        if (search_trial_meets(&s->pts[i], s->target))
+            return s->pts[i].d;
+    return 0;
+}
+
+/* Copies, filters, sorts and reduces one input series; 0 on OOM. */
+static int svg_series_init(struct svg_series *out, const struct report_series *in, size_t idx,
+                           double threshold)
+{
+    memset(out, 0, sizeof *out);
+    out->pts = malloc((in->n ? in->n : 1) * sizeof *out->pts);
+    if (!out->pts)
+        return 0;
+    for (size_t i = 0; i < in->n; i++)
+        if (in->pts[i].d > 0 && isfinite(in->pts[i].metric))
+            out->pts[out->n++] = in->pts[i];
+    qsort(out->pts, out->n, sizeof *out->pts, cmp_trial_d);
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (k > 0 && pts[k - 1].d == pts[i].d) {
-            struct search_trial two[2] = {pts[k - 1], pts[i]};
-            pts[k - 1] = two[search_best_trial(two, 2)];
+    for (size_t i = 0; i < out->n; i++) {
+        if (k > 0 && out->pts[k - 1].d == out->pts[i].d) {
+            struct search_trial two[2] = {out->pts[k - 1], out->pts[i]};
+            out->pts[k - 1] = two[search_best_trial(two, 2)];
             continue;
         }
-        pts[k++] = pts[i];
+        out->pts[k++] = out->pts[i];
     }
-    n = k;
-    if (n == 0) {
-        free(pts);
-        return NULL;
-    }
-    const double W = 800, H = 520, ml = 90, mr = 40, mt = 50, mb = 90;
-    const double pw = W - ml - mr, ph = H - mt - mb;
-    int have_base = isfinite(p->baseline);
-    double target = have_base ? p->threshold * p->baseline : NAN;
+    out->n = k;
+    out->label = in->label[0] ? in->label : NULL;
+    out->baseline = in->baseline;
+    out->threshold = isfinite(in->threshold) ? in->threshold : threshold;
+    out->target = isfinite(in->baseline) ? out->threshold * in->baseline : NAN;
+    out->d90 = in->d90 > 0 ? in->d90 : isfinite(out->target) ? svg_d90(out) : 0;
+    out->color = SVG_COLORS[idx % N_SVG_COLORS];
+    return 1;
+}
 
-    /* x: whole decades around the data (and d90). */
-    double dlo = (double)pts[0].d, dhi = (double)pts[n - 1].d;
-    if (p->d90 > 0) {
-        dlo = fmin(dlo, (double)p->d90);
-        dhi = fmax(dhi, (double)p->d90);
-    }
-    int e0 = (int)floor(log10(dlo) + 1e-9), e1 = (int)ceil(log10(dhi) - 1e-9);
-    if (e1 <= e0)
-        e1 = e0 + 1;
-    /* y: the metric range, the baseline and the target, padded. */
-    double ylo = pts[0].metric, yhi = pts[0].metric;
-    for (size_t i = 1; i < n; i++) {
-        ylo = fmin(ylo, pts[i].metric);
-        yhi = fmax(yhi, pts[i].metric);
-    }
-    if (have_base) {
-        ylo = fmin(ylo, fmin(target, p->baseline));
-        yhi = fmax(yhi, fmax(target, p->baseline));
-    }
-    if (yhi - ylo < 1e-6) {
-        ylo -= 0.05;
-        yhi += 0.05;
-    }
-    double ystep = nice_step(yhi - ylo);
-    ylo = floor(ylo / ystep) * ystep;
-    yhi = ceil(yhi / ystep) * ystep;
-    if (yhi - ylo < ystep)
-        yhi = ylo + ystep;
-#define XPOS(d) (ml + (log10((double)(d)) - e0) / (double)(e1 - e0) * pw)
-#define YPOS(v) (mt + (yhi - (v)) / (yhi - ylo) * ph)
+struct svg_frame {
+    double W, H, ml, mr, mt, mb, pw, ph;
+    int e0, e1;        /* decades of the x axis */
+    double ylo, yhi, ystep;
+};
 
-    struct sbuf b = {0};
-    sb_printf(&b,
+static double svg_x(const struct svg_frame *f, double d)
+{
+    return f->ml + (log10(d) - f->e0) / (double)(f->e1 - f->e0) * f->pw;
+}
+
+static double svg_y(const struct svg_frame *f, double v)
+{
+    return f->mt + (f->yhi - v) / (f->yhi - f->ylo) * f->ph;
+}
+
+/* Axis ranges over every series' points, baselines, targets and d90s. */
+static void svg_frame_init(struct svg_frame *f, const struct svg_series *s, size_t ns,
+                           int legend_lines)
+{
+    f->W = 800, f->ml = 90, f->mr = 40, f->mt = 50;
+    f->mb = 70 + 18.0 * legend_lines;
+    f->H = 450 + f->mb;
+    f->pw = f->W - f->ml - f->mr, f->ph = f->H - f->mt - f->mb;
+    double dlo = INFINITY, dhi = 0, ylo = INFINITY, yhi = -INFINITY;
+    for (size_t j = 0; j < ns; j++) {
+        for (size_t i = 0; i < s[j].n; i++) {
+            dlo = fmin(dlo, (double)s[j].pts[i].d), dhi = fmax(dhi, (double)s[j].pts[i].d);
+            ylo = fmin(ylo, s[j].pts[i].metric), yhi = fmax(yhi, s[j].pts[i].metric);
+        }
+        if (s[j].d90 > 0)
+            dlo = fmin(dlo, (double)s[j].d90), dhi = fmax(dhi, (double)s[j].d90);
+        if (isfinite(s[j].baseline)) {
+            ylo = fmin(ylo, fmin(s[j].target, s[j].baseline));
+            yhi = fmax(yhi, fmax(s[j].target, s[j].baseline));
+        }
+    }
+    f->e0 = (int)floor(log10(dlo) + 1e-9), f->e1 = (int)ceil(log10(dhi) - 1e-9);
+    if (f->e1 <= f->e0)
+        f->e1 = f->e0 + 1;
+    if (yhi - ylo < 1e-6)
+        ylo -= 0.05, yhi += 0.05;
+    f->ystep = nice_step(yhi - ylo);
+    f->ylo = floor(ylo / f->ystep) * f->ystep;
+    f->yhi = ceil(yhi / f->ystep) * f->ystep;
+    if (f->yhi - f->ylo < f->ystep)
+        f->yhi = f->ylo + f->ystep;
+}
+
+/* Background, title, grid, decade ticks (log d), y ticks, frame, labels. */
+static void svg_axes(struct sbuf *b, const struct svg_frame *f, const char *title,
+                     const char *metric)
+{
+    sb_printf(b,
               "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
               "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
               "viewBox=\"0 0 %.0f %.0f\" font-family=\"Helvetica, Arial, sans-serif\" "
               "font-size=\"13\">\n"
-              "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n",
-              W, H, W, H, W, H);
-    sb_printf(&b, "<title>");
-    xml_text(&b, p->title ? p->title : "dev metric against subspace dimension d");
-    sb_printf(&b, "</title>\n");
-    if (p->title) {
-        sb_printf(&b, "<text x=\"%.1f\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">",
-                  ml + pw / 2);
-        xml_text(&b, p->title);
-        sb_printf(&b, "</text>\n");
+              "<rect x=\"0\" y=\"0\" width=\"%.0f\" height=\"%.0f\" fill=\"white\"/>\n<title>",
+              f->W, f->H, f->W, f->H, f->W, f->H);
+    xml_text(b, title ? title : "dev metric against subspace dimension d");
+    sb_printf(b, "</title>\n");
+    if (title) {
+        sb_printf(b, "<text x=\"%.1f\" y=\"28\" text-anchor=\"middle\" font-size=\"15\">",
+                  f->ml + f->pw / 2);
+        xml_text(b, title);
+        sb_printf(b, "</text>\n");
     }
-    /* grid and ticks */
-    sb_printf(&b, "<g class=\"x-axis\" stroke=\"#000\">\n");
-    for (int e = e0; e <= e1; e++) {
-        double x = ml + (double)(e - e0) / (double)(e1 - e0) * pw;
-        sb_printf(&b,
+    double bot = f->mt + f->ph;
+    sb_printf(b, "<g class=\"x-axis\" stroke=\"#000\">\n");
+    for (int e = f->e0; e <= f->e1; e++) {
+        double x = svg_x(f, pow(10.0, e));
+        sb_printf(b,
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n",
-                  x, mt, x, mt + ph, x, mt + ph, x, mt + ph + 7);
-        if (e < e1)
-            for (int m = 2; m <= 9; m++) {
-                double xm = ml + ((double)(e - e0) + log10((double)m)) / (double)(e1 - e0) * pw;
-                sb_printf(&b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", xm,
-                          mt + ph, xm, mt + ph + 4);
-            }
+                  x, f->mt, x, bot, x, bot, x, bot + 7);
+        for (int m = 2; e < f->e1 && m <= 9; m++) {
+            double xm = svg_x(f, m * pow(10.0, e));
+            sb_printf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n", xm, bot, xm,
+                      bot + 4);
+        }
         if (e >= 0 && e <= 5)
-            sb_printf(&b,
-                      "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" stroke=\"none\">"
-                      "%.0f</text>\n",
-                      x, mt + ph + 22, pow(10.0, e));
+            sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" stroke=\"none\">"
+                         "%.0f</text>\n", x, bot + 22, pow(10.0, e));
         else
-            sb_printf(&b,
-                      "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" stroke=\"none\">"
-                      "10<tspan dy=\"-6\" font-size=\"10\">%d</tspan></text>\n",
-                      x, mt + ph + 22, e);
+            sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" stroke=\"none\">"
+                         "10<tspan dy=\"-6\" font-size=\"10\">%d</tspan></text>\n", x, bot + 22, e);
     }
-    sb_printf(&b, "</g>\n<g class=\"y-axis\" stroke=\"#000\">\n");
-    for (double v = ylo; v <= yhi + ystep * 1e-6; v += ystep) {
-        double y = YPOS(v);
-        sb_printf(&b,
+    sb_printf(b, "</g>\n<g class=\"y-axis\" stroke=\"#000\">\n");
+    for (double v = f->ylo; v <= f->yhi + f->ystep * 1e-6; v += f->ystep) {
+        double y = svg_y(f, v);
+        sb_printf(b,
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n"
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>\n"
                   "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" stroke=\"none\">%.*f</text>\n",
-                  ml, y, ml + pw, y, ml - 6, y, ml, y, ml - 10, y + 4,
-                  ystep < 0.01 ? 3 : ystep < 0.1 ? 2 : 1, v);
+                  f->ml, y, f->ml + f->pw, y, f->ml - 6, y, f->ml, y, f->ml - 10, y + 4,
+                  f->ystep < 0.01 ? 3 : f->ystep < 0.1 ? 2 : 1, v);
     }
-    sb_printf(&b, "</g>\n");
-    /* frame and axis labels */
-    sb_printf(&b,
-              "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+    sb_printf(b,
+              "</g>\n<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
               "stroke=\"#000\"/>\n"
               "<text class=\"x-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">subspace "
               "dimension d (log scale)</text>\n"
               "<text class=\"y-label\" x=\"0\" y=\"0\" text-anchor=\"middle\" "
-              "transform=\"translate(%.1f %.1f) rotate(-90)\">dev ",
-              ml, mt, pw, ph, ml + pw / 2, H - 42, 24.0, mt + ph / 2);
-    xml_text(&b, p->metric_name ? p->metric_name : "metric");
-    sb_printf(&b, "</text>\n");
-    /* baseline and the 90% line */
-    if (have_base) {
-        double yb = YPOS(p->baseline), yt = YPOS(target);
-        sb_printf(&b,
+              "transform=\"translate(24 %.1f) rotate(-90)\">dev ",
+              f->ml, f->mt, f->pw, f->ph, f->ml + f->pw / 2, bot + 44, f->mt + f->ph / 2);
+    xml_text(b, metric ? metric : "metric");
+    sb_printf(b, "</text>\n");
+}
+
+/* One series: baseline (dotted), 90% line (dashed), d90 marker, curve,
+ * points (filled: meets the target; hollow: majority-only or diverged).
+ * With one series the lines carry their values as text; with several the
+ * legend does. */
+static void svg_series_draw(struct sbuf *b, const struct svg_frame *f, const struct svg_series *s,
+                            int single)
+{
+    const char *c = single ? "#333" : s->color;
+    sb_printf(b, "<g class=\"series\">\n");
+    if (isfinite(s->baseline)) {
+        double yb = svg_y(f, s->baseline), yt = svg_y(f, s->target), x2 = f->ml + f->pw;
+        sb_printf(b,
                   "<line class=\"baseline\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-                  "stroke=\"#2a7\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"/>\n"
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#2a7\">baseline "
-                  "(full fine-tuning) %.4f</text>\n",
-                  ml, yb, ml + pw, yb, ml + pw - 6, yb - 5, p->baseline);
-        sb_printf(&b,
+                  "stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"2 3\"/>\n"
                   "<line class=\"threshold\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-                  "stroke=\"#d33\" stroke-width=\"1.5\" stroke-dasharray=\"8 4\"/>\n"
-                  "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#d33\">%.0f%% of "
-                  "baseline = %.4f</text>\n",
-                  ml, yt, ml + pw, yt, ml + pw - 6, yt + (fabs(yt - yb) < 20 ? 16 : -5),
-                  p->threshold * 100.0, target);
+                  "stroke=\"%s\" stroke-width=\"1.5\" stroke-dasharray=\"8 4\"/>\n",
+                  f->ml, yb, x2, yb, single ? "#2a7" : c, f->ml, yt, x2, yt, single ? "#d33" : c);
+        if (single)
+            sb_printf(b,
+                      "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#2a7\">baseline "
+                      "(full fine-tuning) %.4f</text>\n"
+                      "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#d33\">%.0f%% of "
+                      "baseline = %.4f</text>\n",
+                      x2 - 6, yb - 5, s->baseline, x2 - 6, yt + (fabs(yt - yb) < 20 ? 16 : -5),
+                      s->threshold * 100.0, s->target);
     }
-    if (p->d90 > 0) {
-        double x = XPOS(p->d90);
-        sb_printf(&b,
+    if (s->d90 > 0) {
+        double x = svg_x(f, (double)s->d90);
+        sb_printf(b,
                   "<line class=\"d90\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-                  "stroke=\"#36c\" stroke-dasharray=\"4 3\"/>\n"
-                  "<text x=\"%.1f\" y=\"%.1f\" fill=\"#36c\">d90 = %ld</text>\n",
-                  x, mt, x, mt + ph, x + 4, mt + 14, p->d90);
+                  "stroke=\"%s\" stroke-dasharray=\"4 3\"/>\n",
+                  x, f->mt, x, f->mt + f->ph, single ? "#36c" : c);
+        if (single)
+            sb_printf(b, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#36c\">d90 = %ld</text>\n", x + 4,
+                      f->mt + 14, s->d90);
+        else
+            sb_printf(b, "<polygon points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"%s\"/>\n",
+                      x - 5, f->mt, x + 5, f->mt, x, f->mt + 8, c);
     }
-    /* the curve and its points */
-    sb_printf(&b, "<polyline class=\"curve\" fill=\"none\" stroke=\"#333\" stroke-width=\"1.5\" "
-                  "points=\"");
-    for (size_t i = 0; i < n; i++)
-        sb_printf(&b, "%s%.1f,%.1f", i ? " " : "", XPOS(pts[i].d), YPOS(pts[i].metric));
-    sb_printf(&b, "\"/>\n<g class=\"points\">\n");
-    for (size_t i = 0; i < n; i++) {
-        int bad = pts[i].majority_only || pts[i].diverged;
-        int met = have_base && search_trial_meets(&pts[i], target);
-        sb_printf(&b,
-                  "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" stroke=\"#333\">"
+    sb_printf(b, "<polyline class=\"curve\" fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" "
+                 "points=\"", c);
+    for (size_t i = 0; i < s->n; i++)
+        sb_printf(b, "%s%.1f,%.1f", i ? " " : "", svg_x(f, (double)s->pts[i].d),
+                  svg_y(f, s->pts[i].metric));
+    sb_printf(b, "\"/>\n<g class=\"points\">\n");
+    for (size_t i = 0; i < s->n; i++) {
+        const struct search_trial *t = &s->pts[i];
+        int bad = t->majority_only || t->diverged;
+        int met = isfinite(s->target) && search_trial_meets(t, s->target);
+        const char *fill = bad ? "white" : single ? (met ? "#36c" : "#999") : met ? c : "white";
+        sb_printf(b,
+                  "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" stroke=\"%s\">"
                   "<title>d=%ld lr=%g %.4f%s</title></circle>\n",
-                  XPOS(pts[i].d), YPOS(pts[i].metric), bad ? "white" : met ? "#36c" : "#999",
-                  pts[i].d, pts[i].lr, pts[i].metric,
-                  pts[i].majority_only ? " (majority class only)" :
-                  pts[i].diverged      ? " (diverged)" :
-                                         "");
+                  svg_x(f, (double)t->d), svg_y(f, t->metric), fill, c, t->d, t->lr, t->metric,
+                  t->majority_only ? " (majority class only)" : t->diverged ? " (diverged)" : "");
     }
-    sb_printf(&b, "</g>\n");
-    /* legend, one line under the x label */
-    double ly = H - 16, lx = ml + pw / 2 - 230;
-    sb_printf(&b,
-              "<g class=\"legend\" font-size=\"12\">\n"
-              "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#36c\" stroke=\"#333\"/>"
-              "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n"
-              "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#999\" stroke=\"#333\"/>"
-              "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n"
-              "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"white\" stroke=\"#333\"/>"
-              "<text x=\"%.1f\" y=\"%.1f\">majority class only or diverged</text>\n</g>\n",
-              lx, ly - 4, lx + 8, ly, have_base ? "above the target" : "run",
-              lx + 140, ly - 4, lx + 148, ly, have_base ? "not above" : "",
-              lx + 250, ly - 4, lx + 258, ly);
-    sb_printf(&b, "</svg>\n");
-#undef XPOS
-#undef YPOS
-    free(pts);
-    return sb_finish(&b);
+    sb_printf(b, "</g>\n</g>\n");
+}
+
+/* Legend under the x label: one line per series (colour, label, baseline,
+ * d90) and a key to the marks. */
+static void svg_legend(struct sbuf *b, const struct svg_frame *f, const struct svg_series *s,
+                       size_t ns, int have_base)
+{
+    double y = f->mt + f->ph + 66, x = f->ml;
+    sb_printf(b, "<g class=\"legend\" font-size=\"12\">\n");
+    if (ns == 1) {
+        x = f->ml + f->pw / 2 - 230;
+        sb_printf(b,
+                  "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#36c\" stroke=\"#333\"/>"
+                  "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n"
+                  "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#999\" stroke=\"#333\"/>"
+                  "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n"
+                  "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"white\" stroke=\"#333\"/>"
+                  "<text x=\"%.1f\" y=\"%.1f\">majority class only or diverged</text>\n</g>\n",
+                  x, y - 4, x + 8, y, have_base ? "above the target" : "run", x + 140, y - 4,
+                  x + 148, y, have_base ? "not above" : "", x + 250, y - 4, x + 258, y);
+        return;
+    }
+    for (size_t j = 0; j < ns; j++, y += 18) {
+        sb_printf(b,
+                  "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                  "stroke-width=\"2\"/><circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"%s\" "
+                  "stroke=\"%s\"/><text class=\"series-label\" x=\"%.1f\" y=\"%.1f\">",
+                  x, y - 4, x + 24, y - 4, s[j].color, x + 12, y - 4, s[j].color, s[j].color,
+                  x + 32, y);
+        xml_text(b, s[j].label ? s[j].label : "series");
+        if (isfinite(s[j].baseline))
+            sb_printf(b, ": baseline %.4f, %.0f%% line %.4f", s[j].baseline,
+                      s[j].threshold * 100, s[j].target);
+        if (s[j].d90 > 0)
+            sb_printf(b, ", d90 = %ld", s[j].d90);
+        else if (isfinite(s[j].baseline))
+            sb_printf(b, ", d90 not reached");
+        sb_printf(b, "</text>\n");
+    }
+    sb_printf(b,
+              "<text x=\"%.1f\" y=\"%.1f\" fill=\"#555\">dotted: baseline (full fine-tuning); "
+              "dashed: threshold x baseline; vertical dashed line and triangle: d90; "
+              "filled point: above the target</text>\n</g>\n",
+              x, y);
+}
+
+char *report_svg(const struct report_plot *p)
+{
+    struct report_series one;
+    const struct report_series *in = p->series;
+    size_t ns = p->n_series;
+    if (ns == 0) { /* the single-series fields */
+        memset(&one, 0, sizeof one);
+        one.pts = (struct search_trial *)p->pts, one.n = p->n;
+        one.baseline = p->baseline, one.threshold = NAN, one.d90 = p->d90;
+        in = &one, ns = 1;
+    }
+    struct svg_series *s = calloc(ns, sizeof *s);
+    if (!s)
+        return NULL;
+    size_t n_pts = 0, ok = 1;
+    int have_base = 0;
+    for (size_t j = 0; j < ns && ok; j++) {
+        ok = (size_t)svg_series_init(&s[j], &in[j], j, p->threshold);
+        n_pts += s[j].n;
+        have_base |= isfinite(s[j].baseline);
+    }
+    char *svg = NULL;
+    if (ok && n_pts > 0) {
+        struct svg_frame f;
+        svg_frame_init(&f, s, ns, ns > 1 ? (int)ns : 0);
+        struct sbuf b = {0};
+        svg_axes(&b, &f, p->title, p->metric_name);
+        for (size_t j = 0; j < ns; j++)
+            svg_series_draw(&b, &f, &s[j], ns == 1);
+        svg_legend(&b, &f, s, ns, have_base);
+        sb_printf(&b, "</svg>\n");
+        svg = sb_finish(&b);
+    }
+    for (size_t j = 0; j < ns; j++)
+        free(s[j].pts);
+    free(s);
+    return svg;
+}
+
+/* ---- plot inputs ---- */
+
+void report_series_free(struct report_series *s)
+{
+    free(s->pts);
+    memset(s, 0, sizeof *s);
+}
+
+static double json_num(const cJSON *o, const char *k, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static int json_true(const cJSON *o, const char *k)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+static const char *json_str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* One run object (a report probe, or an `idim train` line) as a trial;
+ * the metric is under `metric_key`. 0 when it has no positive whole "d". */
+static int json_trial(const cJSON *o, const char *metric_key, struct search_trial *t)
+{
+    memset(t, 0, sizeof *t);
+    double d = json_num(o, "d", -1);
+    if (!(d >= 1 && d <= 1e15 && d == floor(d)))
+        return 0;
+    t->d = (long)d;
+    t->lr = json_num(o, "lr", NAN);
+    t->metric = json_num(o, metric_key, NAN); /* null: no metric */
+    t->epochs = (int)json_num(o, "epochs", 0);
+    t->seconds = json_num(o, "seconds", 0);
+    t->diverged = json_true(o, "diverged");
+    t->majority_only = json_true(o, "majority_only");
+    t->seed = (uint64_t)json_num(o, "proj_seed", 0);
+    return 1;
+}
+
+/* "task method" from an object naming them, else "". */
+static void series_label(struct report_series *s, const cJSON *o)
+{
+    const char *task = json_str(o, "task"), *method = json_str(o, "method");
+    if (task && method)
+        snprintf(s->label, sizeof s->label, "%s %s", task, method);
+    const char *m = json_str(o, "metric");
+    if (m && !s->metric_name[0])
+        snprintf(s->metric_name, sizeof s->metric_name, "%s", m);
+}
+
+static enum idim_status series_from_report(const cJSON *j, struct report_series *s,
+                                           const char *path, struct idim_err *err)
+{
+    const cJSON *probes = cJSON_GetObjectItemCaseSensitive(j, "probes");
+    int n = cJSON_GetArraySize(probes);
+    s->pts = malloc((size_t)(n > 0 ? n : 1) * sizeof *s->pts);
+    if (!s->pts)
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, probes)
+    {
+        if (!json_trial(p, "metric", &s->pts[s->n]))
+            return idim_fail(err, IDIM_ERR_FORMAT, "%s: probe %zu has no positive whole \"d\"",
+                             path, s->n + 1);
+        s->n++;
+    }
+    const cJSON *base = cJSON_GetObjectItemCaseSensitive(j, "baseline");
+    s->baseline = json_num(base, "value", NAN);
+    s->threshold = json_num(j, "threshold", NAN);
+    double d90 = json_num(j, "d90", 0);
+    s->d90 = d90 >= 1 ? (long)floor(d90 + 0.5) : 0;
+    series_label(s, j);
+    return IDIM_OK;
+}
+
+/* JSON lines of `idim train` runs (scripts/sweep-d.sh). */
+static enum idim_status series_from_lines(char *text, struct report_series *s, const char *path,
+                                          struct idim_err *err)
+{
+    size_t cap = 0;
+    long lineno = 0;
+    for (char *line = text, *next; line && *line; line = next) {
+        lineno++;
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = 0;
+        if (!line[strspn(line, " \t\r")])
+            continue;
+        cJSON *o = cJSON_Parse(line);
+        struct search_trial t;
+        int ok = cJSON_IsObject(o) && json_trial(o, "best", &t);
+        if (ok && s->n == 0)
+            series_label(s, o);
+        cJSON_Delete(o);
+        if (!ok)
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: line %ld: expected a JSON object of an `idim train` run with "
+                             "\"d\" and \"best\"",
+                             path, lineno);
+        if (s->n == cap) {
+            cap = cap ? 2 * cap : 64;
+            struct search_trial *q = realloc(s->pts, cap * sizeof *q);
+            if (!q)
+                return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+            s->pts = q;
+        }
+        s->pts[s->n++] = t;
+    }
+    return IDIM_OK;
+}
+
+enum idim_status report_series_read(const char *path, struct report_series *s,
+                                    struct idim_err *err)
+{
+    memset(s, 0, sizeof *s);
+    s->baseline = s->threshold = NAN;
+    char *text = NULL;
+    size_t n = 0;
+    enum idim_status st = fileio_read_limit(path, REPORT_READ_MAX, &text, &n, err);
+    if (st)
+        return st;
+    const char *p = text + strspn(text, " \t\r\n");
+    if (*p != '{') { /* a sweep CSV */
+        free(text);
+        st = report_csv_read(path, &s->pts, &s->n, s->metric_name, sizeof s->metric_name,
+                             &s->baseline, err);
+    } else {
+        const char *end = NULL;
+        cJSON *j = cJSON_ParseWithOpts(p, &end, 0);
+        int whole = j && end && !end[strspn(end, " \t\r\n")];
+        if (whole && cJSON_GetObjectItemCaseSensitive(j, "probes"))
+            st = series_from_report(j, s, path, err);
+        else
+            st = series_from_lines(text, s, path, err);
+        cJSON_Delete(j);
+        free(text);
+    }
+    if (st == IDIM_OK && !s->label[0]) {
+        const char *base = strrchr(path, '/');
+        snprintf(s->label, sizeof s->label, "%s", base ? base + 1 : path);
+    }
+    if (st)
+        report_series_free(s);
+    return st;
 }
 
 /* ---- check ---- */

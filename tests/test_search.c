@@ -511,7 +511,7 @@ static void test_csv_round_trip(void **unused)
          .seed = 42},
         {.d = 40, .lr = 0.1, .metric = 1.0 / 3.0, .epochs = 2, .seconds = 2.0,
          .majority_only = 1, .seed = 18446744073709551615ULL}};
-    char *csv = report_csv_text(rows, 3, "f1");
+    char *csv = report_csv_text(rows, 3, "f1", 0.8125);
     char path[256];
     tmpname(path, sizeof path, "rows.csv");
     struct idim_err err = {{0}};
@@ -520,7 +520,9 @@ static void test_csv_round_trip(void **unused)
     struct search_trial *back;
     size_t n;
     char name[32];
-    assert_int_equal(report_csv_read(path, &back, &n, name, sizeof name, &err), IDIM_OK);
+    double base = 0;
+    assert_int_equal(report_csv_read(path, &back, &n, name, sizeof name, &base, &err), IDIM_OK);
+    assert_true(base == 0.8125); /* the baseline survives the round trip */
     assert_int_equal((int)n, 3);
     assert_string_equal(name, "f1");
     for (int i = 0; i < 3; i++) {
@@ -538,8 +540,17 @@ static void test_csv_round_trip(void **unused)
     FILE *f = fopen(path, "w");
     fputs(REPORT_CSV_HEADER "\n10,0.1,0.5,f1,1,1.0,0,0\n", f);
     fclose(f);
-    assert_int_equal(report_csv_read(path, &back, &n, name, sizeof name, &err), IDIM_ERR_FORMAT);
+    assert_int_equal(report_csv_read(path, &back, &n, name, sizeof name, NULL, &err),
+                     IDIM_ERR_FORMAT);
     assert_non_null(strstr(err.msg, "line 2"));
+    /* the older header (no baseline column) still reads, baseline unknown */
+    f = fopen(path, "w");
+    fputs(REPORT_CSV_HEADER_OLD "\n10,0.1,0.5,f1,1,1.0,0,0,7\n", f);
+    fclose(f);
+    assert_int_equal(report_csv_read(path, &back, &n, name, sizeof name, &base, &err), IDIM_OK);
+    assert_int_equal((int)n, 1);
+    assert_true(isnan(base));
+    free(back);
     remove(path);
 }
 
