@@ -66,4 +66,9 @@ const char *idim_status_name(enum idim_status st);
  * library loops poll it and return IDIM_ERR_INTERRUPTED after saving. */
 extern volatile int idim_interrupted;
 
+/* The folder holding idim's scripts/, data/demo and docs/ (an installed
+ * idim: PREFIX/share/idim; a checkout: the checkout), for hints and help
+ * examples; set once by main.c, NULL when not found. */
+extern const char *idim_share_dir;
+
 #endif

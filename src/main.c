@@ -6,7 +6,9 @@
 #include <cblas.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "fileio.h"
@@ -94,6 +96,7 @@ static void print_version(void)
 #else
     printf("MPI: no\n");
 #endif
+    printf("share: %s\n", idim_share_dir ? idim_share_dir : "(not found: set IDIM_SHARE)");
 #if defined(__clang__)
     printf("compiler: clang %s\n", __clang_version__);
 #elif defined(__GNUC__)
@@ -164,6 +167,43 @@ static int print_docs(const char *what)
     return fflush(stdout) || ferror(stdout) ? IDIM_EXIT_OUTPUT : IDIM_EXIT_OK;
 }
 
+/* Sets idim_share_dir: $IDIM_SHARE, else PREFIX/share/idim beside an
+ * installed binary (PREFIX/bin/idim), else the checkout holding ./idim or
+ * build/idim; the first folder that holds scripts/pt2safetensors.py. */
+static void find_share_dir(void)
+{
+    static char buf[4096];
+    const char *env = getenv("IDIM_SHARE");
+    if (env && env[0]) {
+        idim_share_dir = env;
+        return;
+    }
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = 0;
+    static const char *const rel[] = {"/../share/idim", "", "/.."};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        char probe[sizeof buf + 64];
+        snprintf(buf, sizeof buf, "%s%s", exe, rel[i]);
+        snprintf(probe, sizeof probe, "%s/scripts/pt2safetensors.py", buf);
+        if (access(probe, R_OK) == 0) {
+            char *real = realpath(buf, NULL);
+            if (real) {
+                snprintf(buf, sizeof buf, "%s", real);
+                free(real);
+            }
+            idim_share_dir = buf;
+            return;
+        }
+    }
+}
+
 static void on_signal(int sig)
 {
     (void)sig;
@@ -174,6 +214,7 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
+    find_share_dir();
     if (argc < 2) {
         fprintf(stderr, "idim: give a command (see 'idim --help')\n");
         return IDIM_EXIT_USAGE;

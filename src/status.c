@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 volatile int idim_interrupted = 0;
+const char *idim_share_dir = NULL;
 
 /* Length of the valid UTF-8 sequence at s[0..n) that is not a C1 control
  * (U+0080..U+009F), or 0. Overlong forms, surrogates and values above

@@ -721,7 +721,15 @@ enum idim_status tokenizer_new(struct tokenizer **out, const struct tokdata *td,
         return idim_fail(err, IDIM_ERR_NOMEM, "tokenizer: out of memory");
     tk->td = td;
     enum idim_status st = IDIM_OK;
-    if (td->n_vocab == 0 || td->unk_id < 0 || (uint32_t)td->unk_id >= td->n_vocab ||
+    if (td->n_vocab == 0) { /* `idim init --vocab-size N` alone */
+        st = idim_fail(err, IDIM_ERR_FORMAT,
+                       "the model file holds no tokenizer (it was made by 'idim init "
+                       "--vocab-size N' without --vocab): make it with 'idim init --vocab "
+                       "vocab.txt ...', or 'idim convert --hf DIR' from a folder with tokenizer "
+                       "files");
+        goto fail;
+    }
+    if (td->unk_id < 0 || (uint32_t)td->unk_id >= td->n_vocab ||
         td->cls_id < 0 || (uint32_t)td->cls_id >= td->n_vocab || td->sep_id < 0 ||
         (uint32_t)td->sep_id >= td->n_vocab || td->pad_id < 0 ||
         (uint32_t)td->pad_id >= td->n_vocab) {

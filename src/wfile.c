@@ -558,7 +558,16 @@ enum idim_status wfile_open(struct wfile *w, const char *path, struct idim_err *
         goto fail_fd;
     }
     if (S_ISDIR(sb.st_mode)) {
-        st = idim_fail(err, IDIM_ERR_IO, "%s: is a folder, not a model file", path);
+        char cfg[4096];
+        snprintf(cfg, sizeof cfg, "%s/config.json", path);
+        if (access(cfg, R_OK) == 0) /* the usual Hugging Face mistake */
+            st = idim_fail(err, IDIM_ERR_IO,
+                           "%s: is a folder, not a model file; it looks like a Hugging Face model "
+                           "folder: run 'idim convert --hf %s -o model.idim' and give --model "
+                           "model.idim",
+                           path, path);
+        else
+            st = idim_fail(err, IDIM_ERR_IO, "%s: is a folder, not a model file", path);
         goto fail_fd;
     }
     size_t size = (size_t)sb.st_size;
@@ -579,8 +588,15 @@ enum idim_status wfile_open(struct wfile *w, const char *path, struct idim_err *
         if (size >= 9 && p[8] == '{')
             st = idim_fail(err, IDIM_ERR_FORMAT,
                            "%s: not an idim model file (it looks like a safetensors file: convert "
-                           "its folder with 'idim convert --hf DIR -o model.bin')",
+                           "its folder with 'idim convert --hf DIR -o model.idim')",
                            path);
+        else if (size >= 4 && !memcmp(p, "PK\3\4", 4)) /* torch.save's zip: pytorch_model.bin */
+            st = idim_fail(err, IDIM_ERR_FORMAT,
+                           "%s: not an idim model file: it is a PyTorch checkpoint "
+                           "(pytorch_model.bin); convert its folder: run 'python3 "
+                           "%s/scripts/pt2safetensors.py DIR', then 'idim convert --hf DIR -o "
+                           "model.idim'",
+                           path, idim_share_dir ? idim_share_dir : ".");
         else
             st = idim_fail(err, IDIM_ERR_FORMAT,
                            "%s: not an idim model file: expected magic \"IDIMWTS\\0\", found "
