@@ -31,7 +31,8 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
                     int N, int IC, int OC);
 
 /* dinp[N,IC] = dout weight (beta_inp 0: overwrite, 1: accumulate; dinp may be
- * NULL to skip); dweight[OC,IC] += dout^T inp; dbias[OC] += colsum(dout). */
+ * NULL to skip); dweight[OC,IC] += dout^T inp (NULL to skip: a tied weight
+ * whose gradient is added later); dbias[OC] += colsum(dout). */
 void linear_backward(float *dinp, float *dweight, float *dbias, const float *dout,
                      const float *inp, const float *weight, int N, int IC, int OC,
                      float beta_inp);

@@ -9,7 +9,6 @@
 #include "mlm.h"
 
 #include <assert.h>
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,14 +201,7 @@ void mlm_backward(struct mlm_head *h, int N)
     memset(dp, 0, h->n_params * sizeof(float));
     /* logits = y E^T + bias: dy = dlogits E; dbias = colsum(dlogits). The
      * decoder's dE is left to mlm_add_decoder_grad. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, C, V, 1.0f, h->logits, V, h->wte,
-                C, 0.0f, h->dy, C);
-    float *db = dp + t[T_BIAS].offset;
-    for (int r = 0; r < M; r++) {
-        const float *d = h->logits + (size_t)r * V;
-        for (int j = 0; j < V; j++)
-            db[j] += d[j];
-    }
+    linear_backward(h->dy, NULL, dp + t[T_BIAS].offset, h->logits, h->y, h->wte, M, C, V, 0.0f);
     /* y = LN(g): dg into dx (overwritten) */
     residual_layernorm_backward(h->dx, NULL, dp + t[T_LNW].offset, dp + t[T_LNB].offset, h->dy,
                                 h->xhat, h->rstd, NULL, 1.0f, p + t[T_LNW].offset, M, C);
@@ -228,9 +220,8 @@ void mlm_backward(struct mlm_head *h, int N)
 
 void mlm_add_decoder_grad(const struct mlm_head *h, float *dwte)
 {
-    int C = h->cfg.hidden, V = h->cfg.vocab_size;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, h->M, 1.0f, h->logits, V, h->y, C,
-                1.0f, dwte, C);
+    linear_backward(NULL, dwte, NULL, h->logits, h->y, h->wte, h->M, h->cfg.hidden,
+                    h->cfg.vocab_size, 0.0f);
 }
 
 double mlm_flops(const struct mlm_head *h, int M)

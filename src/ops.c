@@ -320,7 +320,9 @@ void linear_backward(float *dinp, float *dweight, float *dbias, const float *dou
     if (dinp)
         gemm(CblasNoTrans, CblasNoTrans, N, IC, OC, 1.0f, dout, OC, weight, IC, beta_inp, dinp,
              IC, NULL);
-    gemm(CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC, NULL);
+    if (dweight)
+        gemm(CblasTrans, CblasNoTrans, OC, IC, N, 1.0f, dout, OC, inp, IC, 1.0f, dweight, IC,
+             NULL);
     if (dbias)
         colsum(dbias, dout, N, OC);
 }
