@@ -5,12 +5,21 @@ CC      ?= cc
 PREFIX  ?= /usr/local
 PKGS    := openblas libcjson libutf8proc libpcre2-8
 TPKGS   := $(PKGS) cmocka
-DEBS    := build-essential pkg-config libopenblas-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev python3 python3-jsonschema
+DEBS    := build-essential pkg-config libopenblas-dev libcjson-dev libutf8proc-dev libpcre2-dev libcmocka-dev python3 python3-jsonschema libopenmpi-dev openmpi-bin parallel
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 T_CFLAGS   := $(shell pkg-config --cflags cmocka 2>/dev/null)
 T_LIBS     := $(shell pkg-config --libs cmocka 2>/dev/null)
+# Open MPI (optional): with its development files idim runs under mpirun
+# (src/sched.c); without them it builds all the same and says so when
+# started by an MPI launcher. MPI=no builds without it.
+ifneq ($(MPI),no)
+ifeq ($(shell pkg-config --exists ompi-c 2>/dev/null && echo yes),yes)
+PKG_CFLAGS += $(shell pkg-config --cflags ompi-c) -DIDIM_HAVE_MPI
+PKG_LIBS   += $(shell pkg-config --libs ompi-c)
+endif
+endif
 
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
 OPT     ?= -O2 -g

@@ -57,7 +57,10 @@ struct report_measure {
     size_t n_runs;
     int early_stop;             /* runs stopped when met or hopeless */
     long eval_every;            /* steps between dev evaluations (0: per epoch) */
-    int threads;
+    int threads;                /* threads per run */
+    int slots;                  /* runs trained at once (1: in process) */
+    const char *transport;      /* "none", "fork" (--jobs) or "mpi"; NULL = "none" */
+    size_t extra_runs;          /* speculative runs off the search path */
     double wall_seconds;
     int n_notes;
     const char *notes[REPORT_MAX_NOTES]; /* e.g. "dmin raised from 10 to 201 (SAID: d > m)" */

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cli_probe.h"
 #include "report.h"
+#include "scheduler.h"
 #include "search.h"
 
 #ifndef IDIM_VERSION
@@ -20,7 +21,7 @@ static const char *USAGE =
     "idim measure --task T --model M [--data DIR] [--method said|did] [--threshold 0.9]\n"
     "       [--baseline VALUE | --baseline-from FILE] [--dmin 10] [--dmax 100000]\n"
     "       [--precision 1.1] [--lr LIST] [--seeds N] [--out report.json] [--state FILE]\n"
-    "       [--threads N]";
+    "       [--jobs N] [--threads-per-run N]";
 
 static void help(void)
 {
@@ -46,12 +47,17 @@ static void help(void)
            "                       search: the model is probably not pretrained)\n"
            "  --state FILE         record every finished run in FILE (atomically) and skip\n"
            "                       runs already recorded there: resume after Ctrl-C or kill\n"
+           "                       (also after a worker or an MPI rank died)\n"
            "%s"
            "  -h, --help           this help\n\n"
            "The human summary goes to stdout. Exit codes: 0 d90 found; 2 usage; 3 bad input,\n"
            "or the baseline guard (fine-tuning not clearly above the majority class);\n"
            "4 output not writable; 5 no d up to --dmax met the target (report still\n"
            "written); 130 interrupted (finished runs are in --state).\n\n"
+           "Parallel runs: with --jobs N (or under mpirun) the search runs speculatively:\n"
+           "while a probe trains, free slots train the probes the search would need next\n"
+           "on either outcome (with 2^L-1 slots, L bisection levels at once). The probes\n"
+           "it reports, and d90, are those of --jobs 1 with the same --threads-per-run.\n\n"
            "example:\n"
            "  idim measure --task mrpc --data data/demo --model data/demo/model.bin \\\n"
            "      --method did --dmin 8 --precision 1.25 --lr 2e-2 --epochs 6 \\\n"
@@ -61,6 +67,20 @@ static void help(void)
 }
 
 enum { MO_DMIN = 1100, MO_DMAX, MO_PRECISION, MO_SEEDS, MO_OUT, MO_STATE, MO_PLOT, MO_FORCE };
+
+/* The search of projection seed number i (target filled in by the caller). */
+static void measure_config(struct search_config *cfg, const struct probe_args *a, long dmin,
+                           long dmax, double precision, long i)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->dmin = dmin;
+    cfg->dmax = dmax;
+    cfg->precision = precision;
+    cfg->seed = a->proj_seed + (uint64_t)i;
+    cfg->n_lr = a->n_lr;
+    memcpy(cfg->lr, a->lr, sizeof cfg->lr);
+    cfg->early_stop = !a->no_early_stop;
+}
 
 enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
 {
@@ -136,8 +156,15 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     if ((st = probe_check_writable(plot, "--plot", err)))
         return st;
     struct probe_ctx ctx;
-    struct search_state state;
+    struct search_state state, old;
     memset(&state, 0, sizeof state);
+    memset(&old, 0, sizeof old);
+    struct sched sc;
+    memset(&sc, 0, sizeof sc);
+    search_trial_fn fn = probe_trial;
+    void *fn_ctx = &ctx;
+    struct search_state *rst = &state; /* the state the report's search reads */
+    size_t n_extra = 0;
     struct search_result *results = NULL;
     char *text = NULL;
     cJSON *json = NULL;
@@ -146,6 +173,11 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     st = probe_ctx_open(&ctx, &a, err);
     if (st)
         return st;
+    /* Workers (forked, or MPI ranks > 0) start here, with the model and
+     * data loaded; an MPI worker rank returns once rank 0 is done. */
+    st = sched_start(&sc, a.jobs, ctx.threads, probe_trial, &ctx, err);
+    if (st || sc.is_worker)
+        goto done;
 
     long dmin_used = dmin;
     if (a.mode == TRAIN_SAID && (size_t)dmin <= ctx.n_tensors) {
@@ -175,8 +207,34 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     char source[1100];
     struct search_trial btrials[SEARCH_MAX_LR];
     size_t n_btrials = 0;
-    st = probe_baseline(&ctx, &state, &baseline, source, sizeof source, btrials, &n_btrials,
-                        err);
+    if (sc.kind != SCHED_NONE) {
+        /* Train every run the search needs on the slots, then replay the
+         * sequential search below over the finished runs. */
+        struct search_config *cfgs = calloc((size_t)n_seeds, sizeof *cfgs), base;
+        if (!cfgs) {
+            st = idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
+            goto done;
+        }
+        for (long i = 0; i < n_seeds; i++)
+            measure_config(&cfgs[i], &a, dmin_used, dmax, precision, i);
+        struct sched_search_plan plan = {.cfg = cfgs, .n_cfg = (size_t)n_seeds,
+                                         .threshold = a.threshold, .threads = ctx.threads};
+        if (probe_baseline_trains(&a)) {
+            probe_baseline_config(&a, &base);
+            plan.base = &base;
+        } else {
+            st = probe_baseline(&ctx, &state, probe_trial, &ctx, &plan.baseline, source,
+                                sizeof source, btrials, &n_btrials, err);
+        }
+        if (st == IDIM_OK)
+            st = probe_run_parallel(&sc, sched_plan_search, &plan, &state, &old, &fn, &fn_ctx,
+                                    &rst, err);
+        free(cfgs);
+        if (st)
+            goto done;
+    }
+    st = probe_baseline(&ctx, rst, fn, fn_ctx, &baseline, source, sizeof source, btrials,
+                        &n_btrials, err);
     if (st)
         goto done;
     if (n_btrials) {
@@ -217,17 +275,10 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     int any_not_reached = 0, n_not_reached = 0;
     for (long i = 0; i < n_seeds; i++) {
         struct search_config cfg;
-        memset(&cfg, 0, sizeof cfg);
-        cfg.dmin = dmin_used;
-        cfg.dmax = dmax;
-        cfg.precision = precision;
+        measure_config(&cfg, &a, dmin_used, dmax, precision, i);
         cfg.target = target;
-        cfg.seed = a.proj_seed + (uint64_t)i;
-        cfg.n_lr = a.n_lr;
-        memcpy(cfg.lr, a.lr, sizeof cfg.lr);
-        cfg.early_stop = !a.no_early_stop;
         r.proj_seeds[i] = cfg.seed;
-        st = search_run(&cfg, probe_trial, &ctx, &state, &results[i], err);
+        st = search_run(&cfg, fn, fn_ctx, rst, &results[i], err);
         if (st == IDIM_ERR_NOT_REACHED) {
             any_not_reached = 1;
             n_not_reached++;
@@ -236,6 +287,17 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         if (st)
             goto done;
     }
+    if (rst != &state && state.n > old.n) {
+        n_extra = state.n - old.n;
+        snprintf(notes[n_notes++], sizeof notes[0],
+                 "%zu speculative runs on branches the search did not take were trained too%s",
+                 n_extra, state_path ? " (kept in the state file)" : "");
+    }
+    if (sc.n_restarts)
+        snprintf(notes[n_notes++], sizeof notes[0],
+                 "%zu worker processes died during a run and were started again; those runs "
+                 "were trained again from their start",
+                 sc.n_restarts);
     if (any_not_reached)
         snprintf(notes[n_notes++], sizeof notes[0],
                  "no d up to %ld met the target for %d of %ld projection seeds; see "
@@ -281,6 +343,9 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     r.n_runs = state.n;
     r.early_stop = !a.no_early_stop;
     r.eval_every = ctx.sub.eval_every;
+    r.slots = sc.kind == SCHED_NONE ? 1 : sc.n_slots;
+    r.transport = sc.kind == SCHED_FORK ? "fork" : sc.kind == SCHED_MPI ? "mpi" : "none";
+    r.extra_runs = n_extra;
     r.wall_seconds = probe_now() - t0;
     r.n_notes = n_notes;
     for (int i = 0; i < n_notes; i++)
@@ -344,9 +409,11 @@ done:
         else
             idim_fail(err, st, "measure: %s (without --state nothing was kept)", why);
     }
+    sched_stop(&sc);
     cJSON_Delete(json);
     free(text);
     free(results);
+    search_state_free(&old);
     search_state_free(&state);
     probe_ctx_free(&ctx);
     return st;

@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "fileio.h"
+#include "scheduler.h"
 
 /* why a baseline must be positive */
 #define BASELINE_WHY "d90 is the smallest d reaching threshold x baseline, which every d reaches " \
@@ -144,8 +145,14 @@ int probe_args_parse(struct probe_args *a, int opt, const char *arg, enum idim_s
         return 1;
     }
     case PO_THREADS:
-        *st = cli_parse_long("--threads", arg, 0, 1024, &v, err);
+    case PO_THREADS_PER_RUN:
+        *st = cli_parse_long(opt == PO_THREADS ? "--threads" : "--threads-per-run", arg, 0, 1024,
+                             &v, err);
         a->threads = (int)v;
+        return 1;
+    case PO_JOBS:
+        *st = cli_parse_long("--jobs", arg, 1, SCHED_MAX_SLOTS, &v, err);
+        a->jobs = (int)v;
         return 1;
     case PO_QUIET: a->quiet = 1; return 1;
     case PO_EVAL_EVERY:
@@ -187,7 +194,18 @@ enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struc
     c->metric = metric_name(c->td.spec.metric);
     c->n_tensors = arch_tensors(&c->td.cfg, ARCH_TABLE_MODEL, c->td.spec.n_labels, NULL, 0);
     c->n_params = arch_n_params(&c->td.cfg, ARCH_TABLE_MODEL, c->td.spec.n_labels);
-    c->threads = a->threads > 0 ? a->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    c->threads = a->threads;
+    if (c->threads <= 0) {
+        /* default threads per run: the cores split between the slots; under
+         * an MPI launcher the slots' cores are not ours to count: what
+         * Slurm gave each task, else 1 */
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        const char *slurm = getenv("SLURM_CPUS_PER_TASK");
+        if (sched_mpi_env_size() > 1)
+            c->threads = slurm && atoi(slurm) > 0 ? atoi(slurm) : 1;
+        else
+            c->threads = (int)(cores / (a->jobs > 1 ? a->jobs : 1));
+    }
     if (c->threads < 1)
         c->threads = 1;
     train_opts_default(&c->full, TRAIN_FULL);
@@ -315,9 +333,43 @@ static enum idim_status baseline_from_file(const char *path, double *value, stru
     return st;
 }
 
-enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, double *value,
-                                char *source, size_t source_cap, struct search_trial *trials,
-                                size_t *n_trials, struct idim_err *err)
+int probe_baseline_trains(const struct probe_args *a)
+{
+    return !isfinite(a->baseline) && !a->baseline_from;
+}
+
+void probe_baseline_config(const struct probe_args *a, struct search_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->seed = 0;
+    cfg->target = INFINITY;
+    cfg->n_lr = a->n_baseline_lr;
+    memcpy(cfg->lr, a->baseline_lr, sizeof cfg->lr);
+}
+
+enum idim_status probe_run_parallel(struct sched *sc, sched_plan_fn plan, void *plan_ctx,
+                                    struct search_state *st, struct search_state *old,
+                                    search_trial_fn *fn, void **fn_ctx,
+                                    struct search_state **rst, struct idim_err *err)
+{
+    size_t n_old = st->n;
+    enum idim_status s = sched_run(sc, plan, plan_ctx, st, err);
+    if (s == IDIM_OK)
+        s = search_state_open(old, NULL, st->key, err);
+    for (size_t i = 0; s == IDIM_OK && i < n_old; i++)
+        s = search_state_add(old, &st->trials[i], err);
+    if (s)
+        return s;
+    *fn = sched_lookup_trial;
+    *fn_ctx = st;
+    *rst = old;
+    return IDIM_OK;
+}
+
+enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, search_trial_fn fn,
+                                void *fn_ctx, double *value, char *source, size_t source_cap,
+                                struct search_trial *trials, size_t *n_trials,
+                                struct idim_err *err)
 {
     const struct probe_args *a = c->args;
     *n_trials = 0;
@@ -331,13 +383,9 @@ enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, do
         return baseline_from_file(a->baseline_from, value, err);
     }
     struct search_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.seed = 0;
-    cfg.target = INFINITY;
-    cfg.n_lr = a->n_baseline_lr;
-    memcpy(cfg.lr, a->baseline_lr, sizeof cfg.lr);
+    probe_baseline_config(a, &cfg);
     struct search_probe p;
-    enum idim_status s = search_probe_d(&cfg, 0, probe_trial, c, st, &p, err);
+    enum idim_status s = search_probe_d(&cfg, 0, fn, fn_ctx, st, &p, err);
     if (s)
         return s;
     for (int i = 0; i < cfg.n_lr; i++) {

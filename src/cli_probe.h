@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "report.h"
+#include "scheduler.h"
 #include "search.h"
 #include "status.h"
 #include "train.h"
@@ -18,7 +19,7 @@ enum {
     PO_MODEL = 1000, PO_METHOD, PO_SCOPE, PO_LR, PO_BASELINE_LR, PO_BASELINE,
     PO_BASELINE_FROM, PO_EPOCHS, PO_BASELINE_EPOCHS, PO_BATCH, PO_MAX_LEN, PO_LIMIT_TRAIN,
     PO_LIMIT_DEV, PO_SEED, PO_PROJ_SEED, PO_THREADS, PO_QUIET, PO_THRESHOLD, PO_EVAL_EVERY,
-    PO_NO_EARLY_STOP,
+    PO_NO_EARLY_STOP, PO_JOBS, PO_THREADS_PER_RUN,
 };
 
 /* The option table rows for the options above (terminated by the caller). */
@@ -39,7 +40,9 @@ enum {
         {"threads", required_argument, 0, PO_THREADS}, {"quiet", no_argument, 0, PO_QUIET},  \
         {"threshold", required_argument, 0, PO_THRESHOLD},                                   \
         {"eval-every", required_argument, 0, PO_EVAL_EVERY},                                 \
-        {"no-early-stop", no_argument, 0, PO_NO_EARLY_STOP}
+        {"no-early-stop", no_argument, 0, PO_NO_EARLY_STOP},                               \
+        {"jobs", required_argument, 0, PO_JOBS},                                             \
+        {"threads-per-run", required_argument, 0, PO_THREADS_PER_RUN}
 
 /* Help text lines for the shared options. */
 #define PROBE_OPTIONS_HELP                                                                    \
@@ -65,8 +68,12 @@ enum {
     "  --limit-dev N        score only the first N dev examples (default 0 = all)\n"          \
     "  --seed N             data order / dropout seed (default 42)\n"                         \
     "  --proj-seed P        Fastfood projection seed (default 1234)\n"                        \
-    "  --threads N          threads (default 0 = all cores); results are identical for the\n" \
-    "                       same inputs, seeds and thread count\n"                            \
+    "  --jobs N             train N runs at once in N worker processes (default 1); under\n" \
+    "                       mpirun the worker ranks are the slots instead (-np N: N-1)\n"      \
+    "  --threads-per-run N  threads of every run (default: the cores / --jobs; under mpirun\n" \
+    "                       $SLURM_CPUS_PER_TASK or 1). A run's result depends on its inputs,\n" \
+    "                       seeds and this count only, never on --jobs or the ranks\n"          \
+    "  --threads N          the same as --threads-per-run\n"                                 \
     "  --quiet              no progress lines on stderr\n"                                 \
     "  --eval-every N       score dev every N steps of a subspace run as well as after\n"   \
     "                       each epoch (default 0 = auto: 4 times per epoch)\n"            \
@@ -90,7 +97,8 @@ struct probe_args {
     int epochs, baseline_epochs, batch, max_len;
     long limit_train, limit_dev;
     uint64_t seed, proj_seed;
-    int threads;              /* as given (0 = all cores) */
+    int threads;              /* threads per run as given (0 = default) */
+    int jobs;                 /* --jobs: parallel runs on this machine (0/1 = in process) */
     int quiet;
     long eval_every;          /* --eval-every (0 = auto) */
     int no_early_stop;        /* --no-early-stop */
@@ -107,7 +115,7 @@ struct probe_ctx {
     struct probe_args *args;  /* borrowed */
     struct train_data td;
     struct train_opts full, sub; /* base options for the baseline and for probes */
-    int threads;              /* resolved thread count */
+    int threads;              /* resolved threads per run */
     size_t n_tensors;         /* m */
     size_t n_params;          /* D */
     int progress;             /* print a line per trial on stderr */
@@ -132,12 +140,32 @@ enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct
 void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size_t cap);
 
 /* The baseline: --baseline, --baseline-from, or full fine-tuning over the
- * baseline lr grid (trials recorded in st). *value = the baseline metric;
+ * baseline lr grid (trials recorded in st, run through fn(fn_ctx, ...):
+ * probe_trial, or sched_lookup_trial after a parallel run). *value = the baseline metric;
  * *source names where it came from; trials/n_trials (caller-owned array of
  * SEARCH_MAX_LR) receive the fine-tuning trials. */
-enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, double *value,
-                                char *source, size_t source_cap, struct search_trial *trials,
-                                size_t *n_trials, struct idim_err *err);
+enum idim_status probe_baseline(struct probe_ctx *c, struct search_state *st, search_trial_fn fn,
+                                void *fn_ctx, double *value, char *source, size_t source_cap,
+                                struct search_trial *trials, size_t *n_trials,
+                                struct idim_err *err);
+
+/* 1 when the baseline comes from full fine-tuning (neither --baseline nor
+ * --baseline-from). */
+int probe_baseline_trains(const struct probe_args *a);
+
+/* The baseline's lr grid as a search_config (d = 0, seed 0). */
+void probe_baseline_config(const struct probe_args *a, struct search_config *cfg);
+
+/* Trains every run plan asks for on sc's slots (sched_run; finished runs
+ * go into st and its file), then points *fn, *fn_ctx and *rst so that the
+ * caller's sequential code replays the search over the finished runs:
+ * *rst = old = the runs st held before (loaded from the state file, so a
+ * probe is `resumed` only when it was), *fn = sched_lookup_trial over st.
+ * Returns IDIM_OK or sched_run's status. */
+enum idim_status probe_run_parallel(struct sched *sc, sched_plan_fn plan, void *plan_ctx,
+                                    struct search_state *st, struct search_state *old,
+                                    search_trial_fn *fn, void **fn_ctx,
+                                    struct search_state **rst, struct idim_err *err);
 
 double probe_now(void);
 

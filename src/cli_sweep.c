@@ -11,11 +11,13 @@
 #include "cli.h"
 #include "cli_probe.h"
 #include "report.h"
+#include "scheduler.h"
 #include "search.h"
 
 static const char *USAGE =
     "idim sweep --task T --model M [--dmin 10 --dmax 10000 --points 20 | --d 10,20,50,...]\n"
-    "       [--method said|did] [--lr LIST] [--out sweep.csv] [--plot sweep.svg] [--json]";
+    "       [--method said|did] [--lr LIST] [--out sweep.csv] [--plot sweep.svg] [--json]\n"
+    "       [--jobs N] [--threads-per-run N]";
 
 static void help(void)
 {
@@ -36,6 +38,8 @@ static void help(void)
            "  --plot FILE          SVG plot of dev metric against d (log axis)\n"
            "  --json               print JSON lines (one object per d) instead of the table\n"
            "  --state FILE         record finished runs and skip them when rerun (resume)\n"
+           "With --jobs N (or under mpirun) the runs train N at a time; the rows are printed\n"
+           "when all are done, the same as with --jobs 1 and the same --threads-per-run.\n"
            "%s"
            "  -h, --help           this help\n\n"
            "example:\n"
@@ -133,14 +137,24 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
     if ((st = probe_check_writable(plot, "--plot", err)))
         return st;
     struct probe_ctx ctx;
-    struct search_state state;
+    struct search_state state, old;
     memset(&state, 0, sizeof state);
+    memset(&old, 0, sizeof old);
+    struct sched sc;
+    memset(&sc, 0, sizeof sc);
+    search_trial_fn fn = probe_trial;
+    void *fn_ctx = &ctx;
+    struct search_state *rst = &state; /* the state the rows are read through */
+    long *plan_d = NULL;
     struct search_trial *rows = NULL;
     size_t n_rows = 0;
     char *csv = NULL;
     st = probe_ctx_open(&ctx, &a, err);
     if (st)
         return st;
+    st = sched_start(&sc, a.jobs, ctx.threads, probe_trial, &ctx, err);
+    if (st || sc.is_worker)
+        goto done;
     char key[SEARCH_KEY_MAX];
     probe_state_key(&ctx, "sweep", key, sizeof key);
     st = search_state_open(&state, state_path, key, err);
@@ -164,12 +178,38 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
         goto done;
     }
 
+    if (sc.kind != SCHED_NONE) {
+        /* every run on the slots first, then the rows from the finished runs */
+        plan_d = calloc(n_grid + 1, sizeof *plan_d);
+        if (!plan_d) {
+            st = idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
+            goto done;
+        }
+        size_t n_plan = 0;
+        if (!no_base && probe_baseline_trains(&a))
+            plan_d[n_plan++] = 0;
+        memcpy(plan_d + n_plan, grid, n_grid * sizeof *grid);
+        n_plan += n_grid;
+        struct sched_list_plan plan = {.d = plan_d, .n_d = n_plan, .seed = a.proj_seed,
+                                       .lr = {a.baseline_lr, a.lr},
+                                       .n_lr = {a.n_baseline_lr, a.n_lr},
+                                       .threads = ctx.threads};
+        st = probe_run_parallel(&sc, sched_plan_list, &plan, &state, &old, &fn, &fn_ctx, &rst,
+                                err);
+        if (st)
+            goto done;
+        if (sc.n_restarts && !json)
+            printf("note: %zu worker processes died during a run and were started again\n",
+                   sc.n_restarts);
+    }
+
     double baseline = NAN;
     char source[1100] = "none";
     struct search_trial bt[SEARCH_MAX_LR];
     size_t nbt = 0;
     if (!no_base) {
-        st = probe_baseline(&ctx, &state, &baseline, source, sizeof source, bt, &nbt, err);
+        st = probe_baseline(&ctx, rst, fn, fn_ctx, &baseline, source, sizeof source, bt, &nbt,
+                            err);
         if (st)
             goto done;
         if (!json)
@@ -193,7 +233,7 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
     memcpy(cfg.lr, a.lr, sizeof cfg.lr);
     for (size_t i = 0; i < n_grid; i++) {
         struct search_probe p;
-        st = search_probe_d(&cfg, grid[i], probe_trial, &ctx, &state, &p, err);
+        st = search_probe_d(&cfg, grid[i], fn, fn_ctx, rst, &p, err);
         if (st)
             goto done;
         rows[n_rows++] = p.best;
@@ -267,8 +307,11 @@ done:
         idim_fail(err, st, "sweep: %s; %zu finished runs are saved in %s", why, state.n,
                   state_path);
     }
+    sched_stop(&sc);
+    free(plan_d);
     free(csv);
     free(rows);
+    search_state_free(&old);
     search_state_free(&state);
     probe_ctx_free(&ctx);
     return st;

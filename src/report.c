@@ -295,6 +295,12 @@ cJSON *report_measure_json(const struct report_measure *r)
     cJSON_AddItemToObject(o, "data", da);
 
     cJSON_AddNumberToObject(o, "threads", r->threads);
+    cJSON *pa = cJSON_CreateObject();
+    cJSON_AddStringToObject(pa, "transport", r->transport ? r->transport : "none");
+    cJSON_AddNumberToObject(pa, "slots", r->slots > 0 ? r->slots : 1);
+    cJSON_AddNumberToObject(pa, "threads_per_run", r->threads);
+    cJSON_AddNumberToObject(pa, "extra_runs", (double)r->extra_runs);
+    cJSON_AddItemToObject(o, "parallel", pa);
     cJSON_AddNumberToObject(o, "wall_seconds", r->wall_seconds);
     cJSON *notes = cJSON_CreateArray();
     for (int i = 0; i < r->n_notes; i++)
@@ -348,7 +354,11 @@ char *report_measure_text(const struct report_measure *r)
     } else {
         sb_printf(&b, "d90 not reached: no d up to %ld met the target\n", r->dmax);
     }
-    sb_printf(&b, "wall time %.1f s, %d threads\n", r->wall_seconds, r->threads);
+    if (r->slots > 1)
+        sb_printf(&b, "wall time %.1f s, %d slots (%s) x %d threads per run\n", r->wall_seconds,
+                  r->slots, r->transport ? r->transport : "none", r->threads);
+    else
+        sb_printf(&b, "wall time %.1f s, %d threads\n", r->wall_seconds, r->threads);
     return sb_finish(&b);
 }
 

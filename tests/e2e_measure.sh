@@ -20,11 +20,8 @@ IDIM=${IDIM:-./idim}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 fail() { echo "e2e_measure FAIL: $*"; exit 1; }
 
-"$IDIM" init --layers 1 --hidden 64 --heads 2 --ffn 256 --max-pos 64 --vocab data/demo/vocab.txt \
-    -o "$T/random.bin" >/dev/null || fail "idim init"
-"$IDIM" finetune --task mrpc --data data/demo/pretrain --model "$T/random.bin" --lr 1e-3 \
-    --epochs 3 --max-len 48 --dropout 0 --threads 1 --quiet --save-model "$T/m.bin" >/dev/null \
-    || fail "idim finetune --save-model"
+. tests/demo_model.sh
+demo_model "$T"
 
 # The search: a given baseline of 0.1 makes every valid probe (not
 # majority-only) meet the target, so the result does not hang on how well
