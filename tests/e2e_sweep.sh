@@ -41,4 +41,24 @@ IDIM="$IDIM" sh scripts/sweep-d.sh -j 2 --d 20,2 -o "$T/sd.jsonl" -- $common 2>/
     || fail "sweep-d.sh: exit $?"
 [ "$(wc -l < "$T/sd.jsonl")" -eq 2 ] || fail "sweep-d.sh lines: $(cat "$T/sd.jsonl")"
 head -1 "$T/sd.jsonl" | grep -q '"d":2,' || fail "sweep-d.sh: not in d order"
+# the same lines (timings aside) from GNU parallel on this machine (-H :)
+# and from a Slurm array (two fake tasks, then --merge)
+untimed() { sed 's/"seconds":[^,]*,//' "$1"; }
+untimed "$T/sd.jsonl" > "$T/sd.want"
+if command -v parallel >/dev/null 2>&1; then
+    IDIM="$IDIM" sh scripts/sweep-d.sh -j 2 -H : --d 20,2 -o "$T/sh.jsonl" -- $common 2>/dev/null \
+        || fail "sweep-d.sh -H :: exit $?"
+    untimed "$T/sh.jsonl" | cmp -s - "$T/sd.want" || fail "sweep-d.sh -H : differs: $(cat "$T/sh.jsonl")"
+else
+    echo "e2e_sweep: GNU parallel not installed (Debian: parallel): -H not tested"
+fi
+for i in 1 0; do
+    SLURM_ARRAY_TASK_ID=$i IDIM="$IDIM" sh scripts/sweep-d.sh --d 20,2 -o "$T/sa.jsonl" -- $common \
+        2>/dev/null || fail "sweep-d.sh as array task $i: exit $?"
+done
+[ -f "$T/sa.jsonl.parts/d_20.jsonl" ] || fail "array task 0 did not write d_20 (the grid's first d)"
+sh scripts/sweep-d.sh --merge --d 20,2 -o "$T/sa.jsonl" 2>/dev/null || fail "sweep-d.sh --merge: exit $?"
+untimed "$T/sa.jsonl" | cmp -s - "$T/sd.want" || fail "Slurm array lines differ: $(cat "$T/sa.jsonl")"
+SLURM_ARRAY_TASK_ID=5 sh scripts/sweep-d.sh --d 20,2 -o "$T/sb.jsonl" -- $common 2>/dev/null; rc=$?
+[ $rc -eq 2 ] || fail "an array task beyond the grid: exit $rc, expected 2"
 echo "e2e_sweep: ok"
