@@ -736,20 +736,56 @@ struct spec_node {
     int met;            /* assumed: meets the target, or not */
 };
 
+#define REPLAY_MAX_NEED 64
+
 struct replay {
     const struct search_state *st;
     const struct spec_node *nodes;
     int leaf;           /* the node whose assumptions apply, or -1 */
+    double target;
     int pending;        /* the replay stopped at an unfinished run ... */
     uint64_t seed;      /* ... this one */
     long d;
     double lr;
+    size_t n_need;      /* unfinished runs whose outcome the assumptions imply */
+    struct sched_spec need[REPLAY_MAX_NEED];
 };
 
 /* Stand-in metrics for assumed outcomes: finite, valid, and on the right
  * side of any finite target. */
 #define ASSUME_MET 1e300
 #define ASSUME_FAILED (-1e300)
+
+/* The outcome of an unfinished run (seed, d, lr) that the assumptions and
+ * the finished runs imply when the metric rises with d (same seed and lr):
+ * 1 met (something met at a d' <= d), 0 not met (something failed at a
+ * d' >= d), -1 open. Only for ordering the speculation: the path the search
+ * takes is decided by the real runs alone. */
+static int implied(const struct replay *rp, uint64_t seed, long d, double lr)
+{
+    if (d <= 0 || !isfinite(rp->target))
+        return -1;
+    for (int i = rp->leaf; i >= 0; i = rp->nodes[i].parent) {
+        const struct spec_node *nd = &rp->nodes[i];
+        if (nd->d > 0 && nd->seed == seed && nd->lr == lr) {
+            if (nd->met && nd->d <= d)
+                return 1;
+            if (!nd->met && nd->d >= d)
+                return 0;
+        }
+    }
+    for (size_t i = 0; i < rp->st->n; i++) {
+        const struct search_trial *t = &rp->st->trials[i];
+        if (t->d > 0 && t->seed == seed && t->lr == lr) {
+            int met = search_trial_meets(t, rp->target);
+            if (met && t->d <= d)
+                return 1;
+            if (!met && t->d >= d)
+                return 0;
+        }
+    }
+    return -1;
+}
 
 static enum idim_status replay_trial(void *ctx, long d, double lr, uint64_t seed,
                                      struct search_trial *out, struct idim_err *err)
@@ -766,6 +802,17 @@ static enum idim_status replay_trial(void *ctx, long d, double lr, uint64_t seed
             out->metric = nd->met ? ASSUME_MET : ASSUME_FAILED;
             return IDIM_OK;
         }
+    }
+    int im = implied(rp, seed, d, lr);
+    if (im >= 0 && rp->n_need < REPLAY_MAX_NEED) {
+        /* needed on this branch, but no branching on it */
+        struct sched_spec *w = &rp->need[rp->n_need++];
+        memset(w, 0, sizeof *w);
+        w->seed = seed;
+        w->d = d;
+        w->lr = lr;
+        out->metric = im ? ASSUME_MET : ASSUME_FAILED;
+        return IDIM_OK;
     }
     rp->pending = 1;
     rp->seed = seed;
@@ -809,9 +856,11 @@ size_t sched_plan_search(void *plan_ctx, const struct search_state *st,
 
     struct spec_node *nodes = malloc(PLAN_MAX_NODES * sizeof *nodes);
     struct search_result *res = malloc(sizeof *res);
-    if (!nodes || !res) {
+    struct replay *rpbuf = malloc(sizeof *rpbuf);
+    if (!nodes || !res || !rpbuf) {
         free(nodes);
         free(res);
+        free(rpbuf);
         return n;
     }
     /* Breadth-first over (search, assumptions): queue = nodes[head..tail). */
@@ -823,20 +872,27 @@ size_t sched_plan_search(void *plan_ctx, const struct search_state *st,
         const struct spec_node *nd = &nodes[head];
         struct search_config cfg = p->cfg[nd->cfg];
         cfg.target = target;
-        struct replay rp = {.st = st, .nodes = nodes, .leaf = nd->d < 0 ? -1 : head};
         /* a root's own entry carries no assumption */
-        if (nd->d < 0)
-            rp.leaf = -1;
+        struct replay *rp = rpbuf;
+        memset(rp, 0, sizeof *rp);
+        rp->st = st;
+        rp->nodes = nodes;
+        rp->leaf = nd->d < 0 ? -1 : head;
+        rp->target = target;
         struct idim_err e;
-        search_run(&cfg, replay_trial, &rp, NULL, res, &e);
-        if (!rp.pending)
+        search_run(&cfg, replay_trial, rp, NULL, res, &e);
+        for (size_t i = 0; i < rp->n_need; i++)
+            want_add(st, running, n_running, want, &n, cap, rp->need[i].seed, rp->need[i].d,
+                     rp->need[i].lr, p->threads);
+        if (!rp->pending)
             continue; /* this branch of the search is complete */
-        want_add(st, running, n_running, want, &n, cap, rp.seed, rp.d, rp.lr, p->threads);
+        want_add(st, running, n_running, want, &n, cap, rp->seed, rp->d, rp->lr, p->threads);
         for (int met = 0; met <= branch && tail < PLAN_MAX_NODES; met++)
-            nodes[tail++] = (struct spec_node){.cfg = nd->cfg, .parent = head, .seed = rp.seed,
-                                               .d = rp.d, .lr = rp.lr, .met = met};
+            nodes[tail++] = (struct spec_node){.cfg = nd->cfg, .parent = head, .seed = rp->seed,
+                                               .d = rp->d, .lr = rp->lr, .met = met};
     }
     free(nodes);
     free(res);
+    free(rpbuf);
     return n;
 }
