@@ -154,6 +154,7 @@ int main(void)
                 cfg[s].n_lr = shapes[sh].n_lr;
                 cfg[s].lr[0] = 3e-3;
                 cfg[s].lr[1] = 1e-2;
+                cfg[s].early_stop = 1; /* the measure default */
             }
             struct sched_search_plan plan = {.cfg = cfg, .n_cfg = (size_t)shapes[sh].seeds,
                                              .base = &bcfg, .threshold = 0.9, .threads = 1};

@@ -48,7 +48,12 @@ struct sched_spec {
     long d;        /* subspace dimension, 0 = full fine-tuning */
     double lr;
     int threads;   /* threads of this run (the same for every run) */
+    double target; /* the target a run may stop at (early stopping); NAN: none */
 };
+
+/* Trains the run sp names into *out (in a worker). */
+typedef enum idim_status (*sched_trial_fn)(void *ctx, const struct sched_spec *sp,
+                                           struct search_trial *out, struct idim_err *err);
 
 /* One finished run. */
 struct sched_result {
@@ -86,7 +91,7 @@ struct sched {
     int threads;                 /* threads per run */
     int is_worker;               /* MPI rank > 0: the worker loop has run; return */
     int rank, size;              /* MPI rank and world size (0, 1 without MPI) */
-    search_trial_fn fn;          /* borrowed */
+    sched_trial_fn fn;           /* borrowed */
     void *ctx;                   /* borrowed */
     uint64_t next_id;
     size_t n_restarts;           /* workers forked again after dying */
@@ -110,7 +115,7 @@ int sched_have_mpi(void);
  * (SCHED_FORK). fn(ctx, ...) trains one run in a worker with `threads`
  * threads. Returns IDIM_OK, IDIM_ERR_USAGE, IDIM_ERR_NOMEM or
  * IDIM_ERR_INTERNAL (fork, pipe or MPI failed). */
-enum idim_status sched_start(struct sched *s, int jobs, int threads, search_trial_fn fn,
+enum idim_status sched_start(struct sched *s, int jobs, int threads, sched_trial_fn fn,
                              void *ctx, struct idim_err *err);
 
 /* Ends every worker (finishing nothing) and, under MPI, MPI_Finalize.
@@ -137,7 +142,9 @@ enum idim_status sched_run(struct sched *s, sched_plan_fn plan, void *plan_ctx,
  * then the d90 search of each cfg[i] (one per projection seed), explored
  * speculatively as described above. cfg[i].target is ignored: it is
  * threshold x the baseline (base's best metric, or `baseline` when base is
- * NULL). */
+ * NULL); every probe's spec carries it. With cfg[i].early_stop a run stops
+ * at the target, so no probe starts before the baseline is known (its
+ * result would differ from the sequential one's). */
 struct sched_search_plan {
     const struct search_config *cfg; /* [n_cfg], borrowed */
     size_t n_cfg;

@@ -175,7 +175,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         return st;
     /* Workers (forked, or MPI ranks > 0) start here, with the model and
      * data loaded; an MPI worker rank returns once rank 0 is done. */
-    st = sched_start(&sc, a.jobs, ctx.threads, probe_trial, &ctx, err);
+    st = sched_start(&sc, a.jobs, ctx.threads, probe_spec_trial, &ctx, err);
     if (st || sc.is_worker)
         goto done;
 

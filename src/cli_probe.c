@@ -276,6 +276,14 @@ enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct
     return st;
 }
 
+enum idim_status probe_spec_trial(void *ctx, const struct sched_spec *sp, struct search_trial *out,
+                                  struct idim_err *err)
+{
+    struct probe_ctx *c = ctx;
+    c->target = sp->target;
+    return probe_trial(ctx, sp->d, sp->lr, sp->seed, out, err);
+}
+
 void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size_t cap)
 {
     const struct probe_args *a = c->args;

@@ -136,6 +136,11 @@ void probe_ctx_free(struct probe_ctx *c);
 enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct search_trial *out,
                              struct idim_err *err);
 
+/* sched_trial_fn over a struct probe_ctx: probe_trial with the spec's
+ * target (early stopping) - what a worker runs. */
+enum idim_status probe_spec_trial(void *ctx, const struct sched_spec *sp, struct search_trial *out,
+                                  struct idim_err *err);
+
 /* The key of the arguments that decide trial results (for the state file). */
 void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size_t cap);
 

@@ -152,7 +152,7 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
     st = probe_ctx_open(&ctx, &a, err);
     if (st)
         return st;
-    st = sched_start(&sc, a.jobs, ctx.threads, probe_trial, &ctx, err);
+    st = sched_start(&sc, a.jobs, ctx.threads, probe_spec_trial, &ctx, err);
     if (st || sc.is_worker)
         goto done;
     char key[SEARCH_KEY_MAX];

@@ -27,8 +27,8 @@
 
 size_t sched_spec_encode(const struct sched_spec *s, char *buf, size_t cap)
 {
-    int n = snprintf(buf, cap, "spec %llu %llu %ld %a %d\n", (unsigned long long)s->id,
-                     (unsigned long long)s->seed, s->d, s->lr, s->threads);
+    int n = snprintf(buf, cap, "spec %llu %llu %ld %a %d %a\n", (unsigned long long)s->id,
+                     (unsigned long long)s->seed, s->d, s->lr, s->threads, s->target);
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -37,8 +37,8 @@ int sched_spec_decode(struct sched_spec *s, const char *line)
     unsigned long long id, seed;
     int used = 0;
     memset(s, 0, sizeof *s);
-    if (sscanf(line, "spec %llu %llu %ld %la %d%n", &id, &seed, &s->d, &s->lr, &s->threads,
-               &used) != 5)
+    if (sscanf(line, "spec %llu %llu %ld %la %d %la%n", &id, &seed, &s->d, &s->lr, &s->threads,
+               &s->target, &used) != 6)
         return -1;
     if (line[used] && line[used] != '\n')
         return -1;
@@ -144,7 +144,7 @@ static void run_one(struct sched *s, const struct sched_spec *sp, struct sched_r
     t.metric = NAN;
     struct idim_err e;
     memset(&e, 0, sizeof e);
-    r->status = s->fn(s->ctx, sp->d, sp->lr, sp->seed, &t, &e);
+    r->status = s->fn(s->ctx, sp, &t, &e);
     /* as search_probe_d does: the trial names its own run */
     t.d = sp->d;
     t.lr = sp->lr;
@@ -371,7 +371,7 @@ static enum idim_status mpi_start(struct sched *s, struct idim_err *err)
 
 /* ---- start, stop ---- */
 
-enum idim_status sched_start(struct sched *s, int jobs, int threads, search_trial_fn fn,
+enum idim_status sched_start(struct sched *s, int jobs, int threads, sched_trial_fn fn,
                              void *ctx, struct idim_err *err)
 {
     memset(s, 0, sizeof *s);
@@ -691,7 +691,7 @@ static int same_run(const struct sched_spec *a, uint64_t seed, long d, double lr
 /* Adds (seed, d, lr) to want unless finished, in flight or already there. */
 static void want_add(const struct search_state *st, const struct sched_spec *running,
                      size_t n_running, struct sched_spec *want, size_t *n, size_t cap,
-                     uint64_t seed, long d, double lr, int threads)
+                     uint64_t seed, long d, double lr, int threads, double target)
 {
     if (*n >= cap || search_state_find(st, seed, d, lr))
         return;
@@ -707,6 +707,7 @@ static void want_add(const struct search_state *st, const struct sched_spec *run
     w->d = d;
     w->lr = lr;
     w->threads = threads;
+    w->target = target;
 }
 
 size_t sched_plan_list(void *plan_ctx, const struct search_state *st,
@@ -720,7 +721,7 @@ size_t sched_plan_list(void *plan_ctx, const struct search_state *st,
         uint64_t seed = k ? p->seed : 0;
         for (int j = 0; j < p->n_lr[k]; j++)
             want_add(st, running, n_running, want, &n, cap, seed, p->d[i], p->lr[k][j],
-                     p->threads);
+                     p->threads, NAN);
     }
     return n;
 }
@@ -837,7 +838,7 @@ size_t sched_plan_search(void *plan_ctx, const struct search_state *st,
             if (!search_state_find(st, 0, 0, p->base->lr[j])) {
                 missing = 1;
                 want_add(st, running, n_running, want, &n, cap, 0, 0, p->base->lr[j],
-                         p->threads);
+                         p->threads, NAN);
             }
         if (missing) {
             target = INFINITY; /* unknown: plan the "not met" path only */
@@ -852,6 +853,9 @@ size_t sched_plan_search(void *plan_ctx, const struct search_state *st,
     }
     if (isnan(target))
         return n; /* the sequential search reports why */
+    for (size_t i = 0; i < p->n_cfg; i++)
+        if (p->cfg[i].early_stop && !isfinite(target))
+            return n; /* runs stop at the target: wait for it */
     int branch = isfinite(target);
 
     struct spec_node *nodes = malloc(PLAN_MAX_NODES * sizeof *nodes);
@@ -883,10 +887,11 @@ size_t sched_plan_search(void *plan_ctx, const struct search_state *st,
         search_run(&cfg, replay_trial, rp, NULL, res, &e);
         for (size_t i = 0; i < rp->n_need; i++)
             want_add(st, running, n_running, want, &n, cap, rp->need[i].seed, rp->need[i].d,
-                     rp->need[i].lr, p->threads);
+                     rp->need[i].lr, p->threads, target);
         if (!rp->pending)
             continue; /* this branch of the search is complete */
-        want_add(st, running, n_running, want, &n, cap, rp->seed, rp->d, rp->lr, p->threads);
+        want_add(st, running, n_running, want, &n, cap, rp->seed, rp->d, rp->lr, p->threads,
+                 target);
         for (int met = 0; met <= branch && tail < PLAN_MAX_NODES; met++)
             nodes[tail++] = (struct spec_node){.cfg = nd->cfg, .parent = head, .seed = rp->seed,
                                                .d = rp->d, .lr = rp->lr, .met = met};
