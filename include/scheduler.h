@@ -152,6 +152,10 @@ struct sched_search_plan {
     double baseline;                  /* used when base == NULL */
     double threshold;
     int threads;
+    int guard;             /* measure's baseline guard: no search after a fine-tuned
+                              baseline that is majority-only or not guard_margin above
+                              guard_majority (NAN: no majority score) */
+    double guard_majority, guard_margin;
 };
 size_t sched_plan_search(void *plan_ctx, const struct search_state *st,
                          const struct sched_spec *running, size_t n_running,

@@ -222,6 +222,9 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         if (probe_baseline_trains(&a)) {
             probe_baseline_config(&a, &base);
             plan.base = &base;
+            plan.guard = !force;
+            plan.guard_majority = probe_majority(&ctx);
+            plan.guard_margin = PROBE_GUARD_MARGIN;
         } else {
             st = probe_baseline(&ctx, &state, probe_trial, &ctx, &plan.baseline, source,
                                 sizeof source, btrials, &n_btrials, err);

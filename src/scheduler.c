@@ -848,7 +848,12 @@ size_t sched_plan_search(void *plan_ctx, const struct search_state *st,
             if (search_probe_d(p->base, 0, sched_lookup_trial, (void *)st, NULL, &pr, &e) !=
                 IDIM_OK)
                 return n;
-            target = p->threshold * pr.best.metric;
+            double b = pr.best.metric;
+            if (p->guard && (pr.best.majority_only ||
+                             (isfinite(p->guard_majority) &&
+                              !(b - p->guard_majority >= p->guard_margin))))
+                return n; /* the caller stops before the search (the guard) */
+            target = p->threshold * b;
         }
     }
     if (isnan(target))

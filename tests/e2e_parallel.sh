@@ -10,7 +10,8 @@
 #   3. kill -9 of MPI rank 1 in the middle of the search: mpirun ends the
 #      job; the same command again with --state resumes and ends with the
 #      same d90 and probes;
-#   4. `idim sweep --jobs 2` prints the rows `--jobs 1` prints.
+#   4. the baseline guard stops a parallel search after the baseline;
+#   5. `idim sweep --jobs 2` prints the rows `--jobs 1` prints.
 # Small settings (the demo task, 600 training examples, 1 epoch; baseline
 # fine-tuned in the run): d90 = 21 after 9 probes.
 IDIM=${IDIM:-./idim}
@@ -110,7 +111,17 @@ if [ -n "$MPIRUN" ]; then
     echo "e2e_parallel: rank 1 killed after $before finished runs; the resumed job agrees"
 fi
 
-# 4. sweep
+# 4. the baseline guard holds on slots too: a model that stays at the
+#    majority class stops after the baseline (exit 3), no probe is trained
+"$IDIM" measure --task mrpc --data data/demo --model "$T/random.bin" --method did --dmin 4 \
+    --dmax 8 --baseline-lr 1e-7 --baseline-epochs 1 --lr 3e-2 --epochs 1 --limit-train 64 \
+    --limit-dev 64 --max-len 48 --threads-per-run 1 --quiet --jobs 2 --state "$T/g.state" \
+    > /dev/null 2> "$T/g.err"; rc=$?
+[ $rc -eq 3 ] || fail "guard with --jobs 2: exit $rc, expected 3: $(cat "$T/g.err")"
+grep '^trial' "$T/g.state" | awk '$3 != 0 { bad = 1 } END { exit bad }' \
+    || fail "the guard stopped the search but probes were trained: $(cat "$T/g.state")"
+
+# 5. sweep
 SW="--task mrpc --data data/demo --model $T/m.bin --method did --d 2,8,32 --lr 3e-2,1e-1
     --epochs 1 --limit-train 300 --limit-dev 100 --max-len 48 --threads-per-run 1 --no-baseline
     --quiet --json"
