@@ -63,19 +63,21 @@ void gelu_backward(float *dg, float *dbias, const float *f, const float *g, int 
 
 /* Multi-head self-attention core for B sequences of T tokens, NH heads of
  * size hd = C/NH, with the key padding mask mask[B,T] (0 = padding: its
- * probability is exactly 0, as HF's finfo.min bias gives).
+ * probability is exactly 0, as HF's finfo.min bias gives; keys after a
+ * sequence's last unmasked token are skipped altogether).
  * q, k, v, ctx are [B*T, C]; probs [B, NH, T, T] keeps the softmax
  * (before dropout); with pmask [B, NH, T, T] (dropout keep mask, or NULL)
- * pdrop [B, NH, T, T] receives probs * keep * keep_scale, what multiplies V. */
+ * pdrop [B, NH, T, T] receives probs * keep * keep_scale, what multiplies V.
+ * Entries of probs and pdrop for skipped keys are left unwritten. */
 void attention_forward(float *ctx, float *probs, float *pdrop, const float *q,
                        const float *k, const float *v, const int32_t *mask,
                        const uint8_t *pmask, float keep_scale, int B, int T, int C, int NH);
 
-/* dq, dk, dv[B*T, C] overwritten from dctx; pdrop as saved by the forward
- * (NULL without dropout); scratch [B, NH, T, T]. */
+/* dq, dk, dv[B*T, C] overwritten from dctx; probs, pdrop (NULL without
+ * dropout) and mask as the forward had them; scratch [B, NH, T, T]. */
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
                         const float *q, const float *k, const float *v, const float *probs,
-                        const float *pdrop, int B, int T, int C, int NH);
+                        const float *pdrop, const int32_t *mask, int B, int T, int C, int NH);
 
 /* Fills keep[n] with 1 (probability 1 - p) or 0. Takes one output `seed`
  * of r; entries [65536 c, 65536 (c+1)) come from rng_key(seed, c), two per

@@ -680,7 +680,7 @@ static void layer_backward(struct model *m, struct acts *a, int l, float *dinp,
                                 la->rstd1, tr ? la->m1 : NULL, keep_scale, w->ln1w, N, C);
     linear_backward(a->d_ctx, dw->ow, dw->ob, a->d_tmp, la->ctx, w->ow, N, C, C, 0.0f);
     attention_backward(a->d_q, a->d_k, a->d_v, a->att_scratch, a->d_ctx, la->q, la->k, la->v,
-                       la->probs, tr ? la->pdrop : NULL, B, T, C, NH);
+                       la->probs, tr ? la->pdrop : NULL, a->b->mask, B, T, C, NH);
     linear_backward(dinp, dw->qw, dw->qb, a->d_q, la->inp, w->qw, N, C, C, 1.0f);
     linear_backward(dinp, dw->kw, dw->kb, a->d_k, la->inp, w->kw, N, C, C, 1.0f);
     linear_backward(dinp, dw->vw, dw->vb, a->d_v, la->inp, w->vw, N, C, C, 1.0f);

@@ -525,7 +525,11 @@ void gelu_backward(float *dg, float *dbias, const float *f, const float *g, int 
  * One task per (sequence, head) on our pool: scores, softmax (and dropout)
  * and context of a head run back to back while its T x T block is in
  * cache, with single-threaded sgemm; each (sequence, head) is computed the
- * same way whatever the thread count. */
+ * same way whatever the thread count. Keys after a sequence's last
+ * unmasked token (its padding) are skipped: their probabilities are exactly
+ * 0, so leaving them out of the products changes no result, and a batch
+ * padded to its longest row pays for the attention of the real tokens
+ * only. */
 
 struct att_args {
     float *ctx, *P, *Pd, *dP, *dq, *dk, *dv;
@@ -536,30 +540,44 @@ struct att_args {
     int B, T, C, NH;
 };
 
-/* Softmax of each of the T rows of the head's scores S [T, T] over keys
- * [0, T) with the padding mask mk (masked keys get exactly 0, as
+/* Head i of the batch: its column offset in [B*T, C] rows and the number of
+ * keys up to the sequence's last unmasked one (at least 1). */
+static size_t att_head(const struct att_args *A, int i, int *n_keys)
+{
+    int b = i / A->NH, h = i % A->NH, nk = A->T;
+    if (A->mask) {
+        const int32_t *mk = A->mask + (size_t)b * A->T;
+        while (nk > 1 && !mk[nk - 1])
+            nk--;
+    }
+    *n_keys = nk;
+    return (size_t)b * A->T * A->C + (size_t)h * (A->C / A->NH);
+}
+
+/* Softmax over the first nk keys of each of the T rows (stride T) of a
+ * head's scores S with the padding mask mk (masked keys get exactly 0, as
  * exp(finfo.min - max) in HF), then the dropout copy into Sd. */
 static void softmax_rows(float *S, float *Sd, const uint8_t *pm, const int32_t *mk,
-                         float keep_scale, int T)
+                         float keep_scale, int T, int nk)
 {
     for (int r = 0; r < T; r++) {
         float *row = S + (size_t)r * T;
         float mx = -INFINITY;
-        for (int j = 0; j < T; j++)
+        for (int j = 0; j < nk; j++)
             if (mk[j] && row[j] > mx)
                 mx = row[j];
-        for (int j = 0; j < T; j++)
+        for (int j = 0; j < nk; j++)
             row[j] -= mx;
-        MAP4(exp4, row, row, T);
-        for (int j = 0; j < T; j++)
+        MAP4(exp4, row, row, nk);
+        for (int j = 0; j < nk; j++)
             row[j] = mk[j] ? row[j] : 0.0f;
-        float inv = 1.0f / sum_fixed(row, T);
-        for (int j = 0; j < T; j++)
+        float inv = 1.0f / sum_fixed(row, nk);
+        for (int j = 0; j < nk; j++)
             row[j] *= inv;
         if (pm) {
             const uint8_t *pr = pm + (size_t)r * T;
             float *pd = Sd + (size_t)r * T;
-            for (int j = 0; j < T; j++)
+            for (int j = 0; j < nk; j++)
                 pd[j] = pr[j] ? row[j] * keep_scale : 0.0f;
         }
     }
@@ -568,18 +586,17 @@ static void softmax_rows(float *S, float *Sd, const uint8_t *pm, const int32_t *
 static void att_forward_part(void *p, int part, int parts)
 {
     struct att_args *A = p;
-    int T = A->T, C = A->C, NH = A->NH, hd = C / NH, i0, i1;
+    int T = A->T, C = A->C, hd = C / A->NH, i0, i1, nk;
     size_t TT = (size_t)T * T;
-    split(A->B * NH, part, parts, 1, &i0, &i1);
+    split(A->B * A->NH, part, parts, 1, &i0, &i1);
     for (int i = i0; i < i1; i++) {
-        int b = i / NH, h = i % NH;
-        size_t base = (size_t)b * T * C + (size_t)h * hd;
+        size_t base = att_head(A, i, &nk);
         float *S = A->P + (size_t)i * TT, *Sd = A->pmask ? A->Pd + (size_t)i * TT : NULL;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, A->scale, A->q + base, C,
-                    A->k + base, C, 0.0f, S, T);
-        softmax_rows(S, Sd, A->pmask ? A->pmask + (size_t)i * TT : NULL, A->mask + (size_t)b * T,
-                     A->keep_scale, T);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, Sd ? Sd : S, T,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, nk, hd, A->scale, A->q + base,
+                    C, A->k + base, C, 0.0f, S, T);
+        softmax_rows(S, Sd, A->pmask ? A->pmask + (size_t)i * TT : NULL,
+                     A->mask + (size_t)(i / A->NH) * T, A->keep_scale, T, nk);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, nk, 1.0f, Sd ? Sd : S, T,
                     A->v + base, C, 0.0f, A->ctx + base, C);
     }
 }
@@ -595,61 +612,70 @@ void attention_forward(float *ctx, float *probs, float *pdrop, const float *q,
     ops_parallel(att_forward_part, &A);
 }
 
-/* dS = Pd (.) dPd - P (.) <Pd, dPd> row by row, where Pd = P (.) keep / (1 - p)
- * is what multiplied V: the chain rule through dropout and softmax, with
- * no mask needed (Pd is 0 where dropped). Overwrites d with dS. */
-static void softmax_backward_rows(float *d, const float *P, const float *Pd, int T)
+/* dS = Pd (.) dPd - P (.) <Pd, dPd> row by row (first nk entries of each of
+ * the T rows, stride T), where Pd = P (.) keep / (1 - p) is what multiplied
+ * V: the chain rule through dropout and softmax, with no mask needed (Pd is
+ * 0 where dropped). Overwrites d with dS. */
+static void softmax_backward_rows(float *d, const float *P, const float *Pd, int T, int nk)
 {
     for (int r = 0; r < T; r++) {
         float *dr = d + (size_t)r * T;
         const float *pr = P + (size_t)r * T, *pd = Pd + (size_t)r * T;
         float acc[VB] = {0}, dot = 0.0f;
         int j = 0;
-        for (; j + VB <= T; j += VB)
+        for (; j + VB <= nk; j += VB)
             for (int u = 0; u < VB; u++)
                 acc[u] += pd[j + u] * dr[j + u];
-        for (; j < T; j++)
+        for (; j < nk; j++)
             dot += pd[j] * dr[j];
         for (int u = 0; u < VB; u++)
             dot += acc[u];
-        for (j = 0; j < T; j++)
+        for (j = 0; j < nk; j++)
             dr[j] = pd[j] * dr[j] - pr[j] * dot;
     }
+}
+
+/* rows [r0, T) of a head's hd columns of x [B*T, C] (from base) = 0 */
+static void zero_head_rows(float *x, size_t base, int r0, int T, int C, int hd)
+{
+    for (int r = r0; r < T; r++)
+        memset(x + base + (size_t)r * C, 0, (size_t)hd * sizeof(float));
 }
 
 static void att_backward_part(void *p, int part, int parts)
 {
     struct att_args *A = p;
-    int T = A->T, C = A->C, NH = A->NH, hd = C / NH, i0, i1;
+    int T = A->T, C = A->C, hd = C / A->NH, i0, i1, nk;
     size_t TT = (size_t)T * T;
-    split(A->B * NH, part, parts, 1, &i0, &i1);
+    split(A->B * A->NH, part, parts, 1, &i0, &i1);
     for (int i = i0; i < i1; i++) {
-        int b = i / NH, h = i % NH;
-        size_t base = (size_t)b * T * C + (size_t)h * hd;
+        size_t base = att_head(A, i, &nk);
         const float *P = A->P + (size_t)i * TT, *Pd = A->Pd + (size_t)i * TT;
         float *dS = A->dP + (size_t)i * TT;
-        /* dV = Pd^T dctx; dPd = dctx V^T */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, Pd, T,
+        /* dV = Pd^T dctx; dPd = dctx V^T (skipped keys: dV = 0) */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, T, 1.0f, Pd, T,
                     A->dctx + base, C, 0.0f, A->dv + base, C);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, A->dctx + base, C,
+        zero_head_rows(A->dv, base, nk, T, C, hd);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, nk, hd, 1.0f, A->dctx + base, C,
                     A->v + base, C, 0.0f, dS, T);
-        softmax_backward_rows(dS, P, Pd, T);
+        softmax_backward_rows(dS, P, Pd, T, nk);
         /* S = scale Q K^T: dQ = scale dS K, dK = scale dS^T Q */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, A->scale, dS, T,
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, nk, A->scale, dS, T,
                     A->k + base, C, 0.0f, A->dq + base, C);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, A->scale, dS, T,
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, T, A->scale, dS, T,
                     A->q + base, C, 0.0f, A->dk + base, C);
+        zero_head_rows(A->dk, base, nk, T, C, hd);
     }
 }
 
 void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
                         const float *q, const float *k, const float *v, const float *probs,
-                        const float *pdrop, int B, int T, int C, int NH)
+                        const float *pdrop, const int32_t *mask, int B, int T, int C, int NH)
 {
     struct att_args A = {.P = (float *)probs, .Pd = (float *)(pdrop ? pdrop : probs),
                          .dP = scratch, .dq = dq, .dk = dk, .dv = dv, .q = q, .k = k, .v = v,
-                         .dctx = dctx, .scale = 1.0f / sqrtf((float)(C / NH)), .B = B, .T = T,
-                         .C = C, .NH = NH};
+                         .dctx = dctx, .mask = mask, .scale = 1.0f / sqrtf((float)(C / NH)),
+                         .B = B, .T = T, .C = C, .NH = NH};
     ops_parallel(att_backward_part, &A);
 }
 
