@@ -10,7 +10,7 @@
  * DID step <= 1.3x a full step; the table prints both ratios.
  *
  * Environment: BENCH_PRESETS="tiny,small" narrows the table,
- * BENCH_THREADS=N overrides the thread count. */
+ * BENCH_THREADS=N overrides the thread count, BENCH_ROUNDS=N the rounds. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fastfood.h"
+#include "projection.h"
 #include "model.h"
 #include "train.h"
 
@@ -113,6 +114,8 @@ static int row(const char *preset, int threads)
     double t_full = 1e30, t_did = 1e30, t_said = 1e30, t_proj = 1e30, t_fwd = 1e30, t0;
     long t = 0;
     int rounds = m.n_params > 20000000 ? 3 : 5;
+    if (getenv("BENCH_ROUNDS") && atoi(getenv("BENCH_ROUNDS")) > 0)
+        rounds = atoi(getenv("BENCH_ROUNDS"));
     full_step(&m, &b, st, st + m.n_params, ++t); /* warm-up */
     sub_step(&sdid, &b, sd, sd + D_SUB, 1);
     sub_step(&ssaid, &b, ss, ss + ds, 1);
@@ -131,8 +134,8 @@ static int row(const char *preset, int threads)
         model_backward(&m);
         t_fwd = fmin(t_fwd, now() - t0);
         t0 = now();
-        fastfood_forward(sdid.ff, sdid.theta, sdid.delta);
-        fastfood_adjoint(sdid.ff, m.grads, NULL, sdid.grad);
+        projection_forward(sdid.proj, sdid.theta, sdid.delta);
+        projection_adjoint(sdid.proj, m.grads, NULL, sdid.grad);
         t_proj = fmin(t_proj, now() - t0);
     }
     subspace_free(&sdid);
