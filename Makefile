@@ -105,10 +105,31 @@ docs: idim
 	./idim --docs man > docs/idim.1.tmp && mv docs/idim.1.tmp docs/idim.1
 	./idim --docs bash > scripts/idim.bash.tmp && mv scripts/idim.bash.tmp scripts/idim.bash
 
-install: idim
-	install -d $(DESTDIR)$(PREFIX)/bin
+# The demo model (random init + 3 epochs on data/demo/pretrain, ~5 s), as
+# `make demo` makes it; installed with the demo data.
+data/demo/model.idim: idim data/demo/vocab.txt data/demo/pretrain/train.tsv
+	@mkdir -p $(BUILD)
+	./idim init --layers 1 --hidden 64 --heads 2 --ffn 256 --max-pos 64 \
+	    --vocab data/demo/vocab.txt --seed 0 -o $(BUILD)/demo-random.idim >/dev/null
+	./idim finetune --task mrpc --data data/demo/pretrain --model $(BUILD)/demo-random.idim \
+	    --lr 1e-3 --epochs 3 --max-len 40 --dropout 0 --threads 2 --quiet --save-model $@ >/dev/null
+
+# PREFIX/bin/idim, the man page, bash completion, and under PREFIX/share/idim
+# the report schema, the demo data (with its model) and the scripts; the
+# installed idim finds that folder beside its bin/ (idim --version shows it).
+SHARE := $(DESTDIR)$(PREFIX)/share/idim
+install: idim data/demo/model.idim
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(SHARE)/docs \
+	    $(SHARE)/scripts $(SHARE)/data/demo/pretrain
 	install -m 755 idim $(DESTDIR)$(PREFIX)/bin/idim
-	@if [ -f docs/idim.1 ]; then install -d $(DESTDIR)$(PREFIX)/share/man/man1 && install -m 644 docs/idim.1 $(DESTDIR)$(PREFIX)/share/man/man1/idim.1; fi
+	install -m 644 docs/idim.1 $(DESTDIR)$(PREFIX)/share/man/man1/idim.1
+	install -m 644 scripts/idim.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/idim
+	install -m 644 docs/report.schema.json docs/*.md $(SHARE)/docs/
+	install -m 644 data/demo/*.tsv data/demo/vocab.txt data/demo/model.idim $(SHARE)/data/demo/
+	install -m 644 data/demo/pretrain/* $(SHARE)/data/demo/pretrain/
+	install -m 755 scripts/*.py scripts/*.sh $(SHARE)/scripts/
+	@echo "installed: $(DESTDIR)$(PREFIX)/bin/idim; data and scripts in $(SHARE)"
 endif
 
 # Installs missing Debian packages (apt-get; sudo when not root).

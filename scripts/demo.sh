@@ -22,7 +22,7 @@
 set -e
 IDIM=${IDIM:-./idim}
 OUT=${DEMO_OUT:-out/demo}
-MODEL=data/demo/model.bin
+MODEL=data/demo/model.idim
 THREADS=2
 mkdir -p "$OUT"
 start=$(date +%s)
@@ -30,8 +30,8 @@ if [ ! -f "$MODEL" ] || [ data/demo/vocab.txt -nt "$MODEL" ] \
         || [ data/demo/pretrain/train.tsv -nt "$MODEL" ]; then
     echo "demo: making the demo model $MODEL (random init + 3 epochs on data/demo/pretrain)"
     "$IDIM" init --layers 1 --hidden 64 --heads 2 --ffn 256 --max-pos 64 \
-        --vocab data/demo/vocab.txt --seed 0 -o "$OUT/random.bin" >/dev/null
-    "$IDIM" finetune --task mrpc --data data/demo/pretrain --model "$OUT/random.bin" \
+        --vocab data/demo/vocab.txt --seed 0 -o "$OUT/random.idim" >/dev/null
+    "$IDIM" finetune --task mrpc --data data/demo/pretrain --model "$OUT/random.idim" \
         --lr 1e-3 --epochs 3 --max-len 40 --dropout 0 --threads $THREADS --quiet \
         --save-model "$MODEL" >/dev/null
 fi

@@ -35,7 +35,7 @@
 #
 # example:
 #   scripts/sweep-d.sh -j 2 --dmin 100 --dmax 10000 --points 5 -o sweep.jsonl -- \
-#       --task mrpc --data data/demo --model data/demo/model.bin --epochs 3
+#       --task mrpc --data data/demo --model data/demo/model.idim --epochs 3
 # Exit status: 0 when every run succeeded, else 1 (the file holds the runs
 # that finished); 2 for a usage error.
 set -u

@@ -59,7 +59,7 @@ static void help(void)
            "on either outcome (with 2^L-1 slots, L bisection levels at once). The probes\n"
            "it reports, and d90, are those of --jobs 1 with the same --threads-per-run.\n\n"
            "example:\n"
-           "  idim measure --task mrpc --data data/demo --model data/demo/model.bin \\\n"
+           "  idim measure --task mrpc --data data/demo --model data/demo/model.idim \\\n"
            "      --method did --dmin 8 --precision 1.25 --lr 2e-2 --epochs 6 \\\n"
            "      --baseline-lr 1e-3 --baseline-epochs 4 --max-len 40 \\\n"
            "      --out report.json --state measure.state   (what `make demo` runs)\n",

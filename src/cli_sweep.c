@@ -43,7 +43,7 @@ static void help(void)
            "%s"
            "  -h, --help           this help\n\n"
            "example:\n"
-           "  idim sweep --task mrpc --data data/demo --model data/demo/model.bin \\\n"
+           "  idim sweep --task mrpc --data data/demo --model data/demo/model.idim \\\n"
            "      --method did --dmin 8 --dmax 1000 --points 7 --max-len 40 --epochs 6 \\\n"
            "      --baseline-lr 1e-3 \\\n"
            "      --out sweep.csv --plot sweep.svg\n",
