@@ -158,46 +158,76 @@ enum idim_status cli_train_data_load(struct train_data *td, const char *model,
 int cli_stderr_is_tty(void);
 
 
-/* Training options shared by `idim finetune` and `idim train` (getopt_long
- * ids above the task options): --lr --epochs --batch --max-len --clip
- * --dropout --weight-decay --seed --threads --limit-train --limit-dev
- * --quiet. Add CLI_TRAIN_LONG_OPTIONS to the table and pass each option to
- * cli_train_parse() before the command's own switch. */
+/* The training option group of `idim finetune` and `idim train`, for a
+ * cli_opt table: targets in *o (struct train_opts, defaults from
+ * train_opts_default) and *tr (cli_train_args_init). */
 struct train_opts;
-
-#define CLI_MAX_LRS 32
+struct train_data;
+struct train_result;
 
 struct cli_train_args {
-    double lrs[CLI_MAX_LRS]; /* --lr list; starts as {default lr} */
-    int n_lr;
-    long max_len;            /* --max-len; 0 = 128 or the model's maximum */
-    int quiet;               /* --quiet */
+    struct cli_list lrs; /* --lr list; starts as {default lr} */
+    long max_len;        /* --max-len; 0 = 128 or the model's maximum */
+    int quiet;           /* --quiet */
 };
 
-enum {
-    CLI_TR_LR = 3100, CLI_TR_EPOCHS, CLI_TR_BATCH, CLI_TR_MAXLEN, CLI_TR_CLIP, CLI_TR_DROP,
-    CLI_TR_WD, CLI_TR_SEED, CLI_TR_THREADS, CLI_TR_LTRAIN, CLI_TR_LDEV, CLI_TR_QUIET
-};
-
-#define CLI_TRAIN_LONG_OPTIONS                                                                \
-    {"lr", required_argument, 0, CLI_TR_LR}, {"epochs", required_argument, 0, CLI_TR_EPOCHS}, \
-        {"batch", required_argument, 0, CLI_TR_BATCH},                                         \
-        {"max-len", required_argument, 0, CLI_TR_MAXLEN},                                      \
-        {"clip", required_argument, 0, CLI_TR_CLIP},                                           \
-        {"dropout", required_argument, 0, CLI_TR_DROP},                                        \
-        {"weight-decay", required_argument, 0, CLI_TR_WD},                                     \
-        {"seed", required_argument, 0, CLI_TR_SEED},                                           \
-        {"threads", required_argument, 0, CLI_TR_THREADS},                                     \
-        {"limit-train", required_argument, 0, CLI_TR_LTRAIN},                                  \
-        {"limit-dev", required_argument, 0, CLI_TR_LDEV},                                      \
-        {"quiet", no_argument, 0, CLI_TR_QUIET}
+#define CLI_TRAIN_OPTS(o, tr)                                                                 \
+    CLI_GROUP("training"),                                                                    \
+        CLI_LIST(0, "lr", "L[,L2,...]", &(tr)->lrs, 1e-12, 1e12,                              \
+                 "peak learning rate(s); a list runs each and reports the best\n"             \
+                 "(valid runs first - not diverged, not majority-only - then the\n"          \
+                 "higher metric: the rule measure uses for each d)"),                         \
+        CLI_INT(0, "epochs", "E", &(o)->epochs, 1, TRAIN_MAX_EPOCHS, "epochs"),                        \
+        CLI_INT(0, "batch", "N", &(o)->batch, 1, 4096, "examples per step"),                  \
+        CLI_LONG(0, "max-len", "N", &(tr)->max_len, 3, 4096,                                  \
+                 "tokens per example incl. special tokens\n"                                  \
+                 "(default 128, or the model's maximum when smaller)"),                       \
+        CLI_DOUBLE(0, "clip", "C", &(o)->clip, 0, 1e12, "global gradient-norm clip, 0 = off"), \
+        CLI_DOUBLE(0, "dropout", "P", &(o)->dropout, 0, 0.95,                                 \
+                   "hidden and attention dropout while training"),                            \
+        CLI_DOUBLE(0, "weight-decay", "W", &(o)->weight_decay, 0, 1e6,                        \
+                   "AdamW decoupled weight decay"),                                           \
+        CLI_U64(0, "seed", "S", &(o)->seed, "data order, dropout, created head"),             \
+        CLI_THREADS(&(o)->threads),                                                           \
+        CLI_LONG(0, "limit-train", "N", &(o)->limit_train, 1, 1L << 40,                       \
+                 "use only the first N training examples (quick runs)"),                      \
+        CLI_LONG(0, "limit-dev", "N", &(o)->limit_dev, 1, 1L << 40,                           \
+                 "score only the first N dev examples"),                                      \
+        CLI_FLAG(0, "quiet", &(tr)->quiet, "no progress bar (drawn only when stderr is a terminal)")
 
 /* Sets *ta from o's defaults (lrs = {o->lr}, max_len 0, quiet 0). */
 void cli_train_args_init(struct cli_train_args *ta, const struct train_opts *o);
 
-/* When c is one of CLI_TRAIN_LONG_OPTIONS: parses arg into o / ta, sets *st
- * (IDIM_OK or a usage error naming the option) and returns 1; else 0. */
-int cli_train_parse(struct train_opts *o, struct cli_train_args *ta, int c, const char *arg,
-                    enum idim_status *st, struct idim_err *err);
+/* The progress bar of the training commands: one line on stderr, redrawn at
+ * most 10 times a second, only when stderr is a terminal. */
+struct cli_bar {
+    int on;
+    const char *label;
+    double last;
+};
+struct train_progress;
+void cli_train_progress(const struct train_progress *p, void *user); /* user: struct cli_bar */
+void cli_train_progress_end(void *user);
+
+/* The runs of one learning-rate grid (finetune, train). */
+struct cli_grid {
+    struct train_result *res; /* [tr->lrs.n], calloc'd; free() */
+    int n_done;               /* runs finished */
+    int best;                 /* index of the best finished run, -1 when none */
+};
+
+/* Runs train_run once per --lr on td with *o and a progress bar (quiet:
+ * none); after each run calls report(i, &res[i], user) (may be NULL). The
+ * best run is chosen by the one ranking rule (search_best_trial: valid runs
+ * first, then the higher metric). With save_slot (&o->save_model or
+ * &o->save_theta) and save, each run writes a scratch file and only a run that
+ * becomes the best, is valid and saved something replaces `save`.
+ * Returns the first failing status (IDIM_ERR_INTERRUPTED included: the runs
+ * finished so far stay in *g); IDIM_ERR_NOMEM. */
+enum idim_status cli_train_grid(struct train_data *td, struct train_opts *o,
+                                const struct cli_train_args *tr, const char **save_slot,
+                                const char *save, struct cli_grid *g,
+                                void (*report)(int i, const struct train_result *r, void *user),
+                                void *user, struct idim_err *err);
 
 #endif

@@ -52,6 +52,33 @@ _idim() {
         --format) _idim_compgen -W "tsv csv jsonl"; return ;;
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
+    finetune)
+        opts="--model --warmup -o --out --save-model --lr --epochs --batch --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        case "$prev" in
+        --model) _idim_compgen -f; return ;;
+        --warmup) return ;;
+        -o|--out) _idim_compgen -f; return ;;
+        --save-model) _idim_compgen -f; return ;;
+        --lr) return ;;
+        --epochs) return ;;
+        --batch) return ;;
+        --max-len) return ;;
+        --clip) return ;;
+        --dropout) return ;;
+        --weight-decay) return ;;
+        --seed) return ;;
+        --threads) return ;;
+        --limit-train) return ;;
+        --limit-dev) return ;;
+        --task) return ;;
+        --data) _idim_compgen -d; return ;;
+        --train) _idim_compgen -f; return ;;
+        --dev) _idim_compgen -f; return ;;
+        --text-cols) return ;;
+        --label-col) return ;;
+        --format) _idim_compgen -W "tsv csv jsonl"; return ;;
+        --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
+        esac ;;
     predict)
         opts="--model --split --limit-dev --limit-train --max-len --batch --threads --seed --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
@@ -63,6 +90,39 @@ _idim() {
         --batch) return ;;
         --threads) return ;;
         --seed) return ;;
+        --task) return ;;
+        --data) _idim_compgen -d; return ;;
+        --train) _idim_compgen -f; return ;;
+        --dev) _idim_compgen -f; return ;;
+        --text-cols) return ;;
+        --label-col) return ;;
+        --format) _idim_compgen -W "tsv csv jsonl"; return ;;
+        --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
+        esac ;;
+    train)
+        opts="--model --d --method --scope --optimizer --projection --lr-rule --warmup-steps --proj-seed --grad-compat --save-theta --lr --epochs --batch --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        case "$prev" in
+        --model) _idim_compgen -f; return ;;
+        --d) return ;;
+        --method) _idim_compgen -W "said did"; return ;;
+        --scope) _idim_compgen -W "tensor global"; return ;;
+        --optimizer) _idim_compgen -W "adamw sgd adamw-proj"; return ;;
+        --projection) _idim_compgen -W "fastfood dense identity"; return ;;
+        --lr-rule) _idim_compgen -W "fixed sqrt weight"; return ;;
+        --warmup-steps) return ;;
+        --proj-seed) return ;;
+        --save-theta) _idim_compgen -f; return ;;
+        --lr) return ;;
+        --epochs) return ;;
+        --batch) return ;;
+        --max-len) return ;;
+        --clip) return ;;
+        --dropout) return ;;
+        --weight-decay) return ;;
+        --seed) return ;;
+        --threads) return ;;
+        --limit-train) return ;;
+        --limit-dev) return ;;
         --task) return ;;
         --data) _idim_compgen -d; return ;;
         --train) _idim_compgen -f; return ;;

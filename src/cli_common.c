@@ -5,9 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "fileio.h"
+#include "search.h"
 #include "task.h"
 #include "train.h"
 
@@ -199,57 +202,119 @@ enum idim_status cli_train_data_load(struct train_data *td, const char *model,
 void cli_train_args_init(struct cli_train_args *ta, const struct train_opts *o)
 {
     memset(ta, 0, sizeof *ta);
-    ta->lrs[0] = o->lr;
-    ta->n_lr = 1;
+    ta->lrs.v[0] = o->lr;
+    ta->lrs.n = 1;
 }
 
-int cli_train_parse(struct train_opts *o, struct cli_train_args *ta, int c, const char *arg,
-                    enum idim_status *st, struct idim_err *err)
+/* CLI_U64 writes an unsigned long long into train_opts.seed */
+_Static_assert(sizeof(unsigned long long) == sizeof(uint64_t), "seed width");
+
+static void fmt_time(char *buf, size_t n, double s)
 {
-    long v;
-    unsigned long long u;
-    *st = IDIM_OK;
-    switch (c) {
-    case CLI_TR_LR:
-        *st = cli_parse_list("--lr", arg, 1e-12, 1e12, ta->lrs, CLI_MAX_LRS, &ta->n_lr, err);
-        return 1;
-    case CLI_TR_EPOCHS:
-        if (!(*st = cli_parse_long("--epochs", arg, 1, TRAIN_MAX_EPOCHS, &v, err)))
-            o->epochs = (int)v;
-        return 1;
-    case CLI_TR_BATCH:
-        if (!(*st = cli_parse_long("--batch", arg, 1, 4096, &v, err)))
-            o->batch = (int)v;
-        return 1;
-    case CLI_TR_MAXLEN:
-        *st = cli_parse_long("--max-len", arg, 3, 4096, &ta->max_len, err);
-        return 1;
-    case CLI_TR_CLIP:
-        *st = cli_parse_double("--clip", arg, 0, 1e12, &o->clip, err);
-        return 1;
-    case CLI_TR_DROP:
-        *st = cli_parse_double("--dropout", arg, 0, 0.95, &o->dropout, err);
-        return 1;
-    case CLI_TR_WD:
-        *st = cli_parse_double("--weight-decay", arg, 0, 1e6, &o->weight_decay, err);
-        return 1;
-    case CLI_TR_SEED:
-        if (!(*st = cli_parse_u64("--seed", arg, &u, err)))
-            o->seed = u;
-        return 1;
-    case CLI_TR_THREADS:
-        if (!(*st = cli_parse_long("--threads", arg, 1, 1024, &v, err)))
-            o->threads = (int)v;
-        return 1;
-    case CLI_TR_LTRAIN:
-        *st = cli_parse_long("--limit-train", arg, 1, 1L << 40, &o->limit_train, err);
-        return 1;
-    case CLI_TR_LDEV:
-        *st = cli_parse_long("--limit-dev", arg, 1, 1L << 40, &o->limit_dev, err);
-        return 1;
-    case CLI_TR_QUIET:
-        ta->quiet = 1;
-        return 1;
+    if (!(s >= 0) || s > 1e7)
+        snprintf(buf, n, "?");
+    else if (s >= 3600)
+        snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+    else
+        snprintf(buf, n, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+}
+
+void cli_train_progress(const struct train_progress *p, void *user)
+{
+    struct cli_bar *bar = user;
+    if (!bar || !bar->on)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    if (!p->evaluating && p->step != p->steps && now - bar->last < 0.1)
+        return;
+    bar->last = now;
+    char eta[32];
+    fmt_time(eta, sizeof eta, p->eta_s);
+    int w = 24, fill = p->steps > 0 ? (int)((double)w * (double)p->step / (double)p->steps) : 0;
+    char bars[32];
+    for (int i = 0; i < w; i++)
+        bars[i] = i < fill ? '=' : ' ';
+    bars[w] = 0;
+    fprintf(stderr, "\r%s epoch %d/%d [%s] step %ld/%ld loss %.4f %.0f ex/s %s %s\033[K",
+            bar->label ? bar->label : "", p->epoch, p->epochs, bars, p->step, p->steps,
+            p->loss, p->ex_per_s, p->evaluating ? "scoring dev" : "left", p->evaluating ? "" : eta);
+    fflush(stderr);
+}
+
+void cli_train_progress_end(void *user)
+{
+    struct cli_bar *bar = user;
+    if (bar && bar->on) {
+        fprintf(stderr, "\r\033[K");
+        fflush(stderr);
     }
-    return 0;
+}
+
+/* A finished run as the search sees a trial, for the one ranking rule. */
+static struct search_trial run_trial(const struct train_result *r, double lr)
+{
+    struct search_trial t;
+    memset(&t, 0, sizeof t);
+    t.d = (long)r->d, t.lr = lr, t.metric = r->best, t.epochs = r->n_epochs;
+    t.seconds = r->seconds, t.diverged = r->diverged, t.majority_only = r->majority_only;
+    return t;
+}
+
+enum idim_status cli_train_grid(struct train_data *td, struct train_opts *o,
+                                const struct cli_train_args *tr, const char **save_slot,
+                                const char *save, struct cli_grid *g,
+                                void (*report)(int i, const struct train_result *r, void *user),
+                                void *user, struct idim_err *err)
+{
+    memset(g, 0, sizeof *g);
+    g->best = -1;
+    g->res = calloc((size_t)tr->lrs.n, sizeof *g->res);
+    if (!g->res)
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
+    struct cli_bar bar = {!tr->quiet && cli_stderr_is_tty(), NULL, 0};
+    o->progress = cli_train_progress;
+    o->progress_user = &bar;
+    char tmp[1100];
+    enum idim_status st = IDIM_OK;
+    for (int i = 0; i < tr->lrs.n; i++) {
+        o->lr = tr->lrs.v[i];
+        char label[48];
+        snprintf(label, sizeof label, "lr %g", o->lr);
+        bar.label = label;
+        /* each run writes a scratch file; only the best so far is published
+         * (fileio_publish: a device or FIFO gets exactly one file) */
+        if (save && (st = fileio_scratch_path(save, tmp, sizeof tmp, err)))
+            break;
+        if (save)
+            *save_slot = tmp;
+        st = train_run(td, o, &g->res[i], err);
+        cli_train_progress_end(&bar);
+        if (st) {
+            if (save)
+                remove(tmp);
+            break;
+        }
+        g->n_done++;
+        const struct train_result *r = &g->res[i];
+        if (report)
+            report(i, r, user);
+        struct search_trial two[2] = {g->best >= 0 ? run_trial(&g->res[g->best], 0) : run_trial(r, 0),
+                                      run_trial(r, 0)};
+        int better = g->best < 0 || search_best_trial(two, 2) == 1;
+        if (better)
+            g->best = i;
+        if (save && better && !r->diverged && r->best_epoch > 0) {
+            if ((st = fileio_publish(tmp, save, err)))
+                break;
+        } else if (save) {
+            remove(tmp);
+        }
+    }
+    o->progress = NULL;
+    o->progress_user = NULL;
+    if (save)
+        *save_slot = NULL;
+    return st;
 }
