@@ -147,6 +147,84 @@ _idim() {
         --format) _idim_compgen -W "tsv csv jsonl"; return ;;
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
+    measure)
+        opts="--dmin --dmax --precision --seeds -o --out --plot --force --state --model --method --scope --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        case "$prev" in
+        --dmin) return ;;
+        --dmax) return ;;
+        --precision) return ;;
+        --seeds) return ;;
+        -o|--out) _idim_compgen -f; return ;;
+        --plot) _idim_compgen -f; return ;;
+        --state) _idim_compgen -f; return ;;
+        --model) _idim_compgen -f; return ;;
+        --method) return ;;
+        --scope) return ;;
+        --lr) return ;;
+        --baseline) return ;;
+        --baseline-from) _idim_compgen -f; return ;;
+        --baseline-lr) return ;;
+        --threshold) return ;;
+        --epochs) return ;;
+        --baseline-epochs) return ;;
+        --batch) return ;;
+        --max-len) return ;;
+        --limit-train) return ;;
+        --limit-dev) return ;;
+        --seed) return ;;
+        --proj-seed) return ;;
+        --jobs) return ;;
+        --threads-per-run) return ;;
+        --threads) return ;;
+        --eval-every) return ;;
+        --task) return ;;
+        --data) _idim_compgen -d; return ;;
+        --train) _idim_compgen -f; return ;;
+        --dev) _idim_compgen -f; return ;;
+        --text-cols) return ;;
+        --label-col) return ;;
+        --format) _idim_compgen -W "tsv csv jsonl"; return ;;
+        --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
+        esac ;;
+    sweep)
+        opts="--dmin --dmax --points --d --no-baseline -o --out --plot --json --state --model --method --scope --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        case "$prev" in
+        --dmin) return ;;
+        --dmax) return ;;
+        --points) return ;;
+        --d) return ;;
+        -o|--out) _idim_compgen -f; return ;;
+        --plot) _idim_compgen -f; return ;;
+        --state) _idim_compgen -f; return ;;
+        --model) _idim_compgen -f; return ;;
+        --method) return ;;
+        --scope) return ;;
+        --lr) return ;;
+        --baseline) return ;;
+        --baseline-from) _idim_compgen -f; return ;;
+        --baseline-lr) return ;;
+        --threshold) return ;;
+        --epochs) return ;;
+        --baseline-epochs) return ;;
+        --batch) return ;;
+        --max-len) return ;;
+        --limit-train) return ;;
+        --limit-dev) return ;;
+        --seed) return ;;
+        --proj-seed) return ;;
+        --jobs) return ;;
+        --threads-per-run) return ;;
+        --threads) return ;;
+        --eval-every) return ;;
+        --task) return ;;
+        --data) _idim_compgen -d; return ;;
+        --train) _idim_compgen -f; return ;;
+        --dev) _idim_compgen -f; return ;;
+        --text-cols) return ;;
+        --label-col) return ;;
+        --format) _idim_compgen -W "tsv csv jsonl"; return ;;
+        --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
+        esac ;;
     plot)
         opts="--in --label -o --out --baseline --threshold --d90 --title -h --help"
         case "$prev" in

@@ -1,7 +1,6 @@
 /* cli_measure.c - `idim measure`: the baseline, then the d90 search
  * (bracket + log-space bisection, include/search.h) for each projection
  * seed; JSON report, human summary, optional SVG plot; resumable state. */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,57 +15,6 @@
 #ifndef IDIM_VERSION
 #define IDIM_VERSION "0.0.0"
 #endif
-
-static const char *USAGE =
-    "idim measure --task T --model M [--data DIR] [--method said|did] [--threshold 0.9]\n"
-    "       [--baseline VALUE | --baseline-from FILE] [--dmin 10] [--dmax 100000]\n"
-    "       [--precision 1.1] [--lr LIST] [--seeds N] [--out report.json] [--state FILE]\n"
-    "       [--jobs N] [--threads-per-run N]";
-
-static void help(void)
-{
-    printf("usage: %s\n\n"
-           "Finds d90, the smallest subspace dimension d whose dev metric is strictly above\n"
-           "threshold x baseline (Li et al. 2018: metric > 0.9 * baseline). The baseline is\n"
-           "full fine-tuning over --baseline-lr unless given. The search doubles d from\n"
-           "--dmin until the target is met (at most --dmax), then bisects in log space\n"
-           "(geometric midpoints, never probing a d twice) until hi/lo <= --precision.\n"
-           "Each d is the best run over the --lr grid. A run whose model predicts only the\n"
-           "majority class never counts. SAID needs d > m (the model's tensor count):\n"
-           "--dmin is raised to m+1 and the report says so.\n\n"
-           "options:\n"
-           "  --dmin N             first d of the bracket (default 10)\n"
-           "  --dmax N             largest d tried (default 100000)\n"
-           "  --precision R        stop when hi/lo <= R (default 1.1)\n"
-           "  --seeds N            repeat the search with N projection seeds P, P+1, ...;\n"
-           "                       reports each d90, the median and min/max (default 1)\n"
-           "  --out FILE           write the JSON report (docs/report.schema.json)\n"
-           "  --plot FILE          write an SVG plot of the probes (metric vs d, log axis)\n"
-           "  --force              search even when the fine-tuned baseline is not clearly\n"
-           "                       above the majority class (otherwise exit 3 before the\n"
-           "                       search: the model is probably not pretrained)\n"
-           "  --state FILE         record every finished run in FILE (atomically) and skip\n"
-           "                       runs already recorded there: resume after Ctrl-C or kill\n"
-           "                       (also after a worker or an MPI rank died)\n"
-           "%s"
-           "  -h, --help           this help\n\n"
-           "The human summary goes to stdout. Exit codes: 0 d90 found; 2 usage; 3 bad input,\n"
-           "or the baseline guard (fine-tuning not clearly above the majority class);\n"
-           "4 output not writable; 5 no d up to --dmax met the target (report still\n"
-           "written); 130 interrupted (finished runs are in --state).\n\n"
-           "Parallel runs: with --jobs N (or under mpirun) the search runs speculatively:\n"
-           "while a probe trains, free slots train the probes the search would need next\n"
-           "on either outcome (with 2^L-1 slots, L bisection levels at once). The probes\n"
-           "it reports, and d90, are those of --jobs 1 with the same --threads-per-run.\n\n"
-           "example:\n"
-           "  idim measure --task mrpc --data data/demo --model data/demo/model.idim \\\n"
-           "      --method did --dmin 8 --precision 1.25 --lr 2e-2 --epochs 6 \\\n"
-           "      --baseline-lr 1e-3 --baseline-epochs 4 --max-len 40 \\\n"
-           "      --out report.json --state measure.state   (what `make demo` runs)\n",
-           USAGE, PROBE_OPTIONS_HELP);
-}
-
-enum { MO_DMIN = 1100, MO_DMAX, MO_PRECISION, MO_SEEDS, MO_OUT, MO_STATE, MO_PLOT, MO_FORCE };
 
 /* The search of projection seed number i (target filled in by the caller). */
 static void measure_config(struct search_config *cfg, const struct probe_args *a, long dmin,
@@ -84,71 +32,71 @@ static void measure_config(struct search_config *cfg, const struct probe_args *a
 
 enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
 {
-    static const struct option opts[] = {
-        PROBE_LONG_OPTIONS,
-        {"dmin", required_argument, 0, MO_DMIN},
-        {"dmax", required_argument, 0, MO_DMAX},
-        {"precision", required_argument, 0, MO_PRECISION},
-        {"seeds", required_argument, 0, MO_SEEDS},
-        {"out", required_argument, 0, MO_OUT},
-        {"plot", required_argument, 0, MO_PLOT},
-        {"force", no_argument, 0, MO_FORCE},
-        {"state", required_argument, 0, MO_STATE},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
     struct probe_args a;
     probe_args_default(&a);
     long dmin = 10, dmax = 100000, n_seeds = 1;
     double precision = 1.1;
     const char *out = NULL, *state_path = NULL, *plot = NULL;
     int force = 0;
+    struct cli_opt opts[] = {
+        CLI_LONG(0, "dmin", "N", &dmin, 1, 1L << 40, "first d of the bracket"),
+        CLI_LONG(0, "dmax", "N", &dmax, 1, 1L << 40, "largest d tried"),
+        CLI_DOUBLE(0, "precision", "R", &precision, 1.000001, 1e6, "stop when hi/lo <= R"),
+        CLI_LONG(0, "seeds", "N", &n_seeds, 1, REPORT_MAX_SEEDS,
+                 "repeat the search with N projection seeds P, P+1, ...;\n"
+                 "reports each d90, the median and min/max"),
+        CLI_OUT(&out, "write the JSON report (docs/report.schema.json)", 0),
+        CLI_STR(0, "plot", "FILE", &plot,
+                "write an SVG plot of the probes (metric vs d, log axis)", CLI_FILE),
+        CLI_FLAG(0, "force", &force,
+                 "search even when the fine-tuned baseline is not clearly above\n"
+                 "the majority class (otherwise exit 3 before the search: the\n"
+                 "model is probably not pretrained)"),
+        CLI_STR(0, "state", "FILE", &state_path,
+                "record every finished run in FILE (atomically) and skip runs\n"
+                "already recorded there: resume after Ctrl-C or kill (also after\n"
+                "a worker or an MPI rank died)", CLI_FILE),
+        PROBE_OPTS(&a),
+        CLI_END,
+    };
+    char examples[1024];
+    const char *demo = idim_share_dir ? idim_share_dir : ".";
+    snprintf(examples, sizeof examples,
+             "  idim measure --task mrpc --data %s/data/demo --model %s/data/demo/model.idim \\\n"
+             "      --method did --dmin 8 --precision 1.25 --lr 2e-2 --epochs 6 \\\n"
+             "      --baseline-lr 1e-3 --baseline-epochs 4 --max-len 40 \\\n"
+             "      -o report.json --state measure.state   (what `make demo` runs)\n",
+             demo, demo);
+    struct cli_cmd c = {
+        "measure",
+        "Finds d90, the smallest subspace dimension d whose dev metric is strictly above\n"
+        "threshold x baseline (Li et al. 2018: metric > 0.9 * baseline). The baseline is\n"
+        "full fine-tuning over --baseline-lr unless given. The search doubles d from\n"
+        "--dmin until the target is met (at most --dmax), then bisects in log space\n"
+        "(geometric midpoints, never probing a d twice) until hi/lo <= --precision.\n"
+        "Each d is the best run over the --lr grid. A run whose model predicts only the\n"
+        "majority class never counts. SAID needs d > m (the model's tensor count):\n"
+        "--dmin is raised to m+1 and the report says so.\n\n"
+        "The human summary goes to stdout. Exit codes: 0 d90 found; 2 usage; 3 bad input,\n"
+        "or the baseline guard (fine-tuning not clearly above the majority class);\n"
+        "4 output not writable; 5 no d up to --dmax met the target (report still\n"
+        "written); 130 interrupted (finished runs are in --state).\n\n"
+        "Parallel runs: with --jobs N (or under mpirun) the search runs speculatively:\n"
+        "while a probe trains, free slots train the probes the search would need next\n"
+        "on either outcome (with 2^L-1 slots, L bisection levels at once). The probes\n"
+        "it reports, and d90, are those of --jobs 1 with the same --threads-per-run.\n",
+        examples, opts, NULL, 0, 0};
+    int pos;
     enum idim_status st;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (probe_args_parse(&a, c, optarg, &st, err)) {
-            if (st)
-                return st;
-            continue;
-        }
-        switch (c) {
-        case 'h': help(); return IDIM_OK;
-        case MO_DMIN:
-            if ((st = cli_parse_long("--dmin", optarg, 1, 1L << 40, &dmin, err)))
-                return st;
-            break;
-        case MO_DMAX:
-            if ((st = cli_parse_long("--dmax", optarg, 1, 1L << 40, &dmax, err)))
-                return st;
-            break;
-        case MO_PRECISION:
-            if ((st = cli_parse_double("--precision", optarg, 1.000001, 1e6, &precision, err)))
-                return st;
-            break;
-        case MO_SEEDS:
-            if ((st = cli_parse_long("--seeds", optarg, 1, REPORT_MAX_SEEDS, &n_seeds, err)))
-                return st;
-            break;
-        case MO_OUT: out = optarg; break;
-        case MO_PLOT: plot = optarg; break;
-        case MO_STATE: state_path = optarg; break;
-        case MO_FORCE: force = 1; break;
-        default: return cli_bad_option(err, "measure", USAGE, argv);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error(err, "measure", USAGE, "unexpected argument");
-    if (!a.t.task || !a.model)
-        return cli_usage_error(err, "measure", USAGE, "--task and --model are required");
-    if ((st = cli_task_check(&a.t, "measure", USAGE, CLI_SPLIT_TRAIN | CLI_SPLIT_DEV, err)))
+    if ((st = cli_parse(&c, argc, argv, &pos, err)) || pos < 0)
+        return st;
+    if ((st = cli_task_check(&a.t, "measure", NULL, CLI_SPLIT_TRAIN | CLI_SPLIT_DEV, err)))
         return st;
     if (isfinite(a.baseline) && a.baseline_from)
-        return cli_usage_error(err, "measure", USAGE,
+        return cli_usage(err, "measure", "%s",
                                "--baseline and --baseline-from exclude each other");
     if (dmax < dmin)
-        return cli_usage_error(err, "measure", USAGE, "--dmax must be at least --dmin");
+        return cli_usage(err, "measure", "%s", "--dmax must be at least --dmin");
 
     double t0 = probe_now();
     if ((st = probe_check_writable(out, "--out", err)))

@@ -66,101 +66,54 @@ void probe_args_default(struct probe_args *a)
     a->proj_seed = 1234;
 }
 
-int probe_args_parse(struct probe_args *a, int opt, const char *arg, enum idim_status *st,
-                     struct idim_err *err)
+enum idim_status probe_opt_method(const struct cli_opt *o, const char *arg, struct idim_err *err)
 {
-    long v;
-    *st = IDIM_OK;
-    if (cli_task_parse(&a->t, opt, arg))
-        return 1;
-    switch (opt) {
-    case PO_MODEL: a->model = arg; return 1;
-    case PO_METHOD:
-        if (!strcmp(arg, "said"))
-            a->mode = TRAIN_SAID;
-        else if (!strcmp(arg, "did"))
-            a->mode = TRAIN_DID;
-        else
-            *st = idim_fail(err, IDIM_ERR_USAGE, "--method takes said or did, not '%s'", arg);
-        return 1;
-    case PO_SCOPE:
-        if (!strcmp(arg, "tensor"))
-            a->scope = FF_SCOPE_TENSOR;
-        else if (!strcmp(arg, "global"))
-            a->scope = FF_SCOPE_GLOBAL;
-        else
-            *st = idim_fail(err, IDIM_ERR_USAGE, "--scope takes tensor or global, not '%s'",
-                            arg);
-        return 1;
-    case PO_LR:
-        *st = cli_parse_list("--lr", arg, 1e-12, 1e3, a->lr, SEARCH_MAX_LR, &a->n_lr, err);
-        return 1;
-    case PO_BASELINE_LR:
-        *st = cli_parse_list("--baseline-lr", arg, 1e-12, 1e3, a->baseline_lr, SEARCH_MAX_LR,
-                             &a->n_baseline_lr, err);
-        return 1;
-    case PO_BASELINE:
-        *st = cli_parse_double("--baseline", arg, -1e9, 1e9, &a->baseline, err);
-        if (*st == IDIM_OK && !(a->baseline > 0 && a->baseline <= 1))
-            *st = idim_fail(err, IDIM_ERR_USAGE,
-                            "--baseline takes the baseline dev metric, a number above 0 and at "
-                            "most 1, not '%s' (%s)", arg, BASELINE_WHY);
-        return 1;
-    case PO_BASELINE_FROM: a->baseline_from = arg; return 1;
-    case PO_THRESHOLD:
-        *st = cli_parse_double("--threshold", arg, 1e-6, 10, &a->threshold, err);
-        return 1;
-    case PO_EPOCHS:
-        *st = cli_parse_long("--epochs", arg, 0, TRAIN_MAX_EPOCHS, &v, err);
-        a->epochs = (int)v;
-        return 1;
-    case PO_BASELINE_EPOCHS:
-        *st = cli_parse_long("--baseline-epochs", arg, 1, TRAIN_MAX_EPOCHS, &v, err);
-        a->baseline_epochs = (int)v;
-        return 1;
-    case PO_BATCH:
-        *st = cli_parse_long("--batch", arg, 1, 65536, &v, err);
-        a->batch = (int)v;
-        return 1;
-    case PO_MAX_LEN:
-        *st = cli_parse_long("--max-len", arg, 3, 100000, &v, err);
-        a->max_len = (int)v;
-        return 1;
-    case PO_LIMIT_TRAIN:
-        *st = cli_parse_long("--limit-train", arg, 0, 1L << 40, &a->limit_train, err);
-        return 1;
-    case PO_LIMIT_DEV:
-        *st = cli_parse_long("--limit-dev", arg, 0, 1L << 40, &a->limit_dev, err);
-        return 1;
-    case PO_SEED: {
-        unsigned long long u;
-        *st = cli_parse_u64("--seed", arg, &u, err);
-        a->seed = u;
-        return 1;
-    }
-    case PO_PROJ_SEED: {
-        unsigned long long u;
-        *st = cli_parse_u64("--proj-seed", arg, &u, err);
-        a->proj_seed = u;
-        return 1;
-    }
-    case PO_THREADS:
-    case PO_THREADS_PER_RUN:
-        *st = cli_parse_long(opt == PO_THREADS ? "--threads" : "--threads-per-run", arg, 0, 1024,
-                             &v, err);
-        a->threads = (int)v;
-        return 1;
-    case PO_JOBS:
-        *st = cli_parse_long("--jobs", arg, 1, SCHED_MAX_SLOTS, &v, err);
-        a->jobs = (int)v;
-        return 1;
-    case PO_QUIET: a->quiet = 1; return 1;
-    case PO_EVAL_EVERY:
-        *st = cli_parse_long("--eval-every", arg, 0, 1L << 40, &a->eval_every, err);
-        return 1;
-    case PO_NO_EARLY_STOP: a->no_early_stop = 1; return 1;
-    }
-    return 0;
+    struct probe_args *a = o->target;
+    if (!strcmp(arg, "said"))
+        a->mode = TRAIN_SAID;
+    else if (!strcmp(arg, "did"))
+        a->mode = TRAIN_DID;
+    else
+        return idim_fail(err, IDIM_ERR_USAGE, "--method takes said or did, not '%s'", arg);
+    return IDIM_OK;
+}
+
+enum idim_status probe_opt_scope(const struct cli_opt *o, const char *arg, struct idim_err *err)
+{
+    struct probe_args *a = o->target;
+    if (!strcmp(arg, "tensor"))
+        a->scope = FF_SCOPE_TENSOR;
+    else if (!strcmp(arg, "global"))
+        a->scope = FF_SCOPE_GLOBAL;
+    else
+        return idim_fail(err, IDIM_ERR_USAGE, "--scope takes tensor or global, not '%s'", arg);
+    return IDIM_OK;
+}
+
+enum idim_status probe_opt_lr(const struct cli_opt *o, const char *arg, struct idim_err *err)
+{
+    struct probe_args *a = o->target;
+    return cli_parse_list("--lr", arg, 1e-12, 1e3, a->lr, SEARCH_MAX_LR, &a->n_lr, err);
+}
+
+enum idim_status probe_opt_baseline_lr(const struct cli_opt *o, const char *arg,
+                                       struct idim_err *err)
+{
+    struct probe_args *a = o->target;
+    return cli_parse_list("--baseline-lr", arg, 1e-12, 1e3, a->baseline_lr, SEARCH_MAX_LR,
+                          &a->n_baseline_lr, err);
+}
+
+enum idim_status probe_opt_baseline(const struct cli_opt *o, const char *arg,
+                                    struct idim_err *err)
+{
+    struct probe_args *a = o->target;
+    enum idim_status st = cli_parse_double("--baseline", arg, -1e9, 1e9, &a->baseline, err);
+    if (st == IDIM_OK && !(a->baseline > 0 && a->baseline <= 1))
+        st = idim_fail(err, IDIM_ERR_USAGE,
+                       "--baseline takes the baseline dev metric, a number above 0 and at "
+                       "most 1, not '%s' (%s)", arg, BASELINE_WHY);
+    return st;
 }
 
 void probe_ctx_free(struct probe_ctx *c)

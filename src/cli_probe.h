@@ -14,73 +14,67 @@
 #include "status.h"
 #include "train.h"
 
-/* getopt_long ids of the shared options (above any short option). */
-enum {
-    PO_MODEL = 1000, PO_METHOD, PO_SCOPE, PO_LR, PO_BASELINE_LR, PO_BASELINE,
-    PO_BASELINE_FROM, PO_EPOCHS, PO_BASELINE_EPOCHS, PO_BATCH, PO_MAX_LEN, PO_LIMIT_TRAIN,
-    PO_LIMIT_DEV, PO_SEED, PO_PROJ_SEED, PO_THREADS, PO_QUIET, PO_THRESHOLD, PO_EVAL_EVERY,
-    PO_NO_EARLY_STOP, PO_JOBS, PO_THREADS_PER_RUN,
-};
+/* The option group measure and sweep share ("search"), for a cli_opt
+ * table: --model, the task group and the trainer options, targets in *a
+ * (struct probe_args, defaults from probe_args_default). */
+enum idim_status probe_opt_method(const struct cli_opt *o, const char *arg, struct idim_err *err);
+enum idim_status probe_opt_scope(const struct cli_opt *o, const char *arg, struct idim_err *err);
+enum idim_status probe_opt_lr(const struct cli_opt *o, const char *arg, struct idim_err *err);
+enum idim_status probe_opt_baseline_lr(const struct cli_opt *o, const char *arg,
+                                       struct idim_err *err);
+enum idim_status probe_opt_baseline(const struct cli_opt *o, const char *arg,
+                                    struct idim_err *err);
 
-/* The option table rows for the options above (terminated by the caller). */
-#define PROBE_LONG_OPTIONS                                                                   \
-    CLI_TASK_LONG_OPTIONS, {"model", required_argument, 0, PO_MODEL},                       \
-        {"method", required_argument, 0, PO_METHOD},                                         \
-        {"scope", required_argument, 0, PO_SCOPE}, {"lr", required_argument, 0, PO_LR},     \
-        {"baseline-lr", required_argument, 0, PO_BASELINE_LR},                               \
-        {"baseline", required_argument, 0, PO_BASELINE},                                     \
-        {"baseline-from", required_argument, 0, PO_BASELINE_FROM},                           \
-        {"epochs", required_argument, 0, PO_EPOCHS},                                         \
-        {"baseline-epochs", required_argument, 0, PO_BASELINE_EPOCHS},                       \
-        {"batch", required_argument, 0, PO_BATCH}, {"max-len", required_argument, 0, PO_MAX_LEN}, \
-        {"limit-train", required_argument, 0, PO_LIMIT_TRAIN},                               \
-        {"limit-dev", required_argument, 0, PO_LIMIT_DEV},                                   \
-        {"seed", required_argument, 0, PO_SEED},                                             \
-        {"proj-seed", required_argument, 0, PO_PROJ_SEED},                                   \
-        {"threads", required_argument, 0, PO_THREADS}, {"quiet", no_argument, 0, PO_QUIET},  \
-        {"threshold", required_argument, 0, PO_THRESHOLD},                                   \
-        {"eval-every", required_argument, 0, PO_EVAL_EVERY},                                 \
-        {"no-early-stop", no_argument, 0, PO_NO_EARLY_STOP},                               \
-        {"jobs", required_argument, 0, PO_JOBS},                                             \
-        {"threads-per-run", required_argument, 0, PO_THREADS_PER_RUN}
-
-/* Help text lines for the shared options. */
-#define PROBE_OPTIONS_HELP                                                                    \
-    "  --task NAME          GLUE task: mrpc, sst2, cola, qnli, ..., or custom (required)\n"   \
-    "  --model FILE         idim model file (required)\n"                                     \
-    "  --data DIR           the task's folder, or the folder holding it (default\n"                 \
-    "                       $IDIM_DATA/<TASK>, then ./data/<TASK>)\n" \
-    "  --method said|did    subspace method (default said; SAID needs d > m tensors)\n"       \
-    "  --scope tensor|global  one Fastfood transform per tensor or one over all (default tensor)\n" \
-    "  --lr LIST            subspace learning-rate grid, comma-separated (default 3e-3);\n"   \
-    "                       each d is the best over the grid\n"                               \
-    "  --baseline VALUE     use this baseline dev metric instead of fine-tuning\n"            \
-    "  --baseline-from FILE read the baseline (field \"best\") from `idim finetune --out FILE`\n" \
-    "  --baseline-lr LIST   full fine-tuning lr grid for the baseline (default 2e-5,3e-5,5e-5)\n" \
-    "  --threshold T        target = T x baseline (default 0.9)\n"                            \
-    "  --epochs N           subspace epochs per run (default 0 = trainer's choice: 20 on\n"   \
-    "                       small tasks, 3 on large)\n"                                       \
-    "  --baseline-epochs N  full fine-tuning epochs (default 3)\n"                            \
-    "  --batch N            examples per step (default 32)\n"                                 \
-    "  --max-len N          tokens per example incl. specials (default 128, or the\n"                \
-    "                       model's maximum when smaller)\n"                \
-    "  --limit-train N      use only the first N training examples (default 0 = all)\n"       \
-    "  --limit-dev N        score only the first N dev examples (default 0 = all)\n"          \
-    "  --seed N             data order / dropout seed (default 42)\n"                         \
-    "  --proj-seed P        Fastfood projection seed (default 1234)\n"                        \
-    "  --jobs N             train N runs at once in N worker processes (default 1); under\n" \
-    "                       mpirun the worker ranks are the slots instead (-np N: N-1)\n"      \
-    "  --threads-per-run N  threads of every run (default: the cores / --jobs; under mpirun\n" \
-    "                       $SLURM_CPUS_PER_TASK or 1). A run's result depends on its inputs,\n" \
-    "                       seeds and this count only, never on --jobs or the ranks\n"          \
-    "  --threads N          the same as --threads-per-run\n"                                 \
-    "  --quiet              no progress lines on stderr\n"                                 \
-    "  --eval-every N       score dev every N steps of a subspace run as well as after\n"   \
-    "                       each epoch (default 0 = auto: 4 times per epoch)\n"            \
-    "  --no-early-stop      run every schedule in full (for checking: same d90);\n"       \
-    "                       default: stop a run once its dev score is above the target\n" \
-    "                       (met) or by the hopeless rule (abandoned), docs/MEASURE.md\n" \
-    CLI_TASK_CUSTOM_HELP
+#define PROBE_OPTS(a)                                                                          \
+    CLI_MODEL(&(a)->model, "idim model file"),                                                 \
+        CLI_GROUP("search"),                                                                   \
+        CLI_FN(0, "method", "M", probe_opt_method, a,                                          \
+               "said or did (default said; SAID needs d > m tensors)", 0),                     \
+        CLI_FN(0, "scope", "S", probe_opt_scope, a,                                            \
+               "tensor (default: one Fastfood transform per tensor) or global", 0),            \
+        CLI_FN(0, "lr", "LIST", probe_opt_lr, a,                                               \
+               "subspace learning-rate grid, comma-separated (default 3e-3);\n"                \
+               "each d is the best run over the grid", 0),                                     \
+        CLI_FN(0, "baseline", "VALUE", probe_opt_baseline, a,                                  \
+               "use this baseline dev metric instead of fine-tuning", 0),                      \
+        CLI_STR(0, "baseline-from", "FILE", &(a)->baseline_from,                               \
+                "read the baseline (field \"best\") from `idim finetune --out FILE`",          \
+                CLI_FILE),                                                                     \
+        CLI_FN(0, "baseline-lr", "LIST", probe_opt_baseline_lr, a,                             \
+               "full fine-tuning lr grid for the baseline (default 2e-5,3e-5,5e-5)", 0),       \
+        CLI_DOUBLE(0, "threshold", "T", &(a)->threshold, 1e-6, 10, "target = T x baseline"),   \
+        CLI_INT(0, "epochs", "N", &(a)->epochs, 0, TRAIN_MAX_EPOCHS,                           \
+                "subspace epochs per run (default 0 = trainer's choice: 20 on\n"               \
+                "small tasks, 3 on large)"),                                                   \
+        CLI_INT(0, "baseline-epochs", "N", &(a)->baseline_epochs, 1, TRAIN_MAX_EPOCHS,         \
+                "full fine-tuning epochs"),                                                    \
+        CLI_INT(0, "batch", "N", &(a)->batch, 1, 65536, "examples per step"),                  \
+        CLI_INT(0, "max-len", "N", &(a)->max_len, 3, 100000,                                   \
+                "tokens per example incl. specials (default 128, or the\n"                     \
+                "model's maximum when smaller)"),                                              \
+        CLI_LONG(0, "limit-train", "N", &(a)->limit_train, 0, 1L << 40,                        \
+                 "use only the first N training examples (default 0 = all)"),                  \
+        CLI_LONG(0, "limit-dev", "N", &(a)->limit_dev, 0, 1L << 40,                            \
+                 "score only the first N dev examples (default 0 = all)"),                     \
+        CLI_U64(0, "seed", "N", &(a)->seed, "data order / dropout seed"),                      \
+        CLI_U64(0, "proj-seed", "P", &(a)->proj_seed, "Fastfood projection seed"),             \
+        CLI_INT(0, "jobs", "N", &(a)->jobs, 1, SCHED_MAX_SLOTS,                                \
+                "train N runs at once in N worker processes (default 1); under\n"             \
+                "mpirun the worker ranks are the slots instead (-np N: N-1)"),                 \
+        CLI_INT(0, "threads-per-run", "N", &(a)->threads, 0, 1024,                             \
+                "threads of every run (default: the cores / --jobs; under mpirun\n"           \
+                "$SLURM_CPUS_PER_TASK or 1). A run's result depends on its inputs,\n"         \
+                "seeds and this count only, never on --jobs or the ranks"),                   \
+        CLI_INT(0, "threads", "N", &(a)->threads, 0, 1024, "the same as --threads-per-run"), \
+        CLI_FLAG(0, "quiet", &(a)->quiet, "no progress lines on stderr"),                     \
+        CLI_LONG(0, "eval-every", "N", &(a)->eval_every, 0, 1L << 40,                          \
+                 "score dev every N steps of a subspace run as well as after\n"                \
+                 "each epoch (default 0 = auto: 4 times per epoch)"),                          \
+        CLI_FLAG(0, "no-early-stop", &(a)->no_early_stop,                                      \
+                 "run every schedule in full (for checking: same d90); default:\n"            \
+                 "stop a run once its dev score is above the target (met) or by\n"            \
+                 "the hopeless rule (abandoned), docs/MEASURE.md"),                            \
+        CLI_TASK_OPTS(&(a)->t)
 
 struct probe_args {
     struct cli_task_args t;   /* --task, --data and the custom-task flags */
@@ -105,10 +99,6 @@ struct probe_args {
 };
 
 void probe_args_default(struct probe_args *a);
-
-/* Handles one shared option; returns 1 when it was one (*st set), else 0. */
-int probe_args_parse(struct probe_args *a, int opt, const char *arg, enum idim_status *st,
-                     struct idim_err *err);
 
 /* Loaded model + data and the base options for trials. */
 struct probe_ctx {

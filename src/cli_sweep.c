@@ -2,7 +2,6 @@
  * (or a given list), one row per d (best over the lr grid), CSV + JSON
  * lines, and the SVG plot of dev metric against d with the 90% line
  * (Li et al. 2018 / Aghajanyan et al. 2021, Figure 1). */
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,120 +13,80 @@
 #include "scheduler.h"
 #include "search.h"
 
-static const char *USAGE =
-    "idim sweep --task T --model M [--dmin 10 --dmax 10000 --points 20 | --d 10,20,50,...]\n"
-    "       [--method said|did] [--lr LIST] [--out sweep.csv] [--plot sweep.svg] [--json]\n"
-    "       [--jobs N] [--threads-per-run N]";
-
-static void help(void)
-{
-    printf("usage: %s\n\n"
-           "Trains theta_d for every d of a log-spaced grid (or the --d list) and prints one\n"
-           "row per d: the best run over the --lr grid. The baseline (full fine-tuning over\n"
-           "--baseline-lr, unless --baseline/--baseline-from/--no-baseline) gives the 90%%\n"
-           "line of the plot. For SAID, d values <= m (the model's tensor count) are left\n"
-           "out, with a note.\n\n"
-           "options:\n"
-           "  --dmin N             smallest d of the grid (default 10)\n"
-           "  --dmax N             largest d of the grid (default 10000)\n"
-           "  --points N           grid points, log-spaced, rounded, duplicates dropped\n"
-           "                       (default 20)\n"
-           "  --d LIST             explicit d values instead of the grid, e.g. 10,100,1000\n"
-           "  --no-baseline        skip the baseline (the plot then has no 90%% line)\n"
-           "  --out FILE           CSV rows (header %s)\n"
-           "  --plot FILE          SVG plot of dev metric against d (log axis)\n"
-           "  --json               print JSON lines (one object per d) instead of the table\n"
-           "  --state FILE         record finished runs and skip them when rerun (resume)\n"
-           "With --jobs N (or under mpirun) the runs train N at a time; the rows are printed\n"
-           "when all are done, the same as with --jobs 1 and the same --threads-per-run.\n"
-           "%s"
-           "  -h, --help           this help\n\n"
-           "example:\n"
-           "  idim sweep --task mrpc --data data/demo --model data/demo/model.idim \\\n"
-           "      --method did --dmin 8 --dmax 1000 --points 7 --max-len 40 --epochs 6 \\\n"
-           "      --baseline-lr 1e-3 \\\n"
-           "      --out sweep.csv --plot sweep.svg\n",
-           USAGE, REPORT_CSV_HEADER, PROBE_OPTIONS_HELP);
-}
-
-enum { SO_DMIN = 1400, SO_DMAX, SO_POINTS, SO_D, SO_OUT, SO_PLOT, SO_JSON, SO_STATE, SO_NOBASE };
-
 #define SWEEP_MAX 256
+
+struct dlist {
+    double v[SWEEP_MAX];
+    int n;
+};
+
+/* --d LIST: up to SWEEP_MAX whole numbers */
+static enum idim_status parse_dlist(const struct cli_opt *o, const char *arg, struct idim_err *err)
+{
+    struct dlist *l = o->target;
+    enum idim_status st = cli_parse_list("--d", arg, 1, 1e12, l->v, SWEEP_MAX, &l->n, err);
+    for (int i = 0; !st && i < l->n; i++)
+        if (l->v[i] != floor(l->v[i]))
+            st = idim_fail(err, IDIM_ERR_USAGE, "--d takes whole numbers, not '%s'", arg);
+    return st;
+}
 
 enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
 {
-    static const struct option opts[] = {
-        PROBE_LONG_OPTIONS,
-        {"dmin", required_argument, 0, SO_DMIN},
-        {"dmax", required_argument, 0, SO_DMAX},
-        {"points", required_argument, 0, SO_POINTS},
-        {"d", required_argument, 0, SO_D},
-        {"out", required_argument, 0, SO_OUT},
-        {"plot", required_argument, 0, SO_PLOT},
-        {"json", no_argument, 0, SO_JSON},
-        {"state", required_argument, 0, SO_STATE},
-        {"no-baseline", no_argument, 0, SO_NOBASE},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
-    };
     struct probe_args a;
     probe_args_default(&a);
     long dmin = 10, dmax = 10000, points = 20;
-    double dlist[SWEEP_MAX];
-    int n_dlist = 0, json = 0, no_base = 0;
+    struct dlist dl = {{0}, 0};
+    int json = 0, no_base = 0;
     const char *out = NULL, *plot = NULL, *state_path = NULL;
+    char out_help[256];
+    snprintf(out_help, sizeof out_help, "CSV rows (header %s)", REPORT_CSV_HEADER);
+    struct cli_opt opts[] = {
+        CLI_LONG(0, "dmin", "N", &dmin, 1, 1L << 40, "smallest d of the grid"),
+        CLI_LONG(0, "dmax", "N", &dmax, 1, 1L << 40, "largest d of the grid"),
+        CLI_LONG(0, "points", "N", &points, 1, SWEEP_MAX,
+                 "grid points, log-spaced, rounded, duplicates dropped"),
+        CLI_FN(0, "d", "LIST", parse_dlist, &dl,
+               "explicit d values instead of the grid, e.g. 10,100,1000", 0),
+        CLI_FLAG(0, "no-baseline", &no_base, "skip the baseline (the plot then has no 90% line)"),
+        CLI_OUT(&out, out_help, 0),
+        CLI_STR(0, "plot", "FILE", &plot, "SVG plot of dev metric against d (log axis)", CLI_FILE),
+        CLI_FLAG(0, "json", &json, "print JSON lines (one object per d) instead of the table"),
+        CLI_STR(0, "state", "FILE", &state_path,
+                "record finished runs and skip them when rerun (resume)", CLI_FILE),
+        PROBE_OPTS(&a),
+        CLI_END,
+    };
+    char examples[1024];
+    const char *demo = idim_share_dir ? idim_share_dir : ".";
+    snprintf(examples, sizeof examples,
+             "  idim sweep --task mrpc --data %s/data/demo --model %s/data/demo/model.idim \\\n"
+             "      --method did --dmin 8 --dmax 1000 --points 7 --max-len 40 --epochs 6 \\\n"
+             "      --baseline-lr 1e-3 -o sweep.csv --plot sweep.svg\n",
+             demo, demo);
+    struct cli_cmd c = {
+        "sweep",
+        "Trains theta_d for every d of a log-spaced grid (or the --d list) and prints one\n"
+        "row per d: the best run over the --lr grid. The baseline (full fine-tuning over\n"
+        "--baseline-lr, unless --baseline/--baseline-from/--no-baseline) gives the 90%\n"
+        "line of the plot; the CSV keeps it, so `idim plot` redraws the figure. For SAID,\n"
+        "d values <= m (the model's tensor count) are left out, with a note.\n\n"
+        "With --jobs N (or under mpirun) the runs train N at a time; the rows are printed\n"
+        "when all are done, the same as with --jobs 1 and the same --threads-per-run.\n",
+        examples, opts, NULL, 0, 0};
+    int pos;
     enum idim_status st;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (probe_args_parse(&a, c, optarg, &st, err)) {
-            if (st)
-                return st;
-            continue;
-        }
-        switch (c) {
-        case 'h': help(); return IDIM_OK;
-        case SO_DMIN:
-            if ((st = cli_parse_long("--dmin", optarg, 1, 1L << 40, &dmin, err)))
-                return st;
-            break;
-        case SO_DMAX:
-            if ((st = cli_parse_long("--dmax", optarg, 1, 1L << 40, &dmax, err)))
-                return st;
-            break;
-        case SO_POINTS:
-            if ((st = cli_parse_long("--points", optarg, 1, SWEEP_MAX, &points, err)))
-                return st;
-            break;
-        case SO_D:
-            if ((st = cli_parse_list("--d", optarg, 1, 1e12, dlist, SWEEP_MAX, &n_dlist, err)))
-                return st;
-            break;
-        case SO_OUT: out = optarg; break;
-        case SO_PLOT: plot = optarg; break;
-        case SO_JSON: json = 1; break;
-        case SO_STATE: state_path = optarg; break;
-        case SO_NOBASE: no_base = 1; break;
-        default: return cli_bad_option(err, "sweep", USAGE, argv);
-        }
-    }
-    if (optind < argc)
-        return cli_usage_error(err, "sweep", USAGE, "unexpected argument");
-    if (!a.t.task || !a.model)
-        return cli_usage_error(err, "sweep", USAGE, "--task and --model are required");
-    if ((st = cli_task_check(&a.t, "sweep", USAGE, CLI_SPLIT_TRAIN | CLI_SPLIT_DEV, err)))
+    if ((st = cli_parse(&c, argc, argv, &pos, err)) || pos < 0)
+        return st;
+    if ((st = cli_task_check(&a.t, "sweep", NULL, CLI_SPLIT_TRAIN | CLI_SPLIT_DEV, err)))
         return st;
     if (dmax < dmin)
-        return cli_usage_error(err, "sweep", USAGE, "--dmax must be at least --dmin");
+        return cli_usage(err, "sweep", "--dmax must be at least --dmin");
     long grid[SWEEP_MAX];
     size_t n_grid = 0;
-    if (n_dlist) {
-        for (int i = 0; i < n_dlist; i++) {
-            if (dlist[i] != floor(dlist[i]))
-                return cli_usage_error(err, "sweep", USAGE, "--d takes whole numbers");
-            grid[n_grid++] = (long)dlist[i];
-        }
+    if (dl.n) {
+        for (int i = 0; i < dl.n; i++)
+            grid[n_grid++] = (long)dl.v[i];
     } else {
         n_grid = search_log_grid(dmin, dmax, (size_t)points, grid);
     }

@@ -36,8 +36,8 @@ static const struct {
     {"train", cli_train, "train theta_d in a d-dimensional subspace (DID/SAID)", 1},
     {"eval", cli_eval, "rebuild tuned weights from a saved theta_d and evaluate", 1},
     {"project", cli_project, "print one tensor's projected update; dump Fastfood tables", 0},
-    {"measure", cli_measure, "find d90 by bracket and log-scale bisection", 0},
-    {"sweep", cli_sweep, "train on a log-spaced grid of d; CSV and SVG plot", 0},
+    {"measure", cli_measure, "find d90 by bracket and log-scale bisection", 1},
+    {"sweep", cli_sweep, "train on a log-spaced grid of d; CSV and SVG plot", 1},
     {"plot", cli_plot, "overlay saved runs (reports, sweep CSV, JSON lines) in one SVG plot", 1},
     {"check", cli_check, "compare a report's d90 with an expected value (for CI)", 1},
 };
