@@ -41,7 +41,26 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DIDIM_VERSION=\"$(VERSION)\"
 
-.PHONY: all test asan bench demo pretrained deps install clean check-deps docs
+.PHONY: all test asan bench demo pretrained deps install clean check-deps docs fuzz fuzz-build
+
+# libFuzzer targets (fuzz/fuzz_*.c) over every reader, built with clang and
+# ASan+UBSan into build-fuzz/ (docs/FUZZ.md). `make test` runs each for a
+# few seconds when clang is installed; `make fuzz` runs each for
+# FUZZ_SECONDS (default 60) or FUZZ_RUNS executions.
+FUZZ_CC      ?= clang
+HAVE_CLANG   := $(shell command -v $(FUZZ_CC) >/dev/null 2>&1 && echo yes)
+FUZZ_BUILD   := build-fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link -std=c11 \
+                $(WARN) -D_GNU_SOURCE -Iinclude $(PKG_CFLAGS) -MMD -MP -DIDIM_VERSION=\"$(shell cat VERSION 2>/dev/null || echo 0.0.0)\"
+FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN     := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?= 0
+ifeq ($(HAVE_CLANG),yes)
+FUZZ_TEST_DEP := fuzz-build
+endif
 
 # On a fresh machine the first `make demo` / `make test` installs what is
 # missing (make deps), then starts again with the libraries' flags known.
@@ -79,13 +98,35 @@ check-deps:
 	@pkg-config --exists $(TPKGS) || { echo "idim: missing libraries ($(TPKGS)); run 'make deps'" >&2; exit 1; }
 
 # Builds and runs every test; ends with the runner's "N passed, N failed" line.
-test: idim $(TEST_BIN)
+test: idim $(TEST_BIN) $(FUZZ_TEST_DEP)
 	@IDIM=./idim BUILD=$(BUILD) sh tests/run.sh
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build-asan/idim $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN))
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 IDIM=build-asan/idim BUILD=build-asan sh tests/run.sh
+
+fuzz-build: $(FUZZ_BIN)
+
+$(FUZZ_BUILD)/%.o: src/%.c | check-deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/libidim.a: $(FUZZ_LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.h $(FUZZ_BUILD)/libidim.a
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_BUILD)/libidim.a $(LDLIBS)
+
+# Each target in turn (niced), from its committed seeds plus what earlier
+# runs found (build-fuzz/corpus/NAME); stops at the first crash.
+fuzz: $(FUZZ_BIN)
+	@for b in $(FUZZ_BIN); do n=$${b##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	  echo "== $$b ($(FUZZ_SECONDS) s or $(FUZZ_RUNS) runs)"; \
+	  nice -n 10 $$b -max_total_time=$(FUZZ_SECONDS) -runs=$$( [ $(FUZZ_RUNS) -gt 0 ] && echo $(FUZZ_RUNS) || echo -1) \
+	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- \
+	    $(FUZZ_BUILD)/corpus/$$n fuzz/corpus/$$n || exit 1; done
 
 # Timings (never part of the tests).
 bench: idim $(BENCH_BIN)
@@ -142,6 +183,6 @@ deps:
 	else echo "all dependencies present"; fi
 
 clean:
-	rm -rf build build-asan idim
+	rm -rf build build-asan build-fuzz idim
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

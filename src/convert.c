@@ -197,8 +197,8 @@ struct st_tensor {
 };
 
 struct st_set {
-    struct mfile shard[MAX_SHARDS];
-    int n_shards;
+    struct mfile *shard; /* [cap_shards], grown as shards are opened (owned) */
+    int n_shards, cap_shards;
     struct st_tensor *t;
     size_t n, cap;
 };
@@ -240,6 +240,14 @@ static enum idim_status st_load(struct st_set *S, const char *path, struct idim_
 {
     if (S->n_shards >= MAX_SHARDS)
         return idim_fail(err, IDIM_ERR_FORMAT, "%s: more than %d shards", path, MAX_SHARDS);
+    if (S->n_shards == S->cap_shards) {
+        int ncap = S->cap_shards ? 2 * S->cap_shards : 4;
+        struct mfile *ns = realloc(S->shard, (size_t)ncap * sizeof *ns);
+        if (!ns)
+            return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+        S->shard = ns;
+        S->cap_shards = ncap;
+    }
     int si = S->n_shards;
     struct mfile *m = &S->shard[si];
     enum idim_status st = mfile_open(m, path, err);
@@ -414,6 +422,7 @@ static void st_free(struct st_set *S)
 {
     for (int i = 0; i < S->n_shards; i++)
         mfile_close(&S->shard[i]);
+    free(S->shard);
     free(S->t);
     memset(S, 0, sizeof *S);
 }
