@@ -30,10 +30,12 @@
  * double into NCH partial tables over a fixed partition of the tiles and
  * reduced in partition order: independent of the thread count too. */
 #include "fastfood.h"
+#include "memguard.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -673,6 +675,38 @@ static enum idim_status ff_create(struct fastfood **out, const size_t *n, size_t
         return idim_fail(err, IDIM_ERR_USAGE,
                          "fastfood: %zu parameters exceed the global-scope limit 2^%d", D,
                          LL_MAX_LG);
+
+    /* What the tables and scratch below will take, checked before any of
+     * it is allocated: with d above a tensor's size every transform pads
+     * to 2^ceil(log2 d) entries, so d = 10^8 over 200 tensors is ~150 GiB. */
+    {
+        size_t Md0 = pow2_at_least(d), nx = scope == FF_SCOPE_TENSOR ? m : 1;
+        size_t llmax = 0, mmax = 0;
+        double need = (double)d * sizeof(double);
+        for (size_t k = 0; k < nx; k++) {
+            size_t nk = scope == FF_SCOPE_TENSOR ? n[k] : D;
+            size_t LL = pow2_at_least(nk > d ? nk : d), M = Md0 < LL ? Md0 : LL;
+            need += (double)d + (double)LL * (sizeof(float) + (M <= 65536 ? 2 : 4));
+            llmax = LL > llmax ? LL : llmax;
+            mmax = M > mmax ? M : mmax;
+        }
+        need += (double)llmax * sizeof(float) * (1 + (size_t)threads) +
+                (double)mmax * (sizeof(float) + NCH_MAX * sizeof(double)) +
+                (double)threads * TILE_FLOATS * sizeof(float);
+        int lg = 0;
+        while (lg < 63 && ((size_t)1 << lg) < llmax)
+            lg++;
+        char what[160];
+        snprintf(what, sizeof what,
+                 "the Fastfood projection for d = %zu over %zu transform%s (largest 2^%d entries)",
+                 d, nx, nx == 1 ? "" : "s", lg);
+        enum idim_status mst = memguard_check(
+            need > 1.8e19 ? UINT64_MAX : (uint64_t)need, what,
+            "lower --d (each transform holds max(tensor size, d) entries, rounded up to a power "
+            "of 2), or raise --max-memory", err);
+        if (mst)
+            return mst;
+    }
 
     struct fastfood *ff = calloc(1, sizeof *ff);
     if (!ff)

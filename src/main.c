@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "fileio.h"
+#include "memguard.h"
 #include "cli_opt.h"
 #include "fastfood.h"
 #include "status.h"
@@ -78,8 +79,13 @@ static void print_help(FILE *f)
     fprintf(f, "\nexit codes:\n");
     for (size_t i = 0; i < N_EXITS; i++)
         fprintf(f, "  %-4d %s\n", exits[i].code, exits[i].what);
-    fprintf(f, "\nenvironment:\n"
+    fprintf(f, "\nevery command also takes:\n"
+               "  --max-memory SIZE  refuse work whose estimated memory (weights, activations,\n"
+               "                     projection tables) exceeds SIZE (8G, 512M, bytes); default:\n"
+               "                     IDIM_MAX_MEMORY, else MemAvailable from /proc/meminfo\n"
+               "\nenvironment:\n"
                "  IDIM_DATA  folder holding the GLUE task folders (MRPC, SST-2, ...)\n"
+               "  IDIM_MAX_MEMORY  the --max-memory default\n"
                "\nidim <command> --help describes a command; `man idim` describes them all.\n");
 }
 
@@ -156,6 +162,9 @@ static int print_docs(const char *what)
             printf(".TP\n\\fB%d\\fR\n%s\n", exits[i].code, exits[i].what);
         printf(".SH ENVIRONMENT\n.TP\n\\fBIDIM_DATA\\fR\n"
                "folder holding the GLUE task folders (MRPC, SST\\-2, ...)\n"
+               ".TP\n\\fBIDIM_MAX_MEMORY\\fR\n"
+               "the memory commands may plan for (\\fB\\-\\-max\\-memory\\fR, taken by every "
+               "command: 8G, 512M, bytes); default MemAvailable from /proc/meminfo\n"
                ".SH FILES\n.TP\n\\fIPREFIX/share/idim\\fR\n"
                "demo data, scripts and the report schema of an installed idim\n"
                ".SH SEE ALSO\nREADME.md and docs/ in the source tree.\n");
@@ -241,6 +250,29 @@ int main(int argc, char **argv)
         sigaction(SIGTERM, &sa, NULL);
         struct idim_err err = {{0}};
         enum idim_status st = IDIM_OK;
+        /* --max-memory SIZE is understood by every command: taken out here */
+        int out = 2;
+        for (int a = 2; a < argc; a++) {
+            const char *v = NULL;
+            if (!strcmp(argv[a], "--max-memory") && a + 1 < argc)
+                v = argv[++a];
+            else if (!strncmp(argv[a], "--max-memory=", 13))
+                v = argv[a] + 13;
+            else if (!strcmp(argv[a], "--")) {
+                while (a < argc)
+                    argv[out++] = argv[a++];
+                break;
+            } else {
+                argv[out++] = argv[a];
+                continue;
+            }
+            if (memguard_parse_size(v, &memguard_limit) != 0 && st == IDIM_OK)
+                st = idim_fail(&err, IDIM_ERR_USAGE,
+                               "--max-memory takes a size such as 8G, 512M or a number of "
+                               "bytes, not '%s'", v);
+        }
+        argv[out] = NULL;
+        argc = out;
         /* an output file on standard output: the command's text goes to stderr */
         for (int a = 2; a < argc && st == IDIM_OK; a++) {
             const char *v = strchr(argv[a], '=');

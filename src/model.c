@@ -12,6 +12,7 @@
  * max_B x max_T at model_init (struct acts). Forward and backward never
  * allocate. Kernels live in ops.c. */
 #include "model.h"
+#include "memguard.h"
 
 #include <assert.h>
 #include <cblas.h>
@@ -233,6 +234,18 @@ enum idim_status model_init(struct model *m, const struct arch_config *cfg, int 
     point_weights(&a->w, m->params, m);
     point_weights(&a->dw, m->grads, m);
     size_t bytes = carve(a, NULL, m);
+    /* params and grads are calloc'd (not yet touched): count them with the
+     * activations before the block is allocated */
+    char what[128];
+    snprintf(what, sizeof what, "the model (%zu parameters, weights and gradients) and its "
+             "activations for a %d x %d batch", m->n_params, max_B, max_T);
+    enum idim_status mst = memguard_check((uint64_t)bytes + 2 * (uint64_t)m->n_params * 4, what,
+                                          "lower --batch or --max-len, or raise --max-memory",
+                                          err);
+    if (mst) {
+        model_free(m);
+        return mst;
+    }
     a->block = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!a->block)
         goto nomem;

@@ -38,6 +38,15 @@ enum idim_status subspace_init_kind(struct subspace *s, struct model *m, enum tr
                          "--projection identity needs --method did (it is the full fine-tuning "
                          "control: SAID's lambdas would scale the weights themselves)");
     s->d_proj = mode == TRAIN_SAID ? d - nt : d;
+    /* a subspace has at most as many dimensions as the space it lies in:
+     * d = D is already full fine-tuning, so d90 <= D */
+    if (s->d_proj > m->n_params)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "--d %zu is larger than the model's %zu trainable parameters (D)%s: a "
+                         "subspace cannot have more dimensions than the weights it moves; use "
+                         "--d %zu or less",
+                         d, m->n_params, mode == TRAIN_SAID ? " plus its lambdas" : "",
+                         mode == TRAIN_SAID ? m->n_params + nt : m->n_params);
     /* identity: theta holds the weights themselves (starts at theta0), so
      * the run does what finetune does, bit for bit (README) */
     s->absolute = kind == PROJ_IDENTITY;
