@@ -20,7 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t n)
         struct search_trial *rows = NULL;
         size_t n_rows = 0;
         char metric[32];
-        if (report_csv_read(path, &rows, &n_rows, metric, sizeof metric, &err) == IDIM_OK)
+        double baseline;
+        if (report_csv_read(path, &rows, &n_rows, metric, sizeof metric, &baseline, &err) ==
+            IDIM_OK)
             free(rows);
     }
     return 0;
