@@ -147,6 +147,20 @@ _idim() {
         --format) _idim_compgen -W "tsv csv jsonl"; return ;;
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
+    project)
+        opts="--model --tensor --theta --d --method --scope --proj-seed --n-labels --tables --json --threads -h --help"
+        case "$prev" in
+        --model) _idim_compgen -f; return ;;
+        --tensor) return ;;
+        --theta) _idim_compgen -f; return ;;
+        --d) return ;;
+        --method) _idim_compgen -W "did said"; return ;;
+        --scope) _idim_compgen -W "tensor global"; return ;;
+        --proj-seed) return ;;
+        --n-labels) return ;;
+        --tables) _idim_compgen -d; return ;;
+        --threads) return ;;
+        esac ;;
     measure)
         opts="--dmin --dmax --precision --seeds -o --out --plot --force --state --model --method --scope --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in

@@ -6,7 +6,6 @@
  * docs/PROJECTION.md. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,50 +20,6 @@
 #include "theta.h"
 #include "train.h"
 #include "wfile.h"
-
-static const char *USAGE =
-    "idim project --model M --tensor NAME --theta FILE [--d N] [--method did|said]\n"
-    "       [--scope tensor|global] [--proj-seed P] [--n-labels K] [--tables DIR] [--json]\n"
-    "       [--threads N]";
-
-static void help(void)
-{
-    printf("usage: %s\n\n"
-           "Prints the projected update of one tensor for a given theta: DID P_t theta_d,\n"
-           "SAID lambda_t P_t theta_{d-m} (the amount added to the frozen weights), one value\n"
-           "per line as %%.9g (exact for float32), in the tensor's row-major order. The tensor\n"
-           "table is the model's (ARCH_TABLE_MODEL: encoder, pooler, head for K labels), so\n"
-           "tensor index t and the tables keyed by (proj-seed, t) match `idim train`.\n\n"
-           "options:\n"
-           "  --model M        idim model file (required; only its config and checksum are read)\n"
-           "  --tensor NAME    tensor name as listed by `idim info` (required), e.g.\n"
-           "                   bert.encoder.layer.0.attention.self.query.weight\n"
-           "  --theta FILE     theta (required): a theta file written by `idim train\n"
-           "                   --save-theta` (method, scope, d, proj-seed and labels are taken\n"
-           "                   from it), or a text file with one float per line ('#' comments\n"
-           "                   and blank lines ignored): DID d values; SAID d values\n"
-           "                   (theta_{d-m} then the m lambdas) or d-m values (lambdas 1)\n"
-           "  --d N            subspace dimension (required with a text theta; SAID counts the\n"
-           "                   m lambdas, so the projection has d - m columns)\n"
-           "  --method M       did (default) or said\n"
-           "  --scope S        tensor (default: one transform per tensor) or global\n"
-           "  --proj-seed P    projection seed (default: `idim train`'s default, 1234)\n"
-           "  --n-labels K     labels of the classification head (default: the theta file's,\n"
-           "                   else the model file's, else 2)\n"
-           "  --tables DIR     also write the tensor's transform tables to DIR (created):\n"
-           "                   B.bin int8[LL], Pi.bin uint32[LL], G.bin float32[LL],\n"
-           "                   little-endian, and meta.json (n, LL, d, scale, seed, tensor\n"
-           "                   index, offset, generator); see docs/PROJECTION.md\n"
-           "  --json           print one JSON object {tensor, index, n, d, ..., update: [...]}\n"
-           "                   instead of one value per line\n"
-           "  --threads N      threads for large transforms (default: all online cores)\n"
-           "  --help           this text\n\n"
-           "example:\n"
-           "  idim project --model tiny.idim --theta sst2.theta \\\n"
-           "      --tensor bert.pooler.dense.bias --tables /tmp/ff\n"
-           "  /usr/bin/python3 scripts/check_projection.py --tables /tmp/ff --theta sst2.theta\n",
-           USAGE);
-}
 
 /* ---------------------------------------------------------------- theta */
 
@@ -179,91 +134,85 @@ static enum idim_status write_text(const char *dir, const char *name, const char
 
 /* ----------------------------------------------------------------- main */
 
+/* --proj-seed: the seed and that it was given (a theta file holds its own) */
+struct seed_arg {
+    unsigned long long v;
+    int given;
+};
+
+static enum idim_status parse_seed(const struct cli_opt *o, const char *arg, struct idim_err *err)
+{
+    struct seed_arg *s = o->target;
+    s->given = 1;
+    return cli_parse_u64("--proj-seed", arg, &s->v, err);
+}
+
 enum idim_status cli_project(int argc, char **argv, struct idim_err *err)
 {
     const char *cmd = "project";
-    enum {
-        O_MODEL = 256, O_TENSOR, O_THETA, O_D, O_METHOD, O_SCOPE, O_SEED, O_NLAB, O_TABLES,
-        O_JSON, O_THREADS, O_HELP
-    };
-    static const struct option opts[] = {
-        {"model", required_argument, 0, O_MODEL},
-        {"tensor", required_argument, 0, O_TENSOR},
-        {"theta", required_argument, 0, O_THETA},
-        {"d", required_argument, 0, O_D},
-        {"method", required_argument, 0, O_METHOD},
-        {"scope", required_argument, 0, O_SCOPE},
-        {"proj-seed", required_argument, 0, O_SEED},
-        {"n-labels", required_argument, 0, O_NLAB},
-        {"tables", required_argument, 0, O_TABLES},
-        {"json", no_argument, 0, O_JSON},
-        {"threads", required_argument, 0, O_THREADS},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0},
-    };
     const char *model = NULL, *tname = NULL, *theta_path = NULL, *tables = NULL;
-    long d_opt = -1, n_labels = -1, threads = sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads < 1)
-        threads = 1;
-    if (threads > 64)
-        threads = 64;
-    int method = 0, scope = 0, json = 0, have_seed = 0;
-    unsigned long long seed = 0;
+    const char *method_s = NULL, *scope_s = NULL;
+    long d_opt = -1, n_labels = -1;
+    int threads = 0, json = 0;
+    struct seed_arg sa = {0, 0};
+    struct cli_opt opts[] = {
+        CLI_MODEL(&model, "idim model file (only its config and checksum are read)"),
+        CLI_STR(0, "tensor", "NAME", &tname,
+                "tensor name as listed by `idim info`, e.g.\n"
+                "bert.encoder.layer.0.attention.self.query.weight", CLI_REQ),
+        CLI_STR(0, "theta", "FILE", &theta_path,
+                "a theta file written by `idim train --save-theta` (method, scope,\n"
+                "d, proj-seed and labels are taken from it), or a text file with one\n"
+                "float per line ('#' comments and blank lines ignored): DID d values;\n"
+                "SAID d values (theta_{d-m} then the m lambdas) or d-m values (lambdas 1)",
+                CLI_REQ | CLI_FILE),
+        CLI_LONG(0, "d", "N", &d_opt, 1, 1L << 31,
+                 "subspace dimension (required with a text theta; SAID counts the\n"
+                 "m lambdas, so the projection has d - m columns)"),
+        CLI_CHOICE(0, "method", "M", &method_s, "did,said", "did (default) or said"),
+        CLI_CHOICE(0, "scope", "S", &scope_s, "tensor,global",
+                   "tensor (default: one transform per tensor) or global"),
+        CLI_FN(0, "proj-seed", "P", parse_seed, &sa,
+               "projection seed (default: `idim train`'s default, 1234)", 0),
+        CLI_LONG(0, "n-labels", "K", &n_labels, 1, 1 << 20,
+                 "labels of the classification head (default: the theta file's,\n"
+                 "else the model file's, else 2)"),
+        CLI_STR(0, "tables", "DIR", &tables,
+                "also write the tensor's transform tables to DIR (created):\n"
+                "B.bin int8[LL], Pi.bin uint32[LL], G.bin float32[LL], little-endian,\n"
+                "and meta.json (n, LL, d, scale, seed, tensor index, offset,\n"
+                "generator); see docs/PROJECTION.md", CLI_DIR),
+        CLI_FLAG(0, "json", &json,
+                 "print one JSON object {tensor, index, n, d, ..., update: [...]}\n"
+                 "instead of one value per line"),
+        CLI_THREADS(&threads),
+        CLI_END,
+    };
+    struct cli_cmd c = {
+        "project",
+        "Prints the projected update of one tensor for a given theta: DID P_t theta_d,\n"
+        "SAID lambda_t P_t theta_{d-m} (the amount added to the frozen weights), one value\n"
+        "per line as %.9g (exact for float32), in the tensor's row-major order. The tensor\n"
+        "table is the model's (ARCH_TABLE_MODEL: encoder, pooler, head for K labels), so\n"
+        "tensor index t and the tables keyed by (proj-seed, t) match `idim train`.\n",
+        "  idim project --model tiny.idim --theta sst2.theta \\\n"
+        "      --tensor bert.pooler.dense.bias --tables /tmp/ff\n"
+        "  python3 scripts/check_projection.py --tables /tmp/ff --theta sst2.theta\n",
+        opts, NULL, 0, 0};
+    int pos;
     enum idim_status st;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
-        switch (c) {
-        case O_MODEL: model = optarg; break;
-        case O_TENSOR: tname = optarg; break;
-        case O_THETA: theta_path = optarg; break;
-        case O_TABLES: tables = optarg; break;
-        case O_JSON: json = 1; break;
-        case O_D:
-            if ((st = cli_parse_long("--d", optarg, 1, 1L << 31, &d_opt, err)))
-                return st;
-            break;
-        case O_NLAB:
-            if ((st = cli_parse_long("--n-labels", optarg, 1, 1 << 20, &n_labels, err)))
-                return st;
-            break;
-        case O_THREADS:
-            if ((st = cli_parse_long("--threads", optarg, 1, 64, &threads, err)))
-                return st;
-            break;
-        case O_SEED:
-            if ((st = cli_parse_u64("--proj-seed", optarg, &seed, err)))
-                return st;
-            have_seed = 1;
-            break;
-        case O_METHOD:
-            if (!strcmp(optarg, "did"))
-                method = TRAIN_DID;
-            else if (!strcmp(optarg, "said"))
-                method = TRAIN_SAID;
-            else
-                return cli_usage_error(err, cmd, USAGE, "--method takes did or said");
-            break;
-        case O_SCOPE:
-            if (!strcmp(optarg, "tensor"))
-                scope = FF_SCOPE_TENSOR;
-            else if (!strcmp(optarg, "global"))
-                scope = FF_SCOPE_GLOBAL;
-            else
-                return cli_usage_error(err, cmd, USAGE, "--scope takes tensor or global");
-            break;
-        case O_HELP: help(); return IDIM_OK;
-        default: return cli_bad_option(err, cmd, USAGE, argv);
-        }
+    if ((st = cli_parse(&c, argc, argv, &pos, err)) || pos < 0)
+        return st;
+    if (threads < 1) {
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = ncpu < 1 ? 1 : (int)ncpu;
     }
-    if (optind < argc)
-        return cli_usage_error(err, cmd, USAGE, "unexpected argument");
-    if (!model || !tname || !theta_path)
-        return cli_usage_error(err, cmd, USAGE,
-                               !model   ? "--model is required"
-                               : !tname ? "--tensor is required"
-                                        : "--theta is required");
+    if (threads > 64) /* the transform's pool */
+        threads = 64;
+    int method = !method_s ? 0 : !strcmp(method_s, "said") ? TRAIN_SAID : TRAIN_DID;
+    int scope = !scope_s ? 0 : !strcmp(scope_s, "global") ? FF_SCOPE_GLOBAL : FF_SCOPE_TENSOR;
+    unsigned long long seed = sa.v;
+    int have_seed = sa.given;
 
     /* theta: binary theta file or text */
     float *theta = NULL;
@@ -305,7 +254,7 @@ enum idim_status cli_project(int argc, char **argv, struct idim_err *err)
             n_labels = tf.n_labels;
     } else {
         if (d_opt < 0)
-            return cli_usage_error(err, cmd, USAGE,
+            return cli_usage(err, cmd, "%s",
                                    "--d is required with a text theta file");
         if ((st = read_text_theta(theta_path, &theta, &n_theta, err)))
             return st;

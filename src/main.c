@@ -36,7 +36,7 @@ static const struct {
     {"predict", cli_predict, "print logits and predictions of a model on a split", 1},
     {"train", cli_train, "train theta_d in a d-dimensional subspace (DID/SAID)", 1},
     {"eval", cli_eval, "rebuild tuned weights from a saved theta_d and evaluate", 1},
-    {"project", cli_project, "print one tensor's projected update; dump Fastfood tables", 0},
+    {"project", cli_project, "print one tensor's projected update; dump Fastfood tables", 1},
     {"measure", cli_measure, "find d90 by bracket and log-scale bisection", 1},
     {"sweep", cli_sweep, "train on a log-spaced grid of d; CSV and SVG plot", 1},
     {"plot", cli_plot, "overlay saved runs (reports, sweep CSV, JSON lines) in one SVG plot", 1},
