@@ -2,7 +2,7 @@
  *
  * Each cli_<command>() describes its options in one table and parses them
  * with cli_parse() (include/cli_opt.h: read its top comment before adding an
- * option; commands not yet converted still call getopt_long directly), calls
+ * option), calls
  * the library, and prints results to stdout. argv[0] is the command name.
  * Errors are not printed here: a command fills err and returns a status;
  * src/main.c prints "idim: <msg>" and maps the status to an exit code.
@@ -35,15 +35,6 @@ enum idim_status cli_pretrain(int argc, char **argv, struct idim_err *err);
 
 /* Shared helpers for the cli_*.c files (src/cli_common.c). */
 
-/* Fills err with "<cmd>: <what>" plus "\nusage: <usage>" and returns
- * IDIM_ERR_USAGE. */
-enum idim_status cli_usage_error(struct idim_err *err, const char *cmd, const char *usage,
-                                 const char *what);
-
-/* The getopt_long "unknown option / missing value" report for optind/optopt. */
-enum idim_status cli_bad_option(struct idim_err *err, const char *cmd, const char *usage,
-                                char **argv);
-
 /* Parses a whole number / a float / a comma list of floats from an option;
  * on failure fills a usage error naming the option. */
 enum idim_status cli_parse_long(const char *opt, const char *s, long lo, long hi, long *out,
@@ -56,9 +47,10 @@ enum idim_status cli_parse_list(const char *opt, const char *s, double lo, doubl
                                 double *out, int cap, int *n, struct idim_err *err);
 
 /* ---- --task and its custom-task flags, shared by every command that reads a task ----
- * Add CLI_TASK_LONG_OPTIONS to the getopt_long table, pass each option to
- * cli_task_parse() first (it returns 1 when the option was one of these),
- * then call cli_task_resolve() or cli_train_data_load() after parsing. */
+ * Add CLI_TASK_OPTS(&args) to the command's option table, then call
+ * cli_task_resolve() or cli_train_data_load() after parsing. The `usage`
+ * parameters below are unused (usage errors are one line now) and may be
+ * NULL. */
 struct task_spec;
 
 struct cli_task_args {
@@ -66,21 +58,6 @@ struct cli_task_args {
     const char *data;      /* --data DIR (GLUE tasks) */
     const char *train, *dev, *text_cols, *label_col, *format, *metric; /* --task custom */
 };
-
-/* getopt_long ids (above every command's own ids). */
-enum {
-    CLI_TO_TASK = 3000, CLI_TO_DATA, CLI_TO_TRAIN, CLI_TO_DEV, CLI_TO_TEXT_COLS, CLI_TO_LABEL_COL,
-    CLI_TO_FORMAT, CLI_TO_METRIC,
-};
-
-#define CLI_TASK_LONG_OPTIONS                                                                 \
-    {"task", required_argument, 0, CLI_TO_TASK}, {"data", required_argument, 0, CLI_TO_DATA}, \
-        {"train", required_argument, 0, CLI_TO_TRAIN},                                         \
-        {"dev", required_argument, 0, CLI_TO_DEV},                                             \
-        {"text-cols", required_argument, 0, CLI_TO_TEXT_COLS},                                 \
-        {"label-col", required_argument, 0, CLI_TO_LABEL_COL},                                 \
-        {"format", required_argument, 0, CLI_TO_FORMAT},                                       \
-        {"metric", required_argument, 0, CLI_TO_METRIC}
 
 /* The task option group for a cli_opt table (include/cli_opt.h): --task,
  * --data and the custom-task flags, targets in *a (struct cli_task_args).
@@ -112,23 +89,6 @@ enum {
         CLI_CHOICE(0, "metric", "M", &(a)->metric, "accuracy,f1,mcc,pearson,spearman",        \
                    "accuracy, f1, mcc, pearson or spearman (default accuracy;\n"              \
                    "pearson/spearman make it a regression)")
-
-/* Help lines for the custom-task flags (--task and --data are each
- * command's own lines). */
-#define CLI_TASK_CUSTOM_HELP                                                                  \
-    "  custom tasks (--task custom, instead of --data):\n"                                    \
-    "  --train FILE, --dev FILE   the split files (tsv/csv need a header row)\n"              \
-    "  --text-cols C1[,C2]        text columns: header names or 0-based numbers\n"            \
-    "                             (jsonl: keys)\n"                                            \
-    "  --label-col C              label column or key (classes: the train file's distinct\n" \
-    "                             labels, at most 16, numeric order when all are integers,\n" \
-    "                             so predict/eval need the --train the model was trained on)\n" \
-    "  --format F                 tsv, csv or jsonl (default: from the file extension)\n"     \
-    "  --metric M                 accuracy, f1, mcc, pearson, spearman (default accuracy;\n"  \
-    "                             pearson/spearman make it a regression)\n"
-
-/* Records one of the options above; returns 1 when opt was one, else 0. */
-int cli_task_parse(struct cli_task_args *a, int opt, const char *arg);
 
 /* Splits a command needs (for --task custom: which of --train/--dev must be given). */
 enum { CLI_SPLIT_TRAIN = 1, CLI_SPLIT_DEV = 2 };

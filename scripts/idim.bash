@@ -52,6 +52,32 @@ _idim() {
         --format) _idim_compgen -W "tsv csv jsonl"; return ;;
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
+    pretrain)
+        opts="--model --preset --vocab --arch --corpus --documents --objective --steps --batch --seq-len --lr --warmup --weight-decay --clip --dropout --mask-prob --checkpoint-every --log-every --heldout --seed --threads --out-dir --quiet -h --help"
+        case "$prev" in
+        --model) _idim_compgen -f; return ;;
+        --preset) _idim_compgen -W "tiny mini small medium base"; return ;;
+        --vocab) _idim_compgen -f; return ;;
+        --arch) _idim_compgen -W "bert roberta"; return ;;
+        --corpus) _idim_compgen -f; return ;;
+        --documents) _idim_compgen -W "lines blocks"; return ;;
+        --objective) _idim_compgen -W "mlm"; return ;;
+        --steps) return ;;
+        --batch) return ;;
+        --seq-len) return ;;
+        --lr) return ;;
+        --warmup) return ;;
+        --weight-decay) return ;;
+        --clip) return ;;
+        --dropout) return ;;
+        --mask-prob) return ;;
+        --checkpoint-every) return ;;
+        --log-every) return ;;
+        --heldout) return ;;
+        --seed) return ;;
+        --threads) return ;;
+        --out-dir) _idim_compgen -d; return ;;
+        esac ;;
     finetune)
         opts="--model --warmup -o --out --save-model --lr --epochs --batch --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in

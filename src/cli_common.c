@@ -1,6 +1,5 @@
 /* cli_common.c - helpers shared by the command-line layer. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,25 +12,6 @@
 #include "search.h"
 #include "task.h"
 #include "train.h"
-
-enum idim_status cli_usage_error(struct idim_err *err, const char *cmd, const char *usage,
-                                 const char *what)
-{
-    (void)usage; /* one line: the usage is in --help */
-    return idim_fail(err, IDIM_ERR_USAGE, "%s: %s (see 'idim %s --help')", cmd, what, cmd);
-}
-
-enum idim_status cli_bad_option(struct idim_err *err, const char *cmd, const char *usage,
-                                char **argv)
-{
-    char what[256];
-    const char *arg = argv[optind - 1] ? argv[optind - 1] : "?";
-    if (optopt && !strchr(arg, '=') && arg[0] == '-' && arg[1] != '-')
-        snprintf(what, sizeof what, "unknown option or missing value for '-%c'", optopt);
-    else
-        snprintf(what, sizeof what, "unknown option or missing value: '%s'", arg);
-    return cli_usage_error(err, cmd, usage, what);
-}
 
 enum idim_status cli_parse_long(const char *opt, const char *s, long lo, long hi, long *out,
                                 struct idim_err *err)
@@ -104,27 +84,13 @@ enum idim_status cli_parse_list(const char *opt, const char *s, double lo, doubl
 
 int cli_stderr_is_tty(void) { return isatty(2); }
 
-int cli_task_parse(struct cli_task_args *a, int opt, const char *arg)
-{
-    switch (opt) {
-    case CLI_TO_TASK: a->task = arg; return 1;
-    case CLI_TO_DATA: a->data = arg; return 1;
-    case CLI_TO_TRAIN: a->train = arg; return 1;
-    case CLI_TO_DEV: a->dev = arg; return 1;
-    case CLI_TO_TEXT_COLS: a->text_cols = arg; return 1;
-    case CLI_TO_LABEL_COL: a->label_col = arg; return 1;
-    case CLI_TO_FORMAT: a->format = arg; return 1;
-    case CLI_TO_METRIC: a->metric = arg; return 1;
-    }
-    return 0;
-}
-
 /* A usage error with cmd's usage line, or a bare one when cmd is NULL. */
 static enum idim_status task_usage(struct idim_err *err, const char *cmd, const char *usage,
                                    const char *what)
 {
+    (void)usage;
     if (cmd)
-        return cli_usage_error(err, cmd, usage, what);
+        return cli_usage(err, cmd, "%s", what);
     return idim_fail(err, IDIM_ERR_USAGE, "%s", what);
 }
 
@@ -159,12 +125,13 @@ static enum idim_status task_custom_args(struct task_spec *spec, const struct cl
                                          const char *cmd, const char *usage,
                                          struct idim_err *err)
 {
+    (void)usage;
     enum idim_status st = task_custom(spec, a->train, a->dev, a->text_cols, a->label_col,
                                       a->format, a->metric, err);
     if (st == IDIM_ERR_USAGE && cmd) {
         char what[sizeof err->msg];
         snprintf(what, sizeof what, "%s", err->msg);
-        return cli_usage_error(err, cmd, usage, what);
+        return cli_usage(err, cmd, "%s", what);
     }
     return st;
 }

@@ -1,7 +1,6 @@
 /* cli_pretrain.c - `idim pretrain`: masked-LM pretraining from a random
  * preset or a model file, with checkpoints, a held-out score, a JSON-lines
  * log and bit-identical resume (pretrain.h). */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,67 +10,6 @@
 #include "cli.h"
 #include "pretrain.h"
 
-static const char *usage =
-    "idim pretrain (--model FILE | --preset NAME --vocab PATH) --corpus FILE[,FILE...] "
-    "--out-dir DIR [options]";
-
-static void print_help(void)
-{
-    printf("usage: %s\n\n"
-           "Masked-language-model pretraining as RoBERTa does it: dynamic masking of 15%% of\n"
-           "the tokens (80%% mask token, 10%% random, 10%% kept; [CLS]/[SEP]/padding never),\n"
-           "documents packed into --seq-len blocks ([CLS] ... [SEP], documents separated by\n"
-           "[SEP]), no next-sentence task. The MLM head is Hugging Face's (decoder tied to\n"
-           "the word embeddings), the softmax computed at the masked positions only. AdamW\n"
-           "(betas 0.9/0.999, eps 1e-6), linear warm-up then linear decay to 0, global-norm\n"
-           "clipping, weight decay on matrices only.\n\n"
-           "Writes into --out-dir: step-NNNNNNN.bin checkpoints (ordinary model files holding\n"
-           "the MLM head and the step; every command loads them, fine-tuning ignores the\n"
-           "head), log.jsonl (one line per --log-every steps; at checkpoints the held-out\n"
-           "masked-LM loss and accuracy, fixed masks), state.bin (parameters, AdamW moments,\n"
-           "step). Run the same command again after Ctrl-C or a crash to resume: the run\n"
-           "continues bit for bit (same --threads).\n\n"
-           "options:\n"
-           "  --model FILE           start from this model file (continue pretraining; its\n"
-           "                         MLM head is used when it has one)\n"
-           "  --preset NAME          start from a random model: tiny, mini, small, medium,\n"
-           "                         base (written to DIR/init.bin by `idim init`)\n"
-           "  --vocab PATH           with --preset: the tokenizer (as `idim init --vocab`)\n"
-           "  --arch FAMILY          with --preset: bert (default) or roberta\n"
-           "  --corpus FILE[,FILE]   plain UTF-8 text files (required)\n"
-           "  --documents MODE       lines: one document per non-empty line (default);\n"
-           "                         blocks: documents separated by blank lines\n"
-           "  --objective NAME       mlm (the only one so far)\n"
-           "  --steps N              optimizer steps (default 1000)\n"
-           "  --batch N              blocks per step (default 32)\n"
-           "  --seq-len N            tokens per block, specials included (default 128)\n"
-           "  --lr X                 peak learning rate (default 5e-4)\n"
-           "  --warmup N             warm-up steps (default 6%% of --steps)\n"
-           "  --weight-decay X       AdamW decoupled decay (default 0.01)\n"
-           "  --clip X               global gradient-norm clip, 0 = off (default 1.0)\n"
-           "  --dropout X            hidden and attention dropout (default 0.1)\n"
-           "  --mask-prob X          share of tokens selected (default 0.15)\n"
-           "  --checkpoint-every N   steps between checkpoints (default 500; the last step\n"
-           "                         always writes one)\n"
-           "  --log-every N          steps between log lines (default 10)\n"
-           "  --heldout N            held-out blocks (default 1%% of the blocks, 1..256)\n"
-           "  --seed S               seed of the order, masks, dropout, init (default 0)\n"
-           "  --threads N            threads (default 1); resume needs the same count for\n"
-           "                         bit-identical results\n"
-           "  --out-dir DIR          output folder (required; created if missing)\n"
-           "  --quiet                no progress on stderr\n"
-           "  -h, --help             this help\n\n"
-           "example:\n"
-           "  idim pretrain --preset tiny --vocab bert-base-uncased/ --corpus text.txt \\\n"
-           "      --steps 2000 --batch 64 --seq-len 64 --lr 1e-3 --out-dir runs/tiny\n",
-           usage);
-}
-
-enum {
-    O_MODEL = 1, O_PRESET, O_VOCAB, O_ARCH, O_CORPUS, O_DOCS, O_OBJ, O_STEPS, O_BATCH, O_SEQ,
-    O_LR, O_WARM, O_WD, O_CLIP, O_DROP, O_MASK, O_CKPT, O_LOG, O_HELD, O_SEED, O_THREADS,
-    O_OUT, O_QUIET, O_HELP
-};
 
 struct prog {
     int tty;
@@ -126,89 +64,82 @@ static int split_list(const char *s, char **buf, const char ***out)
 
 enum idim_status cli_pretrain(int argc, char **argv, struct idim_err *err)
 {
-    static const struct option opts[] = {
-        {"model", required_argument, 0, O_MODEL},   {"preset", required_argument, 0, O_PRESET},
-        {"vocab", required_argument, 0, O_VOCAB},   {"arch", required_argument, 0, O_ARCH},
-        {"corpus", required_argument, 0, O_CORPUS}, {"documents", required_argument, 0, O_DOCS},
-        {"objective", required_argument, 0, O_OBJ}, {"steps", required_argument, 0, O_STEPS},
-        {"batch", required_argument, 0, O_BATCH},   {"seq-len", required_argument, 0, O_SEQ},
-        {"lr", required_argument, 0, O_LR},         {"warmup", required_argument, 0, O_WARM},
-        {"weight-decay", required_argument, 0, O_WD}, {"clip", required_argument, 0, O_CLIP},
-        {"dropout", required_argument, 0, O_DROP},  {"mask-prob", required_argument, 0, O_MASK},
-        {"checkpoint-every", required_argument, 0, O_CKPT},
-        {"log-every", required_argument, 0, O_LOG}, {"heldout", required_argument, 0, O_HELD},
-        {"seed", required_argument, 0, O_SEED},     {"threads", required_argument, 0, O_THREADS},
-        {"out-dir", required_argument, 0, O_OUT},   {"quiet", no_argument, 0, O_QUIET},
-        {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
     struct pretrain_opts o;
     pretrain_opts_default(&o);
     const char *preset = NULL, *vocab = NULL, *arch = NULL, *corpus = NULL;
-    int quiet = 0, c;
-    long v;
-    unsigned long long seed = 0;
-    enum idim_status st = IDIM_OK;
-    opterr = 0;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case O_MODEL: o.model = optarg; break;
-        case O_PRESET: preset = optarg; break;
-        case O_VOCAB: vocab = optarg; break;
-        case O_ARCH: arch = optarg; break;
-        case O_CORPUS: corpus = optarg; break;
-        case O_DOCS:
-            if (!strcmp(optarg, "lines"))
-                o.doc_lines = 1;
-            else if (!strcmp(optarg, "blocks"))
-                o.doc_lines = 0;
-            else
-                return cli_usage_error(err, "pretrain", usage, "--documents takes lines or blocks");
-            break;
-        case O_OBJ:
-            if (strcmp(optarg, "mlm") != 0)
-                return cli_usage_error(err, "pretrain", usage, "--objective takes mlm");
-            break;
-        case O_STEPS: st = cli_parse_long("--steps", optarg, 1, 100000000, &o.steps, err); break;
-        case O_BATCH: st = cli_parse_long("--batch", optarg, 1, 65536, &o.batch, err); break;
-        case O_SEQ: st = cli_parse_long("--seq-len", optarg, 4, 65536, &o.seq_len, err); break;
-        case O_LR: st = cli_parse_double("--lr", optarg, 1e-12, 10.0, &o.lr, err); break;
-        case O_WARM: st = cli_parse_long("--warmup", optarg, 0, 100000000, &o.warmup, err); break;
-        case O_WD: st = cli_parse_double("--weight-decay", optarg, 0, 10, &o.weight_decay, err); break;
-        case O_CLIP: st = cli_parse_double("--clip", optarg, 0, 1e9, &o.clip, err); break;
-        case O_DROP: st = cli_parse_double("--dropout", optarg, 0, 0.9, &o.dropout, err); break;
-        case O_MASK: st = cli_parse_double("--mask-prob", optarg, 0.001, 0.9, &o.mask_prob, err); break;
-        case O_CKPT:
-            st = cli_parse_long("--checkpoint-every", optarg, 1, 100000000, &o.checkpoint_every, err);
-            break;
-        case O_LOG: st = cli_parse_long("--log-every", optarg, 1, 100000000, &o.log_every, err); break;
-        case O_HELD: st = cli_parse_long("--heldout", optarg, 1, 1000000, &o.heldout, err); break;
-        case O_SEED: st = cli_parse_u64("--seed", optarg, &seed, err); break;
-        case O_THREADS:
-            st = cli_parse_long("--threads", optarg, 1, 256, &v, err);
-            o.threads = (int)v;
-            break;
-        case O_OUT: o.out_dir = optarg; break;
-        case O_QUIET: quiet = 1; break;
-        case 'h':
-        case O_HELP: print_help(); return IDIM_OK;
-        default: return cli_bad_option(err, "pretrain", usage, argv);
-        }
-        if (st)
-            return st;
-    }
+    const char *docs = "lines", *objective = "mlm";
+    int quiet = 0;
+    unsigned long long seed = o.seed;
+    struct cli_opt opts[] = {
+        CLI_STR(0, "model", "FILE", &o.model,
+                "start from this model file (continue pretraining; its MLM head\n"
+                "is used when it has one)", CLI_FILE),
+        CLI_CHOICE(0, "preset", "NAME", &preset, "tiny,mini,small,medium,base",
+                   "start from a random model: tiny, mini, small, medium, base\n"
+                   "(written to DIR/init.bin by `idim init`)"),
+        CLI_STR(0, "vocab", "PATH", &vocab, "with --preset: the tokenizer (as `idim init --vocab`)",
+                CLI_FILE),
+        CLI_CHOICE(0, "arch", "FAMILY", &arch, "bert,roberta",
+                   "with --preset: bert (default) or roberta"),
+        CLI_STR(0, "corpus", "FILE[,FILE]", &corpus, "plain UTF-8 text files",
+                CLI_REQ | CLI_FILE),
+        CLI_CHOICE(0, "documents", "MODE", &docs, "lines,blocks",
+                   "lines: one document per non-empty line;\n"
+                   "blocks: documents separated by blank lines"),
+        CLI_CHOICE(0, "objective", "NAME", &objective, "mlm", "mlm (the only one so far)"),
+        CLI_LONG(0, "steps", "N", &o.steps, 1, 100000000, "optimizer steps"),
+        CLI_LONG(0, "batch", "N", &o.batch, 1, 65536, "blocks per step"),
+        CLI_LONG(0, "seq-len", "N", &o.seq_len, 4, 65536, "tokens per block, specials included"),
+        CLI_DOUBLE(0, "lr", "X", &o.lr, 1e-12, 10.0, "peak learning rate"),
+        CLI_LONG(0, "warmup", "N", &o.warmup, 0, 100000000, "warm-up steps (default 6% of --steps)"),
+        CLI_DOUBLE(0, "weight-decay", "X", &o.weight_decay, 0, 10, "AdamW decoupled decay"),
+        CLI_DOUBLE(0, "clip", "X", &o.clip, 0, 1e9, "global gradient-norm clip, 0 = off"),
+        CLI_DOUBLE(0, "dropout", "X", &o.dropout, 0, 0.9, "hidden and attention dropout"),
+        CLI_DOUBLE(0, "mask-prob", "X", &o.mask_prob, 0.001, 0.9, "share of tokens selected"),
+        CLI_LONG(0, "checkpoint-every", "N", &o.checkpoint_every, 1, 100000000,
+                 "steps between checkpoints (the last step always writes one)"),
+        CLI_LONG(0, "log-every", "N", &o.log_every, 1, 100000000, "steps between log lines"),
+        CLI_LONG(0, "heldout", "N", &o.heldout, 1, 1000000,
+                 "held-out blocks (default 1% of the blocks, 1..256)"),
+        CLI_U64(0, "seed", "S", &seed, "seed of the order, masks, dropout, init"),
+        CLI_INT(0, "threads", "N", &o.threads, 1, 256,
+                "threads; resume needs the same count for bit-identical results"),
+        CLI_STR(0, "out-dir", "DIR", &o.out_dir, "output folder (created if missing)",
+                CLI_REQ | CLI_DIR),
+        CLI_FLAG(0, "quiet", &quiet, "no progress on stderr"),
+        CLI_END,
+    };
+    struct cli_cmd c = {
+        "pretrain",
+        "Masked-language-model pretraining as RoBERTa does it: dynamic masking of 15% of\n"
+        "the tokens (80% mask token, 10% random, 10% kept; [CLS]/[SEP]/padding never),\n"
+        "documents packed into --seq-len blocks ([CLS] ... [SEP], documents separated by\n"
+        "[SEP]), no next-sentence task. The MLM head is Hugging Face's (decoder tied to\n"
+        "the word embeddings), the softmax computed at the masked positions only. AdamW\n"
+        "(betas 0.9/0.999, eps 1e-6), linear warm-up then linear decay to 0, global-norm\n"
+        "clipping, weight decay on matrices only. Give --model FILE, or --preset NAME\n"
+        "with --vocab PATH.\n\n"
+        "Writes into --out-dir: step-NNNNNNN.bin checkpoints (ordinary model files holding\n"
+        "the MLM head and the step; every command loads them, fine-tuning ignores the\n"
+        "head), log.jsonl (one line per --log-every steps; at checkpoints the held-out\n"
+        "masked-LM loss and accuracy, fixed masks), state.bin (parameters, AdamW moments,\n"
+        "step). Run the same command again after Ctrl-C or a crash to resume: the run\n"
+        "continues bit for bit (same --threads).\n",
+        "  idim pretrain --preset tiny --vocab bert-base-uncased/ --corpus text.txt \\\n"
+        "      --steps 2000 --batch 64 --seq-len 64 --lr 1e-3 --out-dir runs/tiny\n",
+        opts, NULL, 0, 0};
+    int pos;
+    enum idim_status st;
+    if ((st = cli_parse(&c, argc, argv, &pos, err)) || pos < 0)
+        return st;
+    o.doc_lines = !strcmp(docs, "lines");
     o.seed = seed;
-    if (optind < argc)
-        return cli_usage_error(err, "pretrain", usage, "unexpected argument");
-    if (!corpus)
-        return cli_usage_error(err, "pretrain", usage, "give --corpus FILE[,FILE...]");
-    if (!o.out_dir)
-        return cli_usage_error(err, "pretrain", usage, "give --out-dir DIR");
     if (!!o.model == !!preset)
-        return cli_usage_error(err, "pretrain", usage, "give one of --model FILE or --preset NAME");
+        return cli_usage(err, "pretrain", "give one of --model FILE or --preset NAME");
     if (preset && !vocab)
-        return cli_usage_error(err, "pretrain", usage, "--preset needs --vocab PATH");
+        return cli_usage(err, "pretrain", "--preset needs --vocab PATH");
     if (!preset && (vocab || arch))
-        return cli_usage_error(err, "pretrain", usage, "--vocab and --arch go with --preset");
+        return cli_usage(err, "pretrain", "--vocab and --arch go with --preset");
     char *cbuf = NULL, init_path[4096];
     const char **files = NULL;
     int n = split_list(corpus, &cbuf, &files);
@@ -217,7 +148,7 @@ enum idim_status cli_pretrain(int argc, char **argv, struct idim_err *err)
         goto done;
     }
     if (n == 0) {
-        st = cli_usage_error(err, "pretrain", usage, "--corpus names no file");
+        st = cli_usage(err, "pretrain", "%s", "--corpus names no file");
         goto done;
     }
     o.corpus = files;

@@ -1,7 +1,8 @@
 /* main.c - `idim <command> [options]`: dispatch, signals, exit codes.
  *
  * The only place that prints errors or exits. Each command parses its own
- * options with getopt_long in src/cli_<command>.c and returns a status;
+ * options from its table (include/cli_opt.h) in src/cli_<command>.c and
+ * returns a status;
  * this file prints "idim: <message>" and maps the status to an exit code. */
 #include <cblas.h>
 #include <signal.h>
@@ -25,22 +26,21 @@ static const struct {
     const char *name;
     cli_fn fn;
     const char *summary;
-    int table; /* 1: options from a cli_opt table (transitional, until all are) */
 } commands[] = {
-    {"convert", cli_convert, "convert a Hugging Face model folder to an idim model file", 1},
-    {"init", cli_init, "write a randomly initialised model (presets tiny..base)", 1},
-    {"info", cli_info, "describe a model file: architecture, tensors, tokenizer", 1},
-    {"tokenize", cli_tokenize, "print a task's token ids as JSON lines", 1},
-    {"pretrain", cli_pretrain, "masked-LM pretraining with checkpoints and resume", 0},
-    {"finetune", cli_finetune, "full fine-tuning (the d90 baseline)", 1},
-    {"predict", cli_predict, "print logits and predictions of a model on a split", 1},
-    {"train", cli_train, "train theta_d in a d-dimensional subspace (DID/SAID)", 1},
-    {"eval", cli_eval, "rebuild tuned weights from a saved theta_d and evaluate", 1},
-    {"project", cli_project, "print one tensor's projected update; dump Fastfood tables", 1},
-    {"measure", cli_measure, "find d90 by bracket and log-scale bisection", 1},
-    {"sweep", cli_sweep, "train on a log-spaced grid of d; CSV and SVG plot", 1},
-    {"plot", cli_plot, "overlay saved runs (reports, sweep CSV, JSON lines) in one SVG plot", 1},
-    {"check", cli_check, "compare a report's d90 with an expected value (for CI)", 1},
+    {"convert", cli_convert, "convert a Hugging Face model folder to an idim model file"},
+    {"init", cli_init, "write a randomly initialised model (presets tiny..base)"},
+    {"info", cli_info, "describe a model file: architecture, tensors, tokenizer"},
+    {"tokenize", cli_tokenize, "print a task's token ids as JSON lines"},
+    {"pretrain", cli_pretrain, "masked-LM pretraining with checkpoints and resume"},
+    {"finetune", cli_finetune, "full fine-tuning (the d90 baseline)"},
+    {"predict", cli_predict, "print logits and predictions of a model on a split"},
+    {"train", cli_train, "train theta_d in a d-dimensional subspace (DID/SAID)"},
+    {"eval", cli_eval, "rebuild tuned weights from a saved theta_d and evaluate"},
+    {"project", cli_project, "print one tensor's projected update; dump Fastfood tables"},
+    {"measure", cli_measure, "find d90 by bracket and log-scale bisection"},
+    {"sweep", cli_sweep, "train on a log-spaced grid of d; CSV and SVG plot"},
+    {"plot", cli_plot, "overlay saved runs (reports, sweep CSV, JSON lines) in one SVG plot"},
+    {"check", cli_check, "compare a report's d90 with an expected value (for CI)"},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -146,8 +146,6 @@ static int print_docs(const char *what)
     }
     cli_docs_mode = mode;
     for (size_t i = 0; i < N_COMMANDS; i++) {
-        if (!commands[i].table)
-            continue;
         char *argv[] = {(char *)commands[i].name, "--help", NULL};
         struct idim_err err = {{0}};
         if (commands[i].fn(2, argv, &err) != IDIM_OK) {
