@@ -116,4 +116,19 @@ const char *arch_family_name(enum arch_family f);
  * fills layers/hidden/heads/ffn and returns 1, or returns 0 when unknown. */
 int arch_preset(const char *name, struct arch_config *c);
 
+/* BERT's random initialisation of one tensor, the one copy of the rule
+ * (Devlin et al. 2019; Hugging Face BertPreTrainedModel._init_weights):
+ * a 2-D tensor ~ normal(0, 0.02), drawn in row-major order from
+ * rng_init(rng_key(seed, key)) as (float)(0.02 * rng_normal); LayerNorm
+ * weight 1; every other 1-D tensor 0; the padding row (pad_id) of the word
+ * embeddings, and for RoBERTa of the position embeddings, 0 (as
+ * nn.Embedding(padding_idx) init does). Keys: tensor t of a table draws
+ * from key t (`idim init`, model_init_random); a tensor created when a file
+ * lacks it (a new classification head, a missing pooler) from
+ * ARCH_CREATED_KEY + t, so a model built at random equals `idim init` with
+ * the same seed followed by loading. x: [t->n_elem]. */
+#define ARCH_CREATED_KEY 1000000u
+void arch_init_tensor(float *x, const struct arch_tensor *t, const struct arch_config *c,
+                      uint64_t seed, uint64_t key);
+
 #endif

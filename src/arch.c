@@ -1,7 +1,9 @@
 /* arch.c - architecture validation and the canonical tensor table. */
 #include "arch.h"
+#include "rng.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum idim_status arch_validate(const struct arch_config *c, const char *what,
@@ -179,4 +181,25 @@ int arch_preset(const char *name, struct arch_config *c)
         }
     }
     return 0;
+}
+
+void arch_init_tensor(float *x, const struct arch_tensor *t, const struct arch_config *c,
+                      uint64_t seed, uint64_t key)
+{
+    size_t n = t->n_elem, len = strlen(t->name);
+    if (t->n_dims == 2) {
+        struct rng r;
+        rng_init(&r, rng_key(seed, key));
+        for (size_t i = 0; i < n; i++)
+            x[i] = (float)(0.02 * rng_normal(&r));
+        int word = strstr(t->name, ".embeddings.word_embeddings.") != NULL;
+        int pos = c->family == ARCH_ROBERTA && strstr(t->name, ".embeddings.position_embeddings.");
+        if ((word || pos) && c->pad_id >= 0 && c->pad_id < t->shape[0])
+            memset(x + (size_t)c->pad_id * (size_t)t->shape[1], 0,
+                   (size_t)t->shape[1] * sizeof *x);
+    } else {
+        float v = len >= 16 && !strcmp(t->name + len - 16, "LayerNorm.weight") ? 1.0f : 0.0f;
+        for (size_t i = 0; i < n; i++)
+            x[i] = v;
+    }
 }

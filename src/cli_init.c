@@ -23,28 +23,6 @@
 #include "tokdata.h"
 #include "wfile.h"
 
-static void fill_tensor(float *x, const struct arch_tensor *t, const struct arch_config *c,
-                        uint64_t seed, size_t idx)
-{
-    size_t n = t->n_elem;
-    size_t len = strlen(t->name);
-    if (t->n_dims == 2) {
-        struct rng r;
-        rng_init(&r, rng_key(seed, idx));
-        for (size_t i = 0; i < n; i++)
-            x[i] = (float)(0.02 * rng_normal(&r));
-        int word = strstr(t->name, ".embeddings.word_embeddings.") != NULL;
-        int pos = c->family == ARCH_ROBERTA && strstr(t->name, ".embeddings.position_embeddings.");
-        if ((word || pos) && c->pad_id < t->shape[0])
-            memset(x + (size_t)c->pad_id * (size_t)t->shape[1], 0, (size_t)t->shape[1] * sizeof *x);
-    } else if (len >= 16 && strcmp(t->name + len - 16, "LayerNorm.weight") == 0) {
-        for (size_t i = 0; i < n; i++)
-            x[i] = 1.0f;
-    } else {
-        memset(x, 0, n * sizeof *x);
-    }
-}
-
 /* Tensors are independent streams, so threads fill them in any order and
  * the file is the same for any thread count. */
 struct fill_job {
@@ -65,7 +43,7 @@ static void *fill_worker(void *arg)
         pthread_mutex_unlock(&j->mu);
         if (t >= j->nt)
             return NULL;
-        fill_tensor(j->block + j->tab[t].offset, &j->tab[t], j->c, j->seed, t);
+        arch_init_tensor(j->block + j->tab[t].offset, &j->tab[t], j->c, j->seed, t);
     }
 }
 

@@ -97,7 +97,7 @@ static void print_version(void)
     printf("idim %s\n", IDIM_VERSION);
     printf("BLAS: %s (core %s)\n", openblas_get_config(), openblas_get_corename());
     printf("SIMD: Fastfood transform uses %s\n", simd[lvl < 0 || lvl > 2 ? 0 : lvl]);
-#ifdef IDIM_MPI
+#if defined(IDIM_MPI) || defined(IDIM_HAVE_MPI)
     printf("MPI: yes\n");
 #else
     printf("MPI: no\n");

@@ -22,8 +22,7 @@
 
 #include "ops.h"
 
-/* Created tensor t draws from rng_key(seed, HEAD_STREAM + t). */
-#define HEAD_STREAM 1000000u
+/* Created tensor t draws from rng_key(seed, ARCH_CREATED_KEY + t) (arch.h). */
 
 /* Pointers to one layer's parameters (into params or grads). */
 struct layer_w {
@@ -280,42 +279,17 @@ void model_free(struct model *m)
     memset(m, 0, sizeof *m);
 }
 
-/* normal(0, std) weights from stream key; 1-D tensors get `fill`. */
-static void init_tensor(float *dst, const struct arch_tensor *t, uint64_t key, float std,
-                        float fill)
-{
-    if (t->n_dims == 2) {
-        struct rng r;
-        rng_init(&r, key);
-        for (size_t i = 0; i < t->n_elem; i++)
-            dst[i] = (float)(std * rng_normal(&r));
-    } else {
-        for (size_t i = 0; i < t->n_elem; i++)
-            dst[i] = fill;
-    }
-}
-
-static int is_ln_weight(const char *name)
-{
-    size_t n = strlen(name);
-    return n > 16 && strcmp(name + n - 16, "LayerNorm.weight") == 0;
-}
-
 void model_init_random(struct model *m, uint64_t seed)
 {
+    /* arch_init_tensor's keys: a head is "created", as model_load creates it */
     for (size_t t = 0; t < m->n_tensors; t++) {
         const struct arch_tensor *ten = &m->tensors[t];
         float *dst = m->params + ten->offset;
-        init_tensor(dst, ten, rng_key(seed, t), 0.02f, is_ln_weight(ten->name) ? 1.0f : 0.0f);
+        arch_init_tensor(dst, ten, &m->cfg, seed,
+                         ten->group == ARCH_G_HEAD ? ARCH_CREATED_KEY + t : t);
         m->theta0[t] = dst;
         m->tensor_created[t] = 1;
     }
-    /* HF's _init_weights zeroes the padding_idx rows of nn.Embedding. */
-    struct acts *a = m->priv;
-    int C = m->cfg.hidden;
-    memset(a->w.wte + (size_t)m->cfg.pad_id * C, 0, (size_t)C * sizeof(float));
-    if (m->cfg.family == ARCH_ROBERTA)
-        memset(a->w.wpe + (size_t)m->cfg.pad_id * C, 0, (size_t)C * sizeof(float));
     rng_init(&m->drop_rng, rng_key(seed, MODEL_DROP_STREAM));
 }
 
@@ -405,7 +379,7 @@ enum idim_status model_load(struct model *m, const struct wfile *w, uint64_t see
         } else {
             float *c = m->created + co;
             co += ten->n_elem;
-            init_tensor(c, ten, rng_key(seed, HEAD_STREAM + t), 0.02f, 0.0f);
+            arch_init_tensor(c, ten, &m->cfg, seed, ARCH_CREATED_KEY + t);
             memcpy(dst, c, ten->n_elem * sizeof(float));
             m->theta0[t] = c;
             m->tensor_created[t] = 1;
