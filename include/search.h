@@ -62,6 +62,11 @@ struct search_state {
     char path[1024];          /* state file, or "" for none */
     size_t n, cap;
     struct search_trial *trials; /* [n], owned */
+    unsigned char *ckpt;      /* the run in progress's checkpoint (owned) or NULL */
+    size_t ckpt_len;
+    int threads;              /* threads of this process (written to the file) */
+    int threads_file;         /* threads the loaded file's runs used (0: fresh) */
+    char file_key[SEARCH_KEY_MAX]; /* the key read from the file */
 };
 
 /* A probe: the best trial of one d over the lr grid. */
@@ -129,24 +134,52 @@ size_t search_log_grid(long dmin, long dmax, size_t n, long *d);
  * sorted in place). n must be > 0. */
 double search_median(long *x, size_t n);
 
-/* State file. Text, one record per line:
- *   idim-state 1
- *   key <arguments that matter>
- *   trial <seed> <d> <lr %a> <metric %a> <epochs> <seconds> <diverged> <majority_only>
- * Floats are written in hex (%a) so a resumed run sees bit-identical values.
- * Saved atomically: <path>.tmp.<pid>, fsync, rename. */
+/* State file, binary, little-endian (docs/MEASURE.md):
+ *    0 char[8] "IDIMSTAT"   8 u32 format version (2)   12 u32 threads of the
+ *      runs recorded (1..1024)   16 u32 key length k (1..2047)
+ *   20 u32 trial count n     24 u64 checkpoint length c
+ *   32 key (k bytes, printable ASCII)
+ *   then n trials of 80 bytes: u64 proj_seed, u64 d, f64 lr, f64 metric (NaN
+ *      only when diverged, else in [-1, 1]), f64 seconds, u64 steps, u64
+ *      total_steps, u64 met_step, u64 hopeless_step, u32 epochs (0..256),
+ *      u32 flags (bit 0 diverged, bit 1 majority_only, bits 2-3 outcome,
+ *      the rest 0)
+ *   then the checkpoint of the run in progress (c bytes, train_ckpt_parse)
+ *   then u64 FNV-1a 64 of every byte before it.
+ * Saved atomically (fileio_write_atomic) after every run and checkpoint. */
+#define SEARCH_STATE_MAX_BYTES ((size_t)1 << 28)
 
-/* Initialises an empty state with key (copied) and path ("" or NULL: no
- * file). Then, if the file exists, loads it: a file whose key differs is
- * refused (IDIM_ERR_USAGE, naming the path and both keys' first
- * difference); a malformed line is IDIM_ERR_FORMAT naming path and line.
- * A missing file is not an error (a fresh run): it is created at once
- * holding only the key, so an unwritable path fails here (IDIM_ERR_WRITE)
- * rather than after the first training run. */
+/* Initialises an empty state with key (copied), the thread count of this
+ * process and path ("" or NULL: no file). Then, if the file exists, loads
+ * it (a regular file of at most SEARCH_STATE_MAX_BYTES): a file whose key
+ * differs is refused (IDIM_ERR_USAGE, naming the path and both keys' first
+ * difference); a corrupt one is IDIM_ERR_FORMAT naming the path, the byte
+ * offset, the field, what was expected and found. st->threads_file then
+ * holds the thread count the file's runs used (resuming with another one
+ * works; the last bits of later runs may differ). A missing file is not an
+ * error (a fresh run): it is created at once holding only the key, so an
+ * unwritable path fails here (IDIM_ERR_WRITE) rather than after the first
+ * training run. */
 enum idim_status search_state_open(struct search_state *st, const char *path, const char *key,
-                                   struct idim_err *err);
+                                   int threads, struct idim_err *err);
 
-/* Adds a trial (in memory) and saves the file when st->path[0]. */
+/* Parses a state file held in buf[0..len) into st (which the caller
+ * zeroed): pure, no I/O, so it can be fuzzed. st->file_key receives the
+ * key. Returns IDIM_OK, IDIM_ERR_FORMAT (path, byte offset and field named)
+ * or IDIM_ERR_NOMEM; on failure st may hold some trials (free it). */
+enum idim_status search_state_parse(struct search_state *st, const unsigned char *buf,
+                                    size_t len, const char *path, struct idim_err *err);
+
+/* Encodes st into buf (which holds the returned count of bytes); buf NULL:
+ * only returns the size. */
+size_t search_state_encode(const struct search_state *st, unsigned char *buf);
+
+/* Stores the checkpoint of the run in progress (copied) and saves. */
+enum idim_status search_state_set_ckpt(struct search_state *st, const unsigned char *ckpt,
+                                       size_t len, struct idim_err *err);
+
+/* Adds a trial (in memory), drops the checkpoint (that run is finished) and
+ * saves the file when st->path[0]. */
 enum idim_status search_state_add(struct search_state *st, const struct search_trial *t,
                                   struct idim_err *err);
 

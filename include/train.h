@@ -83,6 +83,7 @@ struct train_progress {
     double ex_per_s;    /* training examples per second so far */
     double eta_s;       /* estimated seconds left in this run */
     int evaluating;     /* 1 while the dev split is being scored */
+    double best;        /* best dev score so far (NAN before the first evaluation) */
 };
 typedef void (*train_progress_fn)(const struct train_progress *p, void *user);
 
@@ -124,7 +125,38 @@ struct train_opts {
     int early_stop;         /* 1: stop when met, or when train_hopeless says so
                                (abandoned); 0: run the schedule in full and only record
                                the steps at which it would have stopped */
+    /* In-run checkpoints (subspace runs with adamw or sgd): every ckpt_every_s
+     * seconds (> 0), at a step boundary, the run's state is encoded (see
+     * train_ckpt_parse) and handed to ckpt_fn, which stores it (measure: the
+     * state file). A non-OK status stops the run with that status. */
+    double ckpt_every_s;
+    enum idim_status (*ckpt_fn)(void *user, const unsigned char *ckpt, size_t len,
+                                struct idim_err *err);
+    void *ckpt_user;
+    long max_steps;         /* > 0: stop after this many steps (timing a few real steps
+                               for `measure --dry-run`); 0 = the whole schedule */
+    const unsigned char *resume; /* a checkpoint of this very run to continue from (its
+                                    options must match: IDIM_ERR_USAGE otherwise), or NULL */
+    size_t resume_len;
 };
+
+/* What a checkpoint says it belongs to. */
+struct train_ckpt_id {
+    int mode, optimizer, threads;
+    uint64_t proj_seed, seed;
+    size_t d;
+    double lr;
+    long total, step; /* the schedule's steps; steps done */
+};
+
+/* Validates a checkpoint held in buf[0..len) (pure: no I/O): magic,
+ * version, sizes, and every field against its range (scores NaN or in
+ * [-1, 1], losses >= 0, counts within the schedule, generator states not
+ * all zero, reserved bytes zero, every vector value finite). Messages name
+ * `where` and the byte offset base + offset. Fills *id (may be NULL).
+ * Returns IDIM_OK or IDIM_ERR_FORMAT. */
+enum idim_status train_ckpt_parse(const unsigned char *buf, size_t len, const char *where,
+                                  size_t base, struct train_ckpt_id *id, struct idim_err *err);
 
 /* How a run ended. */
 enum train_outcome {

@@ -30,6 +30,99 @@ static void measure_config(struct search_config *cfg, const struct probe_args *a
     cfg->early_stop = !a->no_early_stop;
 }
 
+/* Seconds per step of a run with options o, from timing `steps` real steps
+ * (setup included, so it errs high); *eval_s = one dev evaluation. */
+static enum idim_status time_steps(struct probe_ctx *c, struct train_opts o, long steps,
+                                   double *step_s, double *eval_s, struct idim_err *err)
+{
+    struct train_result *r = calloc(1, sizeof *r);
+    if (!r)
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
+    o.max_steps = steps;
+    o.eval_every = steps;
+    o.target = NAN;
+    o.progress = NULL;
+    enum idim_status st = train_run(&c->td, &o, r, err);
+    *step_s = r->steps ? (r->seconds - r->eval_seconds) / (double)r->steps : NAN;
+    *eval_s = r->n_evals ? r->eval_seconds / r->n_evals : 0;
+    free(r);
+    return st;
+}
+
+/* --dry-run: the plan and an honest wall-time range, from timing a few
+ * real steps of a baseline run and of a subspace run. */
+static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, double precision,
+                                     long n_seeds, struct idim_err *err)
+{
+    const struct probe_args *a = c->args;
+    size_t n_train = c->td.train.n;
+    if (a->limit_train > 0 && (size_t)a->limit_train < n_train)
+        n_train = (size_t)a->limit_train;
+    long spe = (long)((n_train + (size_t)a->batch - 1) / (size_t)a->batch);
+    int sub_epochs = a->epochs > 0 ? a->epochs : c->sub.epochs > 0 ? c->sub.epochs : 0;
+    if (sub_epochs <= 0) {
+        static const char *const big[] = {"sst2", "qnli", "qqp", "mnli"};
+        sub_epochs = 20;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(c->td.spec.name, big[i]))
+                sub_epochs = 3;
+    }
+    long base_steps = spe * a->baseline_epochs, sub_steps = spe * sub_epochs;
+    int bracket = 1;
+    for (long d = dmin; d < dmax; d = d > dmax / 2 ? dmax : 2 * d)
+        bracket++;
+    int bis = (int)ceil(log2(log(2.0) / log(precision)));
+    if (bis < 0)
+        bis = 0;
+    int base_runs = isfinite(a->baseline) || a->baseline_from ? 0 : a->n_baseline_lr;
+    double fs = 0, fe = 0, ss = NAN, se = 0;
+    long probe_steps = spe < 5 ? spe : 5;
+    enum idim_status st = IDIM_OK;
+    if (base_runs) {
+        struct train_opts o = c->full;
+        o.lr = a->baseline_lr[0];
+        if ((st = time_steps(c, o, probe_steps, &fs, &fe, err)))
+            return st;
+    }
+    struct train_opts o = c->sub;
+    o.lr = a->lr[0];
+    long dt = (long)sqrt((double)dmin * (double)dmax);
+    o.d = (size_t)(dt > dmin ? dt : dmin);
+    o.proj_seed = a->proj_seed;
+    if ((st = time_steps(c, o, probe_steps, &ss, &se, err)))
+        return st;
+    long evals_per_run = sub_epochs + (c->sub.eval_every > 0 ? sub_steps / c->sub.eval_every : 0);
+    double base_s = base_runs * (base_steps * fs + a->baseline_epochs * fe);
+    double run_s = sub_steps * ss + evals_per_run * se;
+    int most = (bracket + bis) * a->n_lr;
+    int fewest = 1 + (bis > 0 ? bis - 1 : 0);
+    printf("plan for idim measure --task %s (%zu train rows, %ld steps per epoch, batch %d, "
+           "%d threads):\n",
+           c->td.spec.name, n_train, spe, a->batch, c->threads);
+    if (base_runs)
+        printf("  baseline: %d full fine-tuning run%s x %d epochs = %ld steps each; measured "
+               "%.3f s/step, %.2f s per dev evaluation: ~%.0f s\n",
+               base_runs, base_runs > 1 ? "s" : "", a->baseline_epochs, base_steps, fs, fe,
+               base_s);
+    else
+        printf("  baseline: given, no fine-tuning\n");
+    printf("  search (per projection seed, %ld seed%s): probes d = %ld, %ld, ... up to %ld "
+           "(at most %d), then about %d bisection probes to precision %g; each probe runs up "
+           "to %d lr%s\n",
+           n_seeds, n_seeds > 1 ? "s" : "", dmin, dmin * 2 <= dmax ? dmin * 2 : dmax, dmax,
+           bracket, bis, precision, a->n_lr, a->n_lr > 1 ? "s" : "");
+    printf("  a subspace run: %d epochs = %ld steps, dev scored %ld times; measured %.3f "
+           "s/step (d=%zu), %.2f s per evaluation: ~%.0f s in full%s\n",
+           sub_epochs, sub_steps, evals_per_run, ss, o.d, se, run_s,
+           a->no_early_stop ? "" : " (less when it stops early)");
+    double lo = base_s + fewest * run_s * (a->no_early_stop ? 1.0 : 0.3) * (double)n_seeds;
+    double hi = base_s + most * run_s * (double)n_seeds;
+    printf("  estimated wall time: %.0f s to %.0f s (%.1f to %.1f min): fewest probes with "
+           "early stops to every bracket point and bisection step in full\n",
+           lo, hi, lo / 60, hi / 60);
+    return IDIM_OK;
+}
+
 enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
 {
     struct probe_args a;
@@ -37,7 +130,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     long dmin = 10, dmax = 100000, n_seeds = 1;
     double precision = 1.1;
     const char *out = NULL, *state_path = NULL, *plot = NULL;
-    int force = 0;
+    int force = 0, dry_run = 0;
     struct cli_opt opts[] = {
         CLI_LONG(0, "dmin", "N", &dmin, 1, 1L << 40, "first d of the bracket"),
         CLI_LONG(0, "dmax", "N", &dmax, 1, 1L << 40, "largest d tried"),
@@ -48,6 +141,9 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         CLI_OUT(&out, "write the JSON report (docs/report.schema.json)", 0),
         CLI_STR(0, "plot", "FILE", &plot,
                 "write an SVG plot of the probes (metric vs d, log axis)", CLI_FILE),
+        CLI_FLAG(0, "dry-run", &dry_run,
+                 "print the plan (runs, steps per run) and an estimated wall\n"
+                 "time from timing a few real steps, then exit"),
         CLI_FLAG(0, "force", &force,
                  "search even when the fine-tuned baseline is not clearly above\n"
                  "the majority class (otherwise exit 3 before the search: the\n"
@@ -142,14 +238,25 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         }
     }
 
+    if (dry_run) {
+        st = dry_run_plan(&ctx, dmin_used, dmax, precision, n_seeds, err);
+        goto done;
+    }
+
     char key[SEARCH_KEY_MAX];
     probe_state_key(&ctx, "measure", key, sizeof key);
-    st = search_state_open(&state, state_path, key, err);
+    st = search_state_open(&state, state_path, key, ctx.threads, err);
     if (st)
         goto done;
-    if (state.n && !a.quiet)
-        fprintf(stderr, "idim: measure: resuming from %s (%zu finished runs)\n", state_path,
-                state.n);
+    ctx.state = &state;
+    if ((state.n || state.ckpt) && !a.quiet)
+        fprintf(stderr, "idim: measure: resuming from %s (%zu finished runs%s)\n", state_path,
+                state.n, state.ckpt ? ", one in progress" : "");
+    if ((state.n || state.ckpt) && state.threads_file != ctx.threads && !a.quiet)
+        fprintf(stderr,
+                "idim: measure: warning: %s was written with %d threads, this run uses %d: "
+                "the runs still to do may differ from an uninterrupted run in the last bits\n",
+                state_path, state.threads_file, ctx.threads);
 
     double baseline = NAN;
     char source[1100];
@@ -213,7 +320,10 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     }
     double target = a.threshold * baseline;
     ctx.target = target;
-    if (!a.quiet && cli_stderr_is_tty())
+    ctx.dmax = dmax;
+    ctx.precision = precision;
+    ctx.n_seeds = (int)n_seeds;
+    if (!a.quiet)
         fprintf(stderr, "idim: baseline %s %.4f, target > %.4f\n", ctx.metric, baseline, target);
 
     results = calloc((size_t)n_seeds, sizeof *results);
@@ -228,6 +338,7 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         struct search_config cfg;
         measure_config(&cfg, &a, dmin_used, dmax, precision, i);
         cfg.target = target;
+        ctx.seed_index = (int)i;
         r.proj_seeds[i] = cfg.seed;
         st = search_run(&cfg, fn, fn_ctx, rst, &results[i], err);
         if (st == IDIM_ERR_NOT_REACHED) {

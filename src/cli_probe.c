@@ -64,6 +64,7 @@ void probe_args_default(struct probe_args *a)
     a->max_len = 0; /* 128, or the model's maximum when smaller */
     a->seed = 42;
     a->proj_seed = 1234;
+    a->ckpt_every = 5;
 }
 
 enum idim_status probe_opt_method(const struct cli_opt *o, const char *arg, struct idim_err *err)
@@ -183,8 +184,115 @@ enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struc
         long spe = (long)((n + (size_t)a->batch - 1) / (size_t)a->batch);
         c->sub.eval_every = spe >= 8 ? (spe + 3) / 4 : 0;
     }
-    c->progress = !a->quiet && cli_stderr_is_tty();
+    c->tty = cli_stderr_is_tty();
+    c->progress = !a->quiet;
+    c->t0 = probe_now();
+    c->n_lr = a->n_lr;
+    c->n_seeds = 1;
     return IDIM_OK;
+}
+
+/* train_opts.ckpt_fn: the run's checkpoint goes into the state file. */
+static enum idim_status probe_ckpt(void *user, const unsigned char *ckpt, size_t len,
+                                   struct idim_err *err)
+{
+    return search_state_set_ckpt(user, ckpt, len, err);
+}
+
+static void fmt_time(char *buf, size_t cap, double s)
+{
+    if (!(s >= 0) || !isfinite(s))
+        snprintf(buf, cap, "?");
+    else if (s < 3600)
+        snprintf(buf, cap, "%d:%02d", (int)(s / 60), (int)s % 60);
+    else
+        snprintf(buf, cap, "%dh%02d", (int)(s / 3600), (int)(s / 60) % 60);
+}
+
+/* Probes the search still needs after the current one, at least and at
+ * most, from what the finished probes of this seed say (a probe is met when
+ * any of its runs met the target): bisection between the largest failing and
+ * the smallest meeting d to --precision, and before a meeting d is known, the
+ * doubling steps left up to --dmax. */
+static void probes_left(const struct probe_ctx *c, uint64_t seed, long cur, int *lo_n, int *hi_n)
+{
+    long lo = 0, hi = 0;
+    const struct search_state *st = c->state;
+    for (size_t i = 0; st && i < st->n; i++) {
+        const struct search_trial *t = &st->trials[i];
+        if (t->seed != seed || t->d == 0)
+            continue;
+        if (search_trial_meets(t, c->target)) {
+            if (!hi || t->d < hi)
+                hi = t->d;
+        } else if (t->d > lo) {
+            lo = t->d;
+        }
+    }
+    double pr = c->precision > 1 ? c->precision : 1.1;
+    int bis2 = (int)ceil(log2(log(2.0) / log(pr))); /* after a doubling bracket */
+    if (bis2 < 0)
+        bis2 = 0;
+    if (hi && lo && lo < hi) {
+        int n = (double)hi / (double)lo > pr ? (int)ceil(log2(log((double)hi / lo) / log(pr))) : 0;
+        *hi_n = n > 0 ? n - 1 : 0;
+        *lo_n = *hi_n > 0 ? *hi_n - 1 : 0;
+        return;
+    }
+    int up = 0;
+    for (long d = cur; d < c->dmax; d = d > c->dmax / 2 ? c->dmax : 2 * d)
+        up++;
+    *lo_n = bis2 > 0 ? bis2 - 1 : 0;
+    *hi_n = up + bis2;
+}
+
+/* train_opts.progress for measure and sweep: one live line on a terminal,
+ * a plain line every PROBE_PLAIN_EVERY seconds otherwise. */
+static void probe_progress(const struct train_progress *p, void *user)
+{
+    struct probe_ctx *c = user;
+    double now = probe_now();
+    if (now - c->t_line < (c->tty ? 0.2 : PROBE_PLAIN_EVERY))
+        return;
+    c->t_line = now;
+    char el[16], left[16], lo_s[16], hi_s[16], buf[400];
+    fmt_time(el, sizeof el, now - c->t0);
+    fmt_time(left, sizeof left, p->eta_s);
+    char what[32];
+    if (c->cur_d)
+        snprintf(what, sizeof what, "d=%ld", c->cur_d);
+    else
+        snprintf(what, sizeof what, "baseline");
+    int n = snprintf(buf, sizeof buf, "idim: %s lr=%g epoch %d/%d step %ld/%ld", what,
+                     c->cur_lr, p->epoch, p->epochs, p->step, p->steps);
+    if (n > 0 && (size_t)n < sizeof buf && isfinite(p->best))
+        n += snprintf(buf + n, sizeof buf - (size_t)n, " dev %.4f%s%.4f", p->best,
+                      isfinite(c->target) && c->cur_d ? " vs target > " : "",
+                      isfinite(c->target) && c->cur_d ? c->target : p->best);
+    if (n > 0 && (size_t)n < sizeof buf)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, " | runs done %zu | %s elapsed | run %s left",
+                      c->state ? c->state->n : 0, el, left);
+    if (c->dmax > 0 && c->cur_d > 0 && isfinite(c->target) && n > 0 && (size_t)n < sizeof buf) {
+        /* honest range: the fewest probes left, each as short as the
+         * shortest run so far; the most, each a full run */
+        int a = 0, b = 0;
+        probes_left(c, c->cur_seed, c->cur_d, &a, &b);
+        double full = p->step > 0 ? (p->eta_s + (now - c->t_run)) : NAN;
+        double shortest = full;
+        for (size_t i = 0; c->state && i < c->state->n; i++)
+            if (c->state->trials[i].d > 0 && c->state->trials[i].seconds < shortest)
+                shortest = c->state->trials[i].seconds;
+        fmt_time(lo_s, sizeof lo_s, p->eta_s * 0 + a * shortest);
+        fmt_time(hi_s, sizeof hi_s, p->eta_s + b * c->n_lr * full +
+                                        (c->n_seeds - c->seed_index - 1) * (b + 8) * full);
+        n += snprintf(buf + n, sizeof buf - (size_t)n, " | search %s to %s left (%d-%d probes)",
+                      lo_s, hi_s, a, b);
+    }
+    if (c->tty)
+        fprintf(stderr, "\r\033[K%s", buf);
+    else
+        fprintf(stderr, "%s\n", buf);
+    fflush(stderr);
 }
 
 enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct search_trial *out,
@@ -198,16 +306,37 @@ enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct
         o.proj_seed = seed;
         o.target = c->target;
     }
+    c->cur_d = d;
+    c->cur_lr = lr;
+    c->cur_seed = seed;
+    c->t_run = probe_now();
     if (c->progress) {
-        if (d)
-            fprintf(stderr, "idim: training d=%ld lr=%g proj-seed %llu ...\n", d, lr,
-                    (unsigned long long)seed);
-        else
-            fprintf(stderr, "idim: baseline: full fine-tuning lr=%g ...\n", lr);
+        o.progress = probe_progress;
+        o.progress_user = c;
     }
     struct train_result *r = calloc(1, sizeof *r);
     if (!r)
         return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
+    if (d > 0 && c->state && c->state->path[0]) {
+        o.ckpt_every_s = c->args->ckpt_every;
+        o.ckpt_fn = probe_ckpt;
+        o.ckpt_user = c->state;
+        struct train_ckpt_id id;
+        struct idim_err e2;
+        if (c->state->ckpt &&
+            train_ckpt_parse(c->state->ckpt, c->state->ckpt_len, "checkpoint", 0, &id, &e2) ==
+                IDIM_OK &&
+            id.proj_seed == seed && id.d == (size_t)d && id.lr == lr) {
+            o.resume = c->state->ckpt;
+            o.resume_len = c->state->ckpt_len;
+            if (!c->args->quiet)
+                fprintf(stderr, "idim: resuming d=%ld lr=%g at step %ld of %ld%s\n", d, lr,
+                        id.step, id.total,
+                        id.threads != c->threads
+                            ? " (written with another thread count: the last bits may differ)"
+                            : "");
+        }
+    }
     enum idim_status st = train_run(&c->td, &o, r, err);
     if (st == IDIM_OK) {
         out->metric = r->best;
@@ -221,7 +350,8 @@ enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct
         out->met_step = r->met_step;
         out->hopeless_step = r->hopeless_step;
         if (c->progress)
-            fprintf(stderr, "idim:   %s %.4f, %s at step %ld of %ld (%.1f s)%s\n", c->metric,
+            fprintf(stderr, "%sidim: %s%.0ld lr=%g: %s %.4f, %s at step %ld of %ld (%.1f s)%s\n",
+                    c->tty ? "\r\033[K" : "", d ? "d=" : "baseline", d, lr, c->metric,
                     r->best, train_outcome_name(r->outcome), r->steps, r->total_steps,
                     r->seconds, r->majority_only ? " majority class only" : "");
     }
@@ -243,11 +373,11 @@ void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size
     int n = snprintf(key, cap,
                      "%s task=%s model=%s train=%.16s dev=%.16s method=%s scope=%s epochs=%d "
                      "baseline-epochs=%d batch=%d max-len=%d limit-train=%ld limit-dev=%ld "
-                     "seed=%llu threads=%d eval-every=%ld early-stop=%d",
+                     "seed=%llu eval-every=%ld early-stop=%d",
                      cmd, c->td.spec.name, c->td.checksum_hex, c->train_sha, c->dev_sha,
                      train_mode_name(a->mode), a->scope == FF_SCOPE_GLOBAL ? "global" : "tensor",
                      a->epochs, a->baseline_epochs, a->batch, c->td.max_len, a->limit_train,
-                     a->limit_dev, (unsigned long long)a->seed, c->threads, c->sub.eval_every,
+                     a->limit_dev, (unsigned long long)a->seed, c->sub.eval_every,
                      c->sub.early_stop);
     /* a custom task: the same files read with other columns is another task */
     if (!strcmp(c->td.spec.name, "custom") && n > 0 && (size_t)n < cap)
@@ -316,7 +446,7 @@ enum idim_status probe_run_parallel(struct sched *sc, sched_plan_fn plan, void *
     size_t n_old = st->n;
     enum idim_status s = sched_run(sc, plan, plan_ctx, st, err);
     if (s == IDIM_OK)
-        s = search_state_open(old, NULL, st->key, err);
+        s = search_state_open(old, NULL, st->key, st->threads, err);
     for (size_t i = 0; s == IDIM_OK && i < n_old; i++)
         s = search_state_add(old, &st->trials[i], err);
     if (s)

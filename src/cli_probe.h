@@ -74,6 +74,9 @@ enum idim_status probe_opt_baseline(const struct cli_opt *o, const char *arg,
                  "run every schedule in full (for checking: same d90); default:\n"            \
                  "stop a run once its dev score is above the target (met) or by\n"            \
                  "the hopeless rule (abandoned), docs/MEASURE.md"),                            \
+        CLI_DOUBLE(0, "checkpoint-every", "S", &(a)->ckpt_every, 0, 1e6,                       \
+                   "with --state: save the subspace run in progress every S\n"                 \
+                   "seconds (default 5; 0 = only finished runs)"),                              \
         CLI_TASK_OPTS(&(a)->t)
 
 struct probe_args {
@@ -96,6 +99,7 @@ struct probe_args {
     int quiet;
     long eval_every;          /* --eval-every (0 = auto) */
     int no_early_stop;        /* --no-early-stop */
+    double ckpt_every;        /* --checkpoint-every seconds (0 = off) */
 };
 
 void probe_args_default(struct probe_args *a);
@@ -108,10 +112,19 @@ struct probe_ctx {
     int threads;              /* resolved threads per run */
     size_t n_tensors;         /* m */
     size_t n_params;          /* D */
-    int progress;             /* print a line per trial on stderr */
+    int progress;             /* progress on stderr (not --quiet) */
+    int tty;                  /* stderr is a terminal: one live line */
+    double t0, t_line, t_run; /* start of the command, last progress line, this run */
+    long cur_d;               /* the run in progress: d (0 = baseline), lr, seed */
+    double cur_lr;
+    uint64_t cur_seed;
+    long dmax;                /* measure: the search's range, for the time-left range */
+    double precision;         /* (dmax 0: no search range shown, as in sweep) */
+    int n_lr, n_seeds, seed_index;
     char train_sha[65], dev_sha[65];
     char train_path[1024], dev_path[1024];
     const char *metric;       /* metric name */
+    struct search_state *state; /* borrowed: where checkpoints go (NULL: nowhere) */
     double target;            /* subspace runs' target (set once the baseline is known;
                                  NAN before) */
 };
@@ -167,6 +180,9 @@ double probe_now(void);
 /* The baseline guard of `measure`: fine-tuning must beat the majority class
  * by at least this much (in the task's metric) and not predict one class. */
 #define PROBE_GUARD_MARGIN 0.02
+
+/* Seconds between plain progress lines when stderr is not a terminal. */
+#define PROBE_PLAIN_EVERY 30.0
 
 /* What predicting the majority class scores on the dev split used (NAN for
  * regression tasks). */

@@ -116,7 +116,8 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
         goto done;
     char key[SEARCH_KEY_MAX];
     probe_state_key(&ctx, "sweep", key, sizeof key);
-    st = search_state_open(&state, state_path, key, err);
+    st = search_state_open(&state, state_path, key, ctx.threads, err);
+    ctx.state = &state;
     if (st)
         goto done;
 

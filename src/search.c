@@ -3,6 +3,8 @@
  * Li et al. 2018 (d90, "metric > 0.9 * baseline"); Aghajanyan et al. 2021. */
 #include "search.h"
 #include "fileio.h"
+#include "lebytes.h"
+#include "train.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -234,15 +236,24 @@ double search_median(long *x, size_t n)
     return 0.5 * ((double)x[n / 2 - 1] + (double)x[n / 2]);
 }
 
-/* ---- state file ---- */
+/* ---- state file (layout: include/search.h) ---- */
+
+#define ST_MAGIC "IDIMSTAT"
+#define ST_VERSION 2u
+#define ST_HDR 32u
+#define ST_TRIAL 80u
+#define ST_MAX_TRIALS 1000000u
 
 void search_state_free(struct search_state *st)
 {
     if (!st)
         return;
     free(st->trials);
+    free(st->ckpt);
     st->trials = NULL;
+    st->ckpt = NULL;
     st->n = st->cap = 0;
+    st->ckpt_len = 0;
 }
 
 static enum idim_status state_push(struct search_state *st, const struct search_trial *t,
@@ -260,32 +271,56 @@ static enum idim_status state_push(struct search_state *st, const struct search_
     return IDIM_OK;
 }
 
+size_t search_state_encode(const struct search_state *st, unsigned char *buf)
+{
+    size_t kl = strlen(st->key);
+    size_t n = ST_HDR + kl + ST_TRIAL * st->n + st->ckpt_len + 8;
+    if (!buf)
+        return n;
+    memset(buf, 0, n);
+    memcpy(buf, ST_MAGIC, 8);
+    le_put32(buf + 8, ST_VERSION);
+    le_put32(buf + 12, (uint32_t)st->threads);
+    le_put32(buf + 16, (uint32_t)kl);
+    le_put32(buf + 20, (uint32_t)st->n);
+    le_put64(buf + 24, st->ckpt_len);
+    memcpy(buf + ST_HDR, st->key, kl);
+    unsigned char *p = buf + ST_HDR + kl;
+    for (size_t i = 0; i < st->n; i++, p += ST_TRIAL) {
+        const struct search_trial *t = &st->trials[i];
+        le_put64(p, t->seed);
+        le_put64(p + 8, (uint64_t)t->d);
+        le_putf64(p + 16, t->lr);
+        le_putf64(p + 24, t->metric);
+        le_putf64(p + 32, t->seconds);
+        le_put64(p + 40, (uint64_t)t->steps);
+        le_put64(p + 48, (uint64_t)t->total_steps);
+        le_put64(p + 56, (uint64_t)t->met_step);
+        le_put64(p + 64, (uint64_t)t->hopeless_step);
+        le_put32(p + 72, (uint32_t)t->epochs);
+        le_put32(p + 76, (uint32_t)((t->diverged ? 1u : 0u) | (t->majority_only ? 2u : 0u) |
+                                 ((uint32_t)t->outcome << 2)));
+    }
+    if (st->ckpt_len)
+        memcpy(p, st->ckpt, st->ckpt_len);
+    le_put64(buf + n - 8, le_fnv1a64(buf, n - 8));
+    return n;
+}
+
 enum idim_status search_state_save(const struct search_state *st, struct idim_err *err)
 {
     if (!st->path[0])
         return IDIM_OK;
-    char *text = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&text, &len);
-    if (!f)
+    size_t n = search_state_encode(st, NULL);
+    unsigned char *buf = malloc(n);
+    if (!buf)
         return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory writing the state file",
                          st->path);
-    fprintf(f, "idim-state 1\nkey %s\n", st->key);
-    for (size_t i = 0; i < st->n; i++) {
-        const struct search_trial *t = &st->trials[i];
-        fprintf(f, "trial %llu %ld %a %a %d %.3f %d %d\n", (unsigned long long)t->seed, t->d,
-                t->lr, t->metric, t->epochs, t->seconds, t->diverged, t->majority_only);
-    }
-    int bad = fclose(f) != 0;
-    if (bad || !text) {
-        free(text);
-        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory writing the state file",
-                         st->path);
-    }
-    /* tmp + fsync + rename + fsync of the folder: a finished probe survives
-     * kill -9 and power loss. */
-    enum idim_status rc = fileio_write_atomic(st->path, text, len, err);
-    free(text);
+    search_state_encode(st, buf);
+    /* atomic replace (fileio_write_atomic): a finished probe or a checkpoint
+     * survives kill -9 and power loss. */
+    enum idim_status rc = fileio_write_atomic(st->path, buf, n, err);
+    free(buf);
     return rc;
 }
 
@@ -295,91 +330,169 @@ enum idim_status search_state_add(struct search_state *st, const struct search_t
     enum idim_status s = state_push(st, t, err);
     if (s != IDIM_OK)
         return s;
+    free(st->ckpt); /* the run finished: its checkpoint is spent */
+    st->ckpt = NULL;
+    st->ckpt_len = 0;
     return search_state_save(st, err);
 }
 
+enum idim_status search_state_set_ckpt(struct search_state *st, const unsigned char *ckpt,
+                                       size_t len, struct idim_err *err)
+{
+    if (len != st->ckpt_len) {
+        unsigned char *p = realloc(st->ckpt, len);
+        if (!p)
+            return idim_fail(err, IDIM_ERR_NOMEM, "state: out of memory for a checkpoint");
+        st->ckpt = p;
+        st->ckpt_len = len;
+    }
+    memcpy(st->ckpt, ckpt, len);
+    return search_state_save(st, err);
+}
+
+#define TRY(x)                                                                               \
+    do {                                                                                     \
+        enum idim_status s_ = (x);                                                           \
+        if (s_ != IDIM_OK)                                                                   \
+            return s_;                                                                       \
+    } while (0)
+
+static enum idim_status parse_trial(const unsigned char *p, size_t off, const char *path,
+                                    struct search_trial *t, struct idim_err *err)
+{
+    struct le_check k = {path, 0, err};
+    memset(t, 0, sizeof *t);
+    t->seed = le_get64(p);
+    uint64_t d = le_get64(p + 8);
+    TRY(le_check_u(&k, off + 8, "trial d", d, 0, (uint64_t)1 << 40));
+    t->d = (long)d;
+    t->lr = le_getf64(p + 16);
+    TRY(le_check_f(&k, off + 16, "trial lr", t->lr, 1e-30, 1e30, 0));
+    uint32_t flags = le_get32(p + 76);
+    TRY(le_check_u(&k, off + 76, "trial flags", flags, 0, 15));
+    t->diverged = (flags & 1u) != 0;
+    t->majority_only = (flags & 2u) != 0;
+    t->outcome = (int)(flags >> 2);
+    if (t->diverged != (t->outcome == 3))
+        return le_bad(&k, off + 76, "trial flags", "diverged exactly when the outcome is",
+                      "a mismatch");
+    t->metric = le_getf64(p + 24);
+    /* every metric idim computes (accuracy, F1, MCC, Pearson, Spearman) lies in
+     * [-1, 1]; NaN only when the run diverged before any evaluation */
+    TRY(le_check_f(&k, off + 24, "trial metric", t->metric, -1, 1, t->diverged));
+    t->seconds = le_getf64(p + 32);
+    TRY(le_check_f(&k, off + 32, "trial seconds", t->seconds, 0, 1e12, 0));
+    uint64_t total = le_get64(p + 48), steps = le_get64(p + 40);
+    TRY(le_check_u(&k, off + 48, "trial total steps", total, 0, (uint64_t)1 << 40));
+    TRY(le_check_u(&k, off + 40, "trial steps", steps, 0, total));
+    TRY(le_check_u(&k, off + 56, "trial met step", le_get64(p + 56), 0, steps));
+    TRY(le_check_u(&k, off + 64, "trial hopeless step", le_get64(p + 64), 0, steps));
+    t->total_steps = (long)total;
+    t->steps = (long)steps;
+    t->met_step = (long)le_get64(p + 56);
+    t->hopeless_step = (long)le_get64(p + 64);
+    uint32_t ep = le_get32(p + 72);
+    TRY(le_check_u(&k, off + 72, "trial epochs", ep, 0, 256));
+    t->epochs = (int)ep;
+    return IDIM_OK;
+}
+
+enum idim_status search_state_parse(struct search_state *st, const unsigned char *buf,
+                                    size_t len, const char *path, struct idim_err *err)
+{
+    struct le_check k = {path, 0, err};
+    if (len < 8 || memcmp(buf, ST_MAGIC, 8) != 0)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: byte 0: not an idim state file (magic %s expected); states of "
+                         "idim 0.1 (text, 'idim-state 1') cannot be resumed: start afresh",
+                         path, ST_MAGIC);
+    if (len < ST_HDR + 8)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: byte %zu: the file ends inside the header: %zu bytes, a header "
+                         "needs %u",
+                         path, len, len, ST_HDR + 8);
+    TRY(le_check_u(&k, 8, "format version", le_get32(buf + 8), ST_VERSION, ST_VERSION));
+    if (le_get64(buf + len - 8) != le_fnv1a64(buf, len - 8))
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: byte %zu: checksum mismatch (the file is corrupt or was edited)",
+                         path, len - 8);
+    uint32_t threads = le_get32(buf + 12), kl = le_get32(buf + 16), n = le_get32(buf + 20);
+    uint64_t cl = le_get64(buf + 24);
+    TRY(le_check_u(&k, 12, "threads", threads, 1, 1024));
+    TRY(le_check_u(&k, 16, "key length", kl, 1, SEARCH_KEY_MAX - 1));
+    TRY(le_check_u(&k, 20, "trial count", n, 0, ST_MAX_TRIALS));
+    TRY(le_check_u(&k, 24, "checkpoint length", cl, 0, len));
+    uint64_t want = (uint64_t)ST_HDR + kl + (uint64_t)ST_TRIAL * n + cl + 8;
+    if (want != len) {
+        char e[64], f[32];
+        snprintf(e, sizeof e, "%llu bytes for that key, trials and checkpoint",
+                 (unsigned long long)want);
+        snprintf(f, sizeof f, "%zu", len);
+        return le_bad(&k, 16, "file size", e, f);
+    }
+    for (uint32_t i = 0; i < kl; i++)
+        if (buf[ST_HDR + i] < 0x20 || buf[ST_HDR + i] > 0x7e)
+            return le_bad(&k, ST_HDR + i, "key", "printable ASCII", "another byte");
+    st->threads = (int)threads;
+    memcpy(st->file_key, buf + ST_HDR, kl);
+    st->file_key[kl] = 0;
+    size_t off = ST_HDR + kl;
+    for (uint32_t i = 0; i < n; i++, off += ST_TRIAL) {
+        struct search_trial t;
+        TRY(parse_trial(buf + off, off, path, &t, err));
+        TRY(state_push(st, &t, err));
+    }
+    if (cl) {
+        TRY(train_ckpt_parse(buf + off, (size_t)cl, path, off, NULL, err));
+        st->ckpt = malloc((size_t)cl);
+        if (!st->ckpt)
+            return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+        memcpy(st->ckpt, buf + off, (size_t)cl);
+        st->ckpt_len = (size_t)cl;
+    }
+    return IDIM_OK;
+}
+
 enum idim_status search_state_open(struct search_state *st, const char *path, const char *key,
-                                   struct idim_err *err)
+                                   int threads, struct idim_err *err)
 {
     memset(st, 0, sizeof *st);
-    if (strlen(key) >= sizeof st->key || strchr(key, '\n'))
-        return idim_fail(err, IDIM_ERR_INTERNAL, "state: key too long or multi-line");
+    if (strlen(key) >= sizeof st->key || strlen(key) == 0 || strchr(key, '\n'))
+        return idim_fail(err, IDIM_ERR_INTERNAL, "state: key empty, too long or multi-line");
     snprintf(st->key, sizeof st->key, "%s", key);
+    st->threads = threads;
     if (!path || !path[0])
         return IDIM_OK;
     if (strlen(path) >= sizeof st->path)
         return idim_fail(err, IDIM_ERR_USAGE, "--state: path too long");
     snprintf(st->path, sizeof st->path, "%s", path);
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno == ENOENT) /* fresh run: write the key now, so an unwritable
-                                path fails before any training */
-            return search_state_save(st, err);
-        return idim_fail(err, IDIM_ERR_IO, "%s: cannot read the state file: %s", path,
-                         strerror(errno));
-    }
-    enum idim_status s = IDIM_OK;
-    char *line = NULL;
+    if (access(path, F_OK) != 0 && errno == ENOENT)
+        return search_state_save(st, err); /* fresh run: write the key now, so an
+                                              unwritable path fails before any training */
+    char *text = NULL;
     size_t len = 0;
-    long lineno = 0;
-    int have_key = 0;
-    while (getline(&line, &len, f) >= 0) {
-        lineno++;
-        line[strcspn(line, "\n")] = 0;
-        if (lineno == 1) {
-            if (strcmp(line, "idim-state 1") != 0) {
-                s = idim_fail(err, IDIM_ERR_FORMAT,
-                              "%s: line 1: expected 'idim-state 1', found '%.40s'", path, line);
-                break;
-            }
-            continue;
-        }
-        if (!strncmp(line, "key ", 4)) {
-            const char *k = line + 4;
-            if (strcmp(k, key) != 0) {
-                size_t i = 0;
-                while (k[i] && k[i] == key[i])
-                    i++;
-                size_t from = i > 20 ? i - 20 : 0;
-                s = idim_fail(err, IDIM_ERR_USAGE,
-                              "%s: this state file belongs to a different command (it was "
-                              "written for '...%.60s', this run is '...%.60s'); use another "
-                              "--state file or delete it",
-                              path, k + from, key + from);
-                break;
-            }
-            have_key = 1;
-            continue;
-        }
-        if (!strncmp(line, "trial ", 6)) {
-            struct search_trial t;
-            memset(&t, 0, sizeof t);
-            unsigned long long seed;
-            int used = 0;
-            if (!have_key ||
-                sscanf(line + 6, "%llu %ld %la %la %d %lf %d %d%n", &seed, &t.d, &t.lr,
-                       &t.metric, &t.epochs, &t.seconds, &t.diverged, &t.majority_only,
-                       &used) != 8 ||
-                line[6 + used] != 0 || t.d < 0) {
-                s = idim_fail(err, IDIM_ERR_FORMAT, "%s: line %ld: malformed trial record",
-                              path, lineno);
-                break;
-            }
-            t.seed = seed;
-            s = state_push(st, &t, err);
-            if (s != IDIM_OK)
-                break;
-            continue;
-        }
-        s = idim_fail(err, IDIM_ERR_FORMAT, "%s: line %ld: unknown record '%.20s'", path, lineno,
-                      line);
-        break;
-    }
-    if (s == IDIM_OK && lineno > 0 && !have_key)
-        s = idim_fail(err, IDIM_ERR_FORMAT, "%s: no 'key' line", path);
-    free(line);
-    fclose(f);
+    enum idim_status s = fileio_read_limit(path, SEARCH_STATE_MAX_BYTES, &text, &len, err);
     if (s != IDIM_OK)
+        return s;
+    s = search_state_parse(st, (const unsigned char *)text, len, path, err);
+    free(text);
+    if (s == IDIM_OK && strcmp(st->file_key, key) != 0) {
+        const char *k = st->file_key;
+        size_t i = 0;
+        while (k[i] && k[i] == key[i])
+            i++;
+        size_t from = i > 20 ? i - 20 : 0;
+        s = idim_fail(err, IDIM_ERR_USAGE,
+                      "%s: this state file belongs to a different command (it was written "
+                      "for '...%.60s', this run is '...%.60s'); use another --state file or "
+                      "delete it",
+                      path, k + from, key + from);
+    }
+    if (s != IDIM_OK) {
         search_state_free(st);
-    return s;
+        return s;
+    }
+    st->threads_file = st->threads;
+    st->threads = threads;
+    return IDIM_OK;
 }

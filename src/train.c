@@ -566,7 +566,8 @@ static enum idim_status run_save(struct run *R, struct train_data *td,
 }
 
 static void report_progress(const struct train_opts *o, int ep, const struct plan *p,
-                            long step, double loss, size_t seen, double el, int evaluating)
+                            long step, double loss, size_t seen, double el, int evaluating,
+                            double best)
 {
     if (!o->progress)
         return;
@@ -577,8 +578,83 @@ static void report_progress(const struct train_opts *o, int ep, const struct pla
                                 loss,
                                 el > 0 ? (double)seen / el : 0,
                                 evaluating ? 0 : el / (double)step * (double)(p->total - step),
-                                evaluating};
+                                evaluating,
+                                best};
     o->progress(&pr, o->progress_user);
+}
+
+/* Checkpoints are for subspace runs whose whole state is theta_d and its
+ * moments (adamw, sgd). */
+static int ckpt_able(const struct train_opts *o)
+{
+    return o->mode != TRAIN_FULL && (o->optimizer == TRAIN_ADAMW || o->optimizer == TRAIN_SGD);
+}
+
+static void ckpt_view(struct train_ckpt *c, struct run *R, const struct train_opts *o,
+                      const struct plan *p, int threads, struct train_result *res)
+{
+    memset(c, 0, sizeof *c);
+    c->mode = (int)o->mode;
+    c->optimizer = (int)o->optimizer;
+    c->threads = threads;
+    c->proj_seed = o->proj_seed;
+    c->seed = o->seed;
+    c->d = p->d;
+    c->lr = o->lr;
+    c->total = p->total;
+    c->theta = R->s.theta;
+    c->mom = o->optimizer == TRAIN_ADAMW ? R->opt : NULL;
+    c->vel = o->optimizer == TRAIN_ADAMW ? R->opt + p->n_opt : NULL;
+    c->best_theta = R->best_theta;
+    c->res = res;
+}
+
+/* Continues from o->resume: checks that it is a checkpoint of this run and
+ * restores it into R, res and c (step, epoch, generators, epoch loss). */
+static enum idim_status ckpt_resume(struct train_ckpt *c, struct run *R,
+                                    const struct train_opts *o, const struct plan *p,
+                                    struct idim_err *err)
+{
+    struct train_ckpt_id id;
+    enum idim_status st =
+        train_ckpt_parse(o->resume, o->resume_len, "checkpoint", 0, &id, err);
+    if (st)
+        return st;
+    if (!ckpt_able(o) || id.mode != (int)o->mode || id.optimizer != (int)o->optimizer ||
+        id.proj_seed != o->proj_seed || id.seed != o->seed || id.d != p->d ||
+        id.lr != o->lr || id.total != p->total)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "the checkpoint belongs to another run (d=%zu lr=%g, %ld steps), not "
+                         "d=%zu lr=%g, %ld steps",
+                         id.d, id.lr, id.total, p->d, o->lr, p->total);
+    train_ckpt_restore(o->resume, c);
+    long e0 = (long)(c->epoch - 1) * p->spe;
+    if (c->step < e0 || c->step >= e0 + p->spe || c->loss_n != c->step - e0)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "checkpoint: step %ld is not inside epoch %d of %ld steps", c->step,
+                         c->epoch, p->spe);
+    R->m.drop_rng = c->drop;
+    return IDIM_OK;
+}
+
+/* Encodes the run's state at a step boundary and hands it to o->ckpt_fn. */
+static enum idim_status ckpt_take(struct train_ckpt *c, struct run *R,
+                                  const struct train_opts *o, long step, int ep,
+                                  const struct rng *shuf_ep, double loss_sum, long loss_n,
+                                  size_t seen, double t_train, double seconds,
+                                  struct idim_err *err)
+{
+    c->step = step;
+    c->epoch = ep;
+    c->shuf = *shuf_ep;
+    c->drop = R->m.drop_rng;
+    c->loss_sum = loss_sum;
+    c->loss_n = loss_n;
+    c->seen = seen;
+    c->t_train = t_train;
+    c->seconds = seconds;
+    train_ckpt_encode(R->ckpt, c);
+    return o->ckpt_fn(o->ckpt_user, R->ckpt, train_ckpt_bytes(c->d), err);
 }
 
 enum idim_status train_run(struct train_data *td, const struct train_opts *o,
@@ -608,16 +684,52 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
 
     struct rng shuf;
     rng_init(&shuf, rng_key(o->seed, STREAM_SHUFFLE));
-    for (int ep = 1; ep <= p.epochs; ep++) {
+    struct train_ckpt ck;
+    ckpt_view(&ck, &R, o, &p, threads, res);
+    int use_ckpt = ckpt_able(o) && ((o->ckpt_fn && o->ckpt_every_s > 0) || o->resume);
+    if (use_ckpt && !(R.ckpt = malloc(train_ckpt_bytes(p.d)))) {
+        st = idim_fail(err, IDIM_ERR_NOMEM, "out of memory for a checkpoint");
+        goto done;
+    }
+    int ep0 = 1;
+    size_t i_start = 0;
+    double loss_sum0 = 0;
+    long loss_n0 = 0;
+    if (o->resume) {
+        if ((st = ckpt_resume(&ck, &R, o, &p, err)))
+            goto done;
+        step = ck.step;
+        ep0 = ck.epoch;
+        shuf = ck.shuf;
+        i_start = (size_t)(step - (long)(ep0 - 1) * p.spe) * (size_t)p.B;
+        loss_sum0 = ck.loss_sum;
+        loss_n0 = ck.loss_n;
+        seen = (size_t)ck.seen;
+        t_train = ck.t_train;
+        t_start -= ck.seconds;
+    }
+    double t_ckpt = train_now_s();
+    for (int ep = ep0; ep <= p.epochs; ep++) {
         double t_ep = train_now_s();
+        struct rng shuf_ep = shuf;
         train_shuffle(R.idx, p.n_train, &shuf);
-        double loss_sum = 0;
-        long loss_n = 0;
-        for (size_t i0 = 0; i0 < p.n_train; i0 += (size_t)p.B) {
+        double loss_sum = ep == ep0 ? loss_sum0 : 0;
+        long loss_n = ep == ep0 ? loss_n0 : 0;
+        for (size_t i0 = ep == ep0 ? i_start : 0; i0 < p.n_train; i0 += (size_t)p.B) {
             if (idim_interrupted) {
                 st = idim_fail(err, IDIM_ERR_INTERRUPTED, "interrupted at epoch %d step %ld", ep,
                                step + 1);
                 goto done;
+            }
+            if (o->max_steps > 0 && step >= o->max_steps)
+                goto finish;
+            if (R.ckpt && o->ckpt_fn && o->ckpt_every_s > 0 &&
+                train_now_s() - t_ckpt >= o->ckpt_every_s) {
+                st = ckpt_take(&ck, &R, o, step, ep, &shuf_ep, loss_sum, loss_n, seen,
+                               t_train + (train_now_s() - t_ep), train_now_s() - t_start, err);
+                if (st)
+                    goto done;
+                t_ckpt = train_now_s();
             }
             int n = (int)(p.n_train - i0 < (size_t)p.B ? p.n_train - i0 : (size_t)p.B);
             float loss;
@@ -628,7 +740,8 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
             loss_sum += loss;
             loss_n++;
             seen += (size_t)n;
-            report_progress(o, ep, &p, step, loss, seen, t_train + (train_now_s() - t_ep), 0);
+            report_progress(o, ep, &p, step, loss, seen, t_train + (train_now_s() - t_ep), 0,
+                            res->best);
             if (o->eval_every > 0 && step % o->eval_every == 0 &&
                 i0 + (size_t)p.B < p.n_train) { /* the epoch's last step: scored below */
                 double t_ev = train_now_s();
@@ -641,7 +754,8 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
             }
         }
         t_train += train_now_s() - t_ep;
-        report_progress(o, ep, &p, step, loss_sum / (double)loss_n, seen, t_train, 1);
+        report_progress(o, ep, &p, step, loss_sum / (double)loss_n, seen, t_train, 1,
+                        res->best);
         res->outcome = eval_point(&R, td, o, &p, ep, step, 1, loss_sum, loss_n, res);
         if (res->outcome != TRAIN_COMPLETED)
             goto finish;

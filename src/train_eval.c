@@ -27,6 +27,7 @@ void train_scratch_free(struct run *r)
         batch_free(&r->b);
     free(r->idx);
     free(r->eval_idx);
+    free(r->ckpt);
     free(r->pred);
     free(r->score);
     free(r->opt);

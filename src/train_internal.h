@@ -25,6 +25,7 @@ struct run {
     float *opt;      /* optimizer state: 2 x trained floats */
     float *best_theta; /* [d] subspace: theta at the best epoch */
     uint8_t *decay;  /* [m] full FT: tensor gets weight decay */
+    unsigned char *ckpt; /* [train_ckpt_bytes(d)] checkpoint buffer, or NULL */
 };
 
 /* Releases everything in r; accepts a zeroed or half-built run. */
@@ -49,6 +50,35 @@ void train_evaluate(struct run *r, struct train_data *td, size_t n_dev, int B,
 /* idx[0..n) = a permutation of 0..n-1 drawn from shuf (Fisher-Yates, the
  * draws of rng_below in order from the top). */
 void train_shuffle(size_t *idx, size_t n, struct rng *shuf);
+
+/* A run's state for a checkpoint (train_ckpt.c; layout there). The
+ * vectors and res are borrowed from the run. */
+struct train_ckpt {
+    int mode, optimizer, threads;
+    uint64_t proj_seed, seed;
+    size_t d;
+    double lr;
+    long total, step;      /* steps of the schedule; steps done */
+    int epoch;             /* the epoch the next step belongs to (1-based) */
+    struct rng shuf;       /* the shuffle generator before that epoch's shuffle */
+    struct rng drop;       /* the model's dropout generator */
+    double loss_sum;       /* this epoch's loss sum and count so far */
+    long loss_n;
+    uint64_t seen;         /* training examples seen */
+    double t_train, seconds; /* timing so far */
+    float *theta, *mom, *vel, *best_theta; /* [d]; mom / vel NULL for sgd */
+    struct train_result *res; /* partial result (curve, best, epochs) */
+};
+
+/* Bytes of a checkpoint of dimension d. */
+size_t train_ckpt_bytes(size_t d);
+
+/* Writes c into buf[0..train_ckpt_bytes(c->d)). */
+void train_ckpt_encode(unsigned char *buf, const struct train_ckpt *c);
+
+/* Reads a checkpoint that train_ckpt_parse accepted into c (c->d and the
+ * vector pointers set by the caller; NULL vectors are skipped). */
+void train_ckpt_restore(const unsigned char *buf, struct train_ckpt *c);
 
 /* Monotonic seconds. */
 double train_now_s(void);

@@ -55,7 +55,8 @@ echo "e2e_measure: identical runs agree: $(grep '^d90' "$T/a.sum") ($n_probes pr
 EXEC=exec run "$T/b.json" --state "$T/s.state" &
 pid=$!
 i=0
-n_trials() { n=$(grep -c '^trial' "$T/s.state" 2>/dev/null); echo "${n:-0}"; }
+# the state file's trial count: u32 at byte 20 (docs/MEASURE.md)
+n_trials() { n=$(od -An -t u4 -j 20 -N 4 "$T/s.state" 2>/dev/null | tr -d ' '); echo "${n:-0}"; }
 while [ "$(n_trials)" -lt 2 ]; do
     kill -0 $pid 2>/dev/null || break
     sleep 0.02; i=$((i + 1)); [ $i -lt 6000 ] || fail "state file never got 2 runs"
@@ -102,6 +103,16 @@ grep -q -- '--baseline VALUE' "$T/g.err" && grep -q -- '--force' "$T/g.err" \
 "$IDIM" measure $G --force --out "$T/g.json" > "$T/g.txt" 2> "$T/g.err"; rc=$?
 [ $rc -eq 0 ] || [ $rc -eq 5 ] || fail "guard --force: exit $rc: $(cat "$T/g.err")"
 grep -q 'not clearly above the majority class' "$T/g.json" || fail "--force report lacks the note"
+
+# 4c. --dry-run: the plan and a time estimate from a few real steps; no
+#     training beyond them, no report, no state file
+"$IDIM" measure --task mrpc --data data/demo --model "$T/m.bin" --method did --dmin 8 --dmax 1000 \
+    --lr 2e-2 --epochs 2 --baseline-lr 1e-3 --baseline-epochs 1 --max-len 48 --threads 1 \
+    --dry-run --out "$T/dry.json" --state "$T/dry.state" > "$T/dry.txt" 2>&1; rc=$?
+[ $rc -eq 0 ] || fail "--dry-run: exit $rc: $(cat "$T/dry.txt")"
+grep -q 'estimated wall time: [0-9]* s to [0-9]* s' "$T/dry.txt" || fail "--dry-run output: $(cat "$T/dry.txt")"
+grep -q 'at most 8' "$T/dry.txt" || fail "--dry-run bracket count (8, 16, ..., 1000): $(cat "$T/dry.txt")"
+[ -e "$T/dry.json" ] || [ -e "$T/dry.state" ] && fail "--dry-run wrote a report or a state"
 
 # 5. idim check
 "$IDIM" check --expected "$T/a.json" --report "$T/b.json" --tolerance 0 >/dev/null \

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -259,17 +260,17 @@ static void test_resume(void **unused)
     assert_int_equal(search_run(&c, synth_fn, &full, NULL, a, &err), IDIM_OK);
 
     struct search_state st;
-    assert_int_equal(search_state_open(&st, path, "measure key A", &err), IDIM_OK);
+    assert_int_equal(search_state_open(&st, path, "measure key A", 1, &err), IDIM_OK);
     struct synth part = {.dstar = 4321, .good = 0.95, .bad = 0.5, .fail_at = 12};
     assert_int_equal(search_run(&c, synth_fn, &part, &st, b, &err), IDIM_ERR_INTERRUPTED);
     assert_int_equal((int)st.n, 11);
     search_state_free(&st);
 
     /* a different command's state is refused, naming the file */
-    assert_int_equal(search_state_open(&st, path, "measure key B", &err), IDIM_ERR_USAGE);
+    assert_int_equal(search_state_open(&st, path, "measure key B", 1, &err), IDIM_ERR_USAGE);
     assert_non_null(strstr(err.msg, path));
 
-    assert_int_equal(search_state_open(&st, path, "measure key A", &err), IDIM_OK);
+    assert_int_equal(search_state_open(&st, path, "measure key A", 1, &err), IDIM_OK);
     assert_int_equal((int)st.n, 11);
     struct synth rest = {.dstar = 4321, .good = 0.95, .bad = 0.5};
     assert_int_equal(search_run(&c, synth_fn, &rest, &st, b, &err), IDIM_OK);
@@ -286,7 +287,7 @@ static void test_resume(void **unused)
     search_state_free(&st);
 
     /* a third run does no training at all */
-    assert_int_equal(search_state_open(&st, path, "measure key A", &err), IDIM_OK);
+    assert_int_equal(search_state_open(&st, path, "measure key A", 1, &err), IDIM_OK);
     struct synth none = {.dstar = 4321, .good = 0.95, .bad = 0.5};
     assert_int_equal(search_run(&c, synth_fn, &none, &st, b, &err), IDIM_OK);
     assert_int_equal(none.calls, 0);
@@ -295,6 +296,128 @@ static void test_resume(void **unused)
     remove(path);
     free(a);
     free(b);
+}
+
+static uint64_t t_fnv(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* buf with the little-endian value v (w bytes) at off and the checksum
+ * recomputed, so the parser gets past the checksum to the field check. */
+static void poke(unsigned char *buf, size_t len, size_t off, uint64_t v, int w)
+{
+    for (int i = 0; i < w; i++)
+        buf[off + (size_t)i] = (unsigned char)(v >> (8 * i));
+    uint64_t h = t_fnv(buf, len - 8);
+    for (int i = 0; i < 8; i++)
+        buf[len - 8 + (size_t)i] = (unsigned char)(h >> (8 * i));
+}
+
+static uint64_t dbits(double x)
+{
+    uint64_t u;
+    memcpy(&u, &x, 8);
+    return u;
+}
+
+/* Every field of the binary state file: each corrupt value is refused with
+ * IDIM_ERR_FORMAT, the path, the byte offset and the field named; a good
+ * file round-trips bit for bit. */
+static void test_state_fields(void **unused)
+{
+    (void)unused;
+    struct search_state st;
+    memset(&st, 0, sizeof st);
+    snprintf(st.key, sizeof st.key, "measure key");
+    st.threads = 2;
+    struct search_trial t[2] = {
+        {.seed = 7, .d = 100, .lr = 3e-3, .metric = 0.8125, .epochs = 3, .seconds = 1.5,
+         .outcome = 1, .steps = 40, .total_steps = 90, .met_step = 40},
+        {.seed = 7, .d = 0, .lr = 2e-5, .metric = NAN, .epochs = 1, .seconds = 0.25,
+         .diverged = 1, .outcome = 3, .steps = 3, .total_steps = 30},
+    };
+    st.trials = t;
+    st.n = 2;
+    size_t len = search_state_encode(&st, NULL);
+    unsigned char *good = malloc(len), *buf = malloc(len);
+    search_state_encode(&st, good);
+    struct idim_err err = {{0}};
+    struct search_state back;
+    memset(&back, 0, sizeof back);
+    assert_int_equal(search_state_parse(&back, good, len, "S", &err), IDIM_OK);
+    assert_int_equal((int)back.n, 2);
+    assert_string_equal(back.file_key, "measure key");
+    assert_int_equal(back.threads, 2);
+    assert_true(back.trials[0].metric == 0.8125 && back.trials[0].outcome == 1 &&
+                back.trials[0].met_step == 40);
+    assert_true(isnan(back.trials[1].metric) && back.trials[1].diverged);
+    search_state_free(&back);
+
+    size_t k = 32 + strlen(st.key), t0 = k, t1 = k + 80;
+    struct {
+        size_t off;
+        uint64_t v;
+        int w;
+        const char *field;
+    } cases[] = {
+        {8, 3, 4, "version"},
+        {12, 0, 4, "threads"},
+        {16, 0, 4, "key length"},
+        {16, 12, 4, "file size"},
+        {20, 3, 4, "file size"},
+        {24, 1, 8, "file size"},
+        {32, 0x0a, 1, "key"},
+        {t0 + 8, (uint64_t)1 << 50, 8, "trial d"},
+        {t0 + 16, dbits(-1e-3), 8, "trial lr"},
+        {t0 + 16, dbits(INFINITY), 8, "trial lr"},
+        {t0 + 24, dbits(8.0), 8, "trial metric"}, /* a forged metric */
+        {t0 + 24, dbits(NAN), 8, "trial metric"}, /* NaN but not diverged */
+        {t0 + 32, dbits(-2.0), 8, "trial seconds"},
+        {t0 + 40, 91, 8, "trial steps"},
+        {t0 + 56, 41, 8, "trial met step"},
+        {t0 + 64, 41, 8, "trial hopeless step"},
+        {t0 + 72, 257, 4, "trial epochs"},
+        {t0 + 76, 1u << 4, 4, "trial flags"},
+        {t0 + 76, 1u, 4, "trial flags"}, /* diverged with outcome met */
+        {t1 + 48, (uint64_t)1 << 41, 8, "trial total steps"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memcpy(buf, good, len);
+        poke(buf, len, cases[i].off, cases[i].v, cases[i].w);
+        memset(&back, 0, sizeof back);
+        assert_int_equal(search_state_parse(&back, buf, len, "S", &err), IDIM_ERR_FORMAT);
+        char at[32];
+        snprintf(at, sizeof at, "S: byte %zu", cases[i].off);
+        if (!strstr(err.msg, cases[i].field) || strncmp(err.msg, "S: byte ", 8) != 0) {
+            print_error("case %zu: %s\n", i, err.msg);
+            fail();
+        }
+        if (strcmp(cases[i].field, "file size") != 0 && !strstr(err.msg, at)) {
+            print_error("case %zu: no offset %zu in: %s\n", i, cases[i].off, err.msg);
+            fail();
+        }
+        search_state_free(&back);
+    }
+    /* a flipped byte without a new checksum; a bad magic; a short file */
+    memcpy(buf, good, len);
+    buf[t0 + 25] ^= 1;
+    assert_int_equal(search_state_parse(&back, buf, len, "S", &err), IDIM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "checksum"));
+    memcpy(buf, good, len);
+    buf[0] = 'X';
+    assert_int_equal(search_state_parse(&back, buf, len, "S", &err), IDIM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "byte 0"));
+    assert_int_equal(search_state_parse(&back, good, 20, "S", &err), IDIM_ERR_FORMAT);
+    assert_int_equal(search_state_parse(&back, good, len - 1, "S", &err), IDIM_ERR_FORMAT);
+    search_state_free(&back);
+    free(buf);
+    free(good);
 }
 
 static void test_state_malformed(void **unused)
@@ -308,27 +431,36 @@ static void test_state_malformed(void **unused)
     fclose(f);
     struct search_state st;
     struct idim_err err = {{0}};
-    assert_int_equal(search_state_open(&st, path, "k", &err), IDIM_ERR_FORMAT);
-    assert_non_null(strstr(err.msg, "line 3"));
-    f = fopen(path, "w");
-    fputs("something else\n", f);
-    fclose(f);
-    assert_int_equal(search_state_open(&st, path, "k", &err), IDIM_ERR_FORMAT);
-    assert_non_null(strstr(err.msg, "line 1"));
+    /* an old text state: refused, saying so */
+    assert_int_equal(search_state_open(&st, path, "k", 1, &err), IDIM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, path));
+    assert_non_null(strstr(err.msg, "byte 0"));
     remove(path);
     /* a missing file is a fresh start, created at once with the key */
-    assert_int_equal(search_state_open(&st, path, "k", &err), IDIM_OK);
+    assert_int_equal(search_state_open(&st, path, "k", 1, &err), IDIM_OK);
     assert_int_equal((int)st.n, 0);
     search_state_free(&st);
-    f = fopen(path, "r");
+    assert_int_equal(search_state_open(&st, path, "k", 3, &err), IDIM_OK);
+    assert_int_equal(st.threads_file, 1);
+    assert_int_equal(st.threads, 3);
+    search_state_free(&st);
+    remove(path);
+    /* a folder and a file above the size limit are refused before reading */
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s.d", path);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_not_equal(search_state_open(&st, dir, "k", 1, &err), IDIM_OK);
+    assert_non_null(strstr(err.msg, dir));
+    rmdir(dir);
+    f = fopen(path, "w");
     assert_non_null(f);
-    char line[64];
-    assert_non_null(fgets(line, sizeof line, f));
-    assert_string_equal(line, "idim-state 1\n");
+    assert_int_equal(ftruncate(fileno(f), (off_t)SEARCH_STATE_MAX_BYTES + 1), 0);
     fclose(f);
+    assert_int_equal(search_state_open(&st, path, "k", 1, &err), IDIM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, path));
     remove(path);
     /* an unwritable path fails before any training */
-    assert_int_equal(search_state_open(&st, "/nonexistent-dir/x/state", "k", &err),
+    assert_int_equal(search_state_open(&st, "/nonexistent-dir/x/state", "k", 1, &err),
                      IDIM_ERR_WRITE);
     assert_non_null(strstr(err.msg, "/nonexistent-dir/x/state"));
 }
@@ -630,6 +762,7 @@ int main(void)
         cmocka_unit_test(test_lr_grid_early_stop),
         cmocka_unit_test(test_resume),
         cmocka_unit_test(test_state_malformed),
+        cmocka_unit_test(test_state_fields),
         cmocka_unit_test(test_grid_and_median),
         cmocka_unit_test(test_report_json),
         cmocka_unit_test(test_svg),

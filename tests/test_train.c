@@ -611,6 +611,121 @@ static void test_early_stop_run(void **st)
     }
 }
 
+
+/* Checkpoint capture: keeps the k-th checkpoint handed out. */
+struct ck_grab {
+    int calls, want;
+    unsigned char *buf;
+    size_t len;
+};
+
+static enum idim_status grab_ckpt(void *user, const unsigned char *ck, size_t len,
+                                  struct idim_err *err)
+{
+    (void)err;
+    struct ck_grab *g = user;
+    if (++g->calls == g->want) {
+        g->buf = malloc(len);
+        memcpy(g->buf, ck, len);
+        g->len = len;
+    }
+    return IDIM_OK;
+}
+
+/* A run resumed from a checkpoint taken at any step (also at an epoch
+ * boundary, also after a mid-epoch evaluation) ends bit-identical to the
+ * uninterrupted run; corrupt checkpoint fields are refused with their byte
+ * offset; another run's checkpoint is refused. */
+static void test_checkpoint_resume(void **st)
+{
+    (void)st;
+    enum train_mode modes[2] = {TRAIN_DID, TRAIN_SAID};
+    for (int k = 0; k < 2; k++) {
+        struct train_data td;
+        make_data(&td);
+        struct train_opts o;
+        short_opts(&o, modes[k]);
+        o.epochs = 3;
+        o.eval_every = 2;
+        o.dropout = 0.1;
+        struct train_result *full = calloc(1, sizeof *full), *r = calloc(1, sizeof *r);
+        struct idim_err err = {{0}};
+        assert_int_equal(train_run(&td, &o, full, &err), IDIM_OK);
+        for (int at = 1; at <= 14; at += (k ? 3 : 1)) {
+            struct ck_grab g = {0, at, NULL, 0};
+            o.ckpt_every_s = 1e-12; /* every step */
+            o.ckpt_fn = grab_ckpt;
+            o.ckpt_user = &g;
+            assert_int_equal(train_run(&td, &o, r, &err), IDIM_OK);
+            assert_non_null(g.buf);
+            struct train_ckpt_id id;
+            assert_int_equal(train_ckpt_parse(g.buf, g.len, "ck", 0, &id, &err), IDIM_OK);
+            assert_int_equal(id.step, at - 1);
+            o.ckpt_fn = NULL;
+            o.resume = g.buf;
+            o.resume_len = g.len;
+            assert_int_equal(train_run(&td, &o, r, &err), IDIM_OK);
+            o.resume = NULL;
+            assert_int_equal(r->steps, full->steps);
+            assert_int_equal(r->n_evals, full->n_evals);
+            assert_memory_equal(r->epoch_metric, full->epoch_metric, sizeof r->epoch_metric);
+            assert_memory_equal(r->epoch_loss, full->epoch_loss, sizeof r->epoch_loss);
+            assert_memory_equal(r->eval_metric, full->eval_metric, sizeof r->eval_metric);
+            assert_memory_equal(r->eval_step, full->eval_step, sizeof r->eval_step);
+            assert_memory_equal(&r->best, &full->best, sizeof r->best);
+            assert_int_equal(r->best_step, full->best_step);
+            if (at == 7) {
+                /* corrupt fields: each refused, naming its byte */
+                static const size_t offs[] = {8, 12, 16, 20, 40, 48, 64, 72, 76, 80, 120,
+                                              176, 184, 240, 376, 4472, 12664};
+                unsigned char *bad = malloc(g.len);
+                for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+                    memcpy(bad, g.buf, g.len);
+                    if (offs[i] == 80)
+                        memset(bad + 80, 0, 32); /* all-zero generator */
+                    else if (offs[i] == 176 || offs[i] == 240 || offs[i] == 48) {
+                        double x = offs[i] == 240 ? 8.0 : -1.0; /* forged metric, bad sums */
+                        memcpy(bad + offs[i], &x, 8);
+                    } else
+                        bad[offs[i] + (offs[i] == 12664 ? 300 : 0) +
+                            (offs[i] == 20 || offs[i] == 72) + 7 * (offs[i] == 376)] ^= 0x40;
+                    if (train_ckpt_parse(bad, g.len, "ck", 100, NULL, &err) != IDIM_ERR_FORMAT) {
+                        print_error("offset %zu accepted\n", offs[i]);
+                        fail();
+                    }
+                    char at_s[32];
+                    snprintf(at_s, sizeof at_s, "byte %zu", 100 + offs[i] +
+                                                                (offs[i] == 12664 ? 300 : 0));
+                    if (!strstr(err.msg, at_s) && offs[i] != 40) {
+                        print_error("offset %zu: %s\n", offs[i], err.msg);
+                        fail();
+                    }
+                }
+                memcpy(bad, g.buf, g.len);
+                float nanv = NAN;
+                memcpy(bad + g.len - 4, &nanv, 4); /* a NaN in best theta */
+                assert_int_equal(train_ckpt_parse(bad, g.len, "ck", 0, NULL, &err),
+                                 IDIM_ERR_FORMAT);
+                assert_non_null(strstr(err.msg, "best theta"));
+                assert_int_equal(train_ckpt_parse(bad, g.len - 1, "ck", 0, NULL, &err),
+                                 IDIM_ERR_FORMAT);
+                free(bad);
+                /* another run (lr) refuses the checkpoint */
+                o.lr *= 2;
+                o.resume = g.buf;
+                o.resume_len = g.len;
+                assert_int_equal(train_run(&td, &o, r, &err), IDIM_ERR_USAGE);
+                o.resume = NULL;
+                o.lr /= 2;
+            }
+            free(g.buf);
+        }
+        free(full);
+        free(r);
+        drop_data(&td);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -621,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_determinism),    cmocka_unit_test(test_theta_roundtrip),
         cmocka_unit_test(test_diverged),      cmocka_unit_test(test_hopeless_rule),
         cmocka_unit_test(test_early_stop_run),
+        cmocka_unit_test(test_checkpoint_resume),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
