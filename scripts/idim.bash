@@ -188,7 +188,7 @@ _idim() {
         --threads) return ;;
         esac ;;
     measure)
-        opts="--dmin --dmax --precision --seeds -o --out --plot --force --state --model --method --scope --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--dmin --dmax --precision --seeds -o --out --plot --dry-run --force --state --model --method --scope --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --dmin) return ;;
         --dmax) return ;;
@@ -217,6 +217,7 @@ _idim() {
         --threads-per-run) return ;;
         --threads) return ;;
         --eval-every) return ;;
+        --checkpoint-every) return ;;
         --task) return ;;
         --data) _idim_compgen -d; return ;;
         --train) _idim_compgen -f; return ;;
@@ -227,7 +228,7 @@ _idim() {
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
     sweep)
-        opts="--dmin --dmax --points --d --no-baseline -o --out --plot --json --state --model --method --scope --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--dmin --dmax --points --d --no-baseline -o --out --plot --json --state --model --method --scope --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --dmin) return ;;
         --dmax) return ;;
@@ -256,6 +257,7 @@ _idim() {
         --threads-per-run) return ;;
         --threads) return ;;
         --eval-every) return ;;
+        --checkpoint-every) return ;;
         --task) return ;;
         --data) _idim_compgen -d; return ;;
         --train) _idim_compgen -f; return ;;

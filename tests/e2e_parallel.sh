@@ -68,7 +68,8 @@ else
 fi
 
 # 2. kill -9 a forked worker mid-run: restarted, same result
-n_trials() { n=$(grep -c '^trial' "$1" 2>/dev/null); echo "${n:-0}"; }
+# the state file's trial count: u32 at byte 20 (docs/MEASURE.md)
+n_trials() { n=$(od -An -t u4 -j 20 -N 4 "$1" 2>/dev/null | tr -d ' '); echo "${n:-0}"; }
 wait_trials() { # wait_trials STATE PID: until STATE holds 3 runs, while PID lives
     i=0
     while [ "$(n_trials "$1")" -lt 3 ]; do
