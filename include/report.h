@@ -36,6 +36,7 @@ struct report_measure {
     size_t n_train, n_dev;      /* examples used */
     const char *method;         /* "said" or "did" */
     const char *scope;          /* "tensor" or "global" */
+    const char *projection, *lr_rule, *optimizer; /* subspace trainer (issue 15); NULL = defaults */
     double threshold;           /* 0.9 */
     double baseline;            /* the baseline dev metric */
     const char *baseline_source; /* "finetune", "given", "file:<path>" */

@@ -28,6 +28,7 @@
 
 #define SEARCH_MAX_LR 16      /* learning rates per grid */
 #define SEARCH_MAX_PROBES 128 /* probes per search (bracket + bisection) */
+#define SEARCH_MAX_CURVE 32   /* epochs of a trial's curves kept in reports and state */
 #define SEARCH_KEY_MAX 2048   /* bytes of the state's argument key */
 
 /* One finished training run: one (seed, d, lr). d == 0 marks the full
@@ -46,6 +47,9 @@ struct search_trial {
     long total_steps;  /* steps of the full schedule */
     long met_step;     /* first step whose dev score met the target (0: never) */
     long hopeless_step; /* first step where the hopeless rule fired (0: never) */
+    int n_curve;       /* epochs recorded below (the first SEARCH_MAX_CURVE) */
+    float loss_curve[SEARCH_MAX_CURVE];   /* mean training loss of each epoch */
+    float metric_curve[SEARCH_MAX_CURVE]; /* dev metric after each epoch */
 };
 
 /* Trains one (d, lr) with projection seed `seed` and fills *out (the
@@ -124,6 +128,16 @@ enum idim_status search_probe_d(const struct search_config *cfg, long d, search_
 enum idim_status search_run(const struct search_config *cfg, search_trial_fn fn, void *ctx,
                             struct search_state *st, struct search_result *res,
                             struct idim_err *err);
+
+/* The optimizer-limited rule (docs/MEASURE.md). When res did not reach the
+ * target, look at the probe with the largest d tried: if it predicts one
+ * class only, diverged, its training loss fell by less than 10% from the
+ * first to the last epoch, or its metric is more than 0.02 below the best
+ * probe's, a larger subspace did worse than a smaller one or did not train
+ * at all: the optimizer, not the dimension, stopped the search, and "d90 >
+ * dmax" would be wrong. Returns 1 (and a one-line reason in why) or 0 (not
+ * limited, or reached). */
+int search_optimizer_limited(const struct search_result *res, char *why, size_t cap);
 
 /* The log-spaced grid of n points from dmin to dmax (both included),
  * rounded to integers with duplicates removed. d: [n] output; returns the

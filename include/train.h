@@ -114,6 +114,8 @@ struct train_opts {
     train_progress_fn progress; /* may be NULL */
     void *progress_user;
     const char *save_theta; /* subspace: write the best epoch's theta here (NULL = no) */
+    const char *step_stats; /* subspace: write each tensor's mean weight-space step per
+                               optimizer step here, TSV (NULL = no; docs/LR.md) */
     const char *save_model; /* full FT: write the final weights as an idim model file
                                without a classification head (encoder + BERT pooler), a
                                starting model for subspace runs on another task (NULL = no) */
@@ -313,6 +315,9 @@ struct subspace {
                                  (file mapping) or, when those alias m->params, our copy */
     float *theta0_copy;       /* [D] or NULL */
     double *gl;               /* [m] scratch for the lambda gradients */
+    float *prev;              /* [D] weights at the previous step (subspace_track_steps) */
+    double *step_sum;         /* [m] sum over steps of ||step of tensor t||_2 */
+    long n_steps;             /* steps summed */
     void *block;              /* the one allocation behind the arrays */
 };
 
@@ -333,6 +338,12 @@ enum idim_status subspace_init_kind(struct subspace *s, struct model *m, enum tr
                                     enum ff_scope scope, uint64_t proj_seed, int grad_compat,
                                     int threads, struct idim_err *err);
 void subspace_free(struct subspace *s);
+
+/* From now on subspace_loss_grad adds each tensor's weight-space step
+ * ||theta_t(step k) - theta_t(step k-1)||_2 to s->step_sum (the figures of
+ * `idim train --step-stats`, docs/LR.md). Allocates D floats. Returns
+ * IDIM_OK or IDIM_ERR_NOMEM. */
+enum idim_status subspace_track_steps(struct subspace *s, struct idim_err *err);
 
 /* m->params = theta0 + (lambda *) P theta. */
 void subspace_apply(struct subspace *s);

@@ -382,6 +382,9 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     r.n_dev = ctx.td.dev.n;
     r.method = train_mode_name(a.mode);
     r.scope = a.scope == FF_SCOPE_GLOBAL ? "global" : "tensor";
+    r.projection = proj_kind_name(a.projection);
+    r.lr_rule = train_lr_rule_name(a.lr_rule);
+    r.optimizer = train_optim_name(a.optimizer);
     r.threshold = a.threshold;
     r.baseline = baseline;
     r.baseline_source = source;

@@ -50,6 +50,11 @@ void probe_args_default(struct probe_args *a)
     memset(a, 0, sizeof *a);
     a->mode = TRAIN_SAID;
     a->scope = FF_SCOPE_TENSOR;
+    struct train_opts def;
+    train_opts_default(&def, TRAIN_SAID);
+    a->projection = def.projection;
+    a->lr_rule = def.lr_rule;
+    a->optimizer = def.optimizer;
     a->n_lr = 1;
     a->lr[0] = 3e-3; /* as idim train: see train_opts_default */
     a->n_baseline_lr = 3;
@@ -88,6 +93,40 @@ enum idim_status probe_opt_scope(const struct cli_opt *o, const char *arg, struc
         a->scope = FF_SCOPE_GLOBAL;
     else
         return idim_fail(err, IDIM_ERR_USAGE, "--scope takes tensor or global, not '%s'", arg);
+    return IDIM_OK;
+}
+
+enum idim_status probe_opt_projection(const struct cli_opt *o, const char *arg,
+                                      struct idim_err *err)
+{
+    struct probe_args *a = o->target;
+    if (proj_kind_parse(arg, &a->projection))
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "--projection takes fastfood, dense or identity, not '%s'", arg);
+    return IDIM_OK;
+}
+
+enum idim_status probe_opt_optimizer(const struct cli_opt *o, const char *arg,
+                                     struct idim_err *err)
+{
+    struct probe_args *a = o->target;
+    if (!strcmp(arg, "adamw"))
+        a->optimizer = TRAIN_ADAMW;
+    else if (!strcmp(arg, "adamw-proj"))
+        a->optimizer = TRAIN_ADAMW_PROJ;
+    else
+        return idim_fail(err, IDIM_ERR_USAGE, "--optimizer takes adamw-proj or adamw, not '%s'",
+                         arg);
+    return IDIM_OK;
+}
+
+enum idim_status probe_opt_lr_rule(const struct cli_opt *o, const char *arg,
+                                   struct idim_err *err)
+{
+    struct probe_args *a = o->target;
+    if (train_lr_rule_parse(arg, &a->lr_rule))
+        return idim_fail(err, IDIM_ERR_USAGE, "--lr-rule takes weight, fixed or sqrt, not '%s'",
+                         arg);
     return IDIM_OK;
 }
 
@@ -189,6 +228,9 @@ enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struc
     c->t0 = probe_now();
     c->n_lr = a->n_lr;
     c->n_seeds = 1;
+    c->sub.projection = a->projection;
+    c->sub.lr_rule = a->lr_rule;
+    c->sub.optimizer = a->optimizer;
     return IDIM_OK;
 }
 
@@ -349,6 +391,11 @@ enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct
         out->total_steps = r->total_steps;
         out->met_step = r->met_step;
         out->hopeless_step = r->hopeless_step;
+        out->n_curve = r->n_epochs < SEARCH_MAX_CURVE ? r->n_epochs : SEARCH_MAX_CURVE;
+        for (int e = 0; e < out->n_curve; e++) {
+            out->loss_curve[e] = (float)r->epoch_loss[e];
+            out->metric_curve[e] = (float)r->epoch_metric[e];
+        }
         if (c->progress)
             fprintf(stderr, "%sidim: %s%.0ld lr=%g: %s %.4f, %s at step %ld of %ld (%.1f s)%s\n",
                     c->tty ? "\r\033[K" : "", d ? "d=" : "baseline", d, lr, c->metric,
@@ -379,6 +426,15 @@ void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size
                      a->epochs, a->baseline_epochs, a->batch, c->td.max_len, a->limit_train,
                      a->limit_dev, (unsigned long long)a->seed, c->sub.eval_every,
                      c->sub.early_stop);
+    /* issue 15's options, only when not the defaults: old state files stay valid */
+    struct train_opts def;
+    train_opts_default(&def, a->mode);
+    if (n > 0 && (size_t)n < cap &&
+        (a->projection != def.projection || a->lr_rule != def.lr_rule ||
+         a->optimizer != def.optimizer))
+        n += snprintf(key + n, cap - (size_t)n, " projection=%s lr-rule=%s optimizer=%s",
+                      proj_kind_name(a->projection), train_lr_rule_name(a->lr_rule),
+                      train_optim_name(a->optimizer));
     /* a custom task: the same files read with other columns is another task */
     if (!strcmp(c->td.spec.name, "custom") && n > 0 && (size_t)n < cap)
         snprintf(key + n, cap - (size_t)n, " text-cols=%s label-col=%s format=%s metric=%s",

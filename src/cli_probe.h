@@ -24,6 +24,12 @@ enum idim_status probe_opt_baseline_lr(const struct cli_opt *o, const char *arg,
                                        struct idim_err *err);
 enum idim_status probe_opt_baseline(const struct cli_opt *o, const char *arg,
                                     struct idim_err *err);
+enum idim_status probe_opt_projection(const struct cli_opt *o, const char *arg,
+                                      struct idim_err *err);
+enum idim_status probe_opt_optimizer(const struct cli_opt *o, const char *arg,
+                                     struct idim_err *err);
+enum idim_status probe_opt_lr_rule(const struct cli_opt *o, const char *arg,
+                                   struct idim_err *err);
 
 #define PROBE_OPTS(a)                                                                          \
     CLI_MODEL(&(a)->model, "idim model file"),                                                 \
@@ -32,6 +38,14 @@ enum idim_status probe_opt_baseline(const struct cli_opt *o, const char *arg,
                "said or did (default said; SAID needs d > m tensors)", 0),                     \
         CLI_FN(0, "scope", "S", probe_opt_scope, a,                                            \
                "tensor (default: one Fastfood transform per tensor) or global", 0),            \
+        CLI_FN(0, "projection", "K", probe_opt_projection, a,                                  \
+               "fastfood (default), dense (small models) or identity (d = D)", 0),             \
+        CLI_FN(0, "optimizer", "O", probe_opt_optimizer, a,                                    \
+               "adamw-proj (default: per-weight AdamW moments, step projected)\n"             \
+               "or adamw (AdamW on theta_d, the papers' convention); docs/LR.md", 0),         \
+        CLI_FN(0, "lr-rule", "R", probe_opt_lr_rule, a,                                        \
+               "weight (default: lr is each weight's rms step), fixed (the\n"                 \
+               "papers') or sqrt (lr x sqrt(1000/d)); docs/LR.md", 0),                        \
         CLI_FN(0, "lr", "LIST", probe_opt_lr, a,                                               \
                "subspace learning-rate grid, comma-separated (default 3e-3);\n"                \
                "each d is the best run over the grid", 0),                                     \
@@ -84,6 +98,9 @@ struct probe_args {
     const char *model;
     enum train_mode mode;     /* TRAIN_SAID or TRAIN_DID */
     enum ff_scope scope;
+    enum proj_kind projection;
+    enum train_lr_rule lr_rule;
+    enum train_optim optimizer;
     int n_lr;
     double lr[SEARCH_MAX_LR];
     int n_baseline_lr;

@@ -139,6 +139,14 @@ static cJSON *trial_json(const struct search_trial *t)
     cJSON_AddNumberToObject(o, "total_steps", (double)t->total_steps);
     cJSON_AddNumberToObject(o, "met_step", (double)t->met_step);
     cJSON_AddNumberToObject(o, "hopeless_step", (double)t->hopeless_step);
+    if (t->n_curve > 0) {
+        cJSON *el = cJSON_AddArrayToObject(o, "epoch_loss");
+        cJSON *em = cJSON_AddArrayToObject(o, "epoch_metric");
+        for (int e = 0; el && em && e < t->n_curve; e++) {
+            cJSON_AddItemToArray(el, num_or_null((double)t->loss_curve[e]));
+            cJSON_AddItemToArray(em, num_or_null((double)t->metric_curve[e]));
+        }
+    }
     return o;
 }
 
@@ -183,6 +191,9 @@ cJSON *report_measure_json(const struct report_measure *r)
     cJSON_AddStringToObject(o, "metric", r->metric);
     cJSON_AddStringToObject(o, "method", r->method);
     cJSON_AddStringToObject(o, "scope", r->scope);
+    cJSON_AddStringToObject(o, "projection", r->projection ? r->projection : "fastfood");
+    cJSON_AddStringToObject(o, "lr_rule", r->lr_rule ? r->lr_rule : "fixed");
+    cJSON_AddStringToObject(o, "optimizer", r->optimizer ? r->optimizer : "adamw");
     cJSON_AddNumberToObject(o, "threshold", r->threshold);
     cJSON_AddStringToObject(o, "rule", REPORT_RULE);
     cJSON_AddBoolToObject(o, "reached", s.n_reached == r->n_seeds && r->n_seeds > 0);
@@ -238,6 +249,7 @@ cJSON *report_measure_json(const struct report_measure *r)
 
     cJSON *seeds = cJSON_CreateArray();
     cJSON *probes = cJSON_CreateArray();
+    int any_limited = 0;
     for (int i = 0; i < r->n_seeds; i++) {
         const struct search_result *res = &r->results[i];
         cJSON *so = cJSON_CreateObject();
@@ -252,6 +264,12 @@ cJSON *report_measure_json(const struct report_measure *r)
         cJSON_AddItemToArray(b, cJSON_CreateNumber((double)res->hi));
         cJSON_AddItemToObject(so, "bracket", b);
         cJSON_AddNumberToObject(so, "n_probes", (double)res->n_probes);
+        char why[256];
+        int lim = search_optimizer_limited(res, why, sizeof why);
+        cJSON_AddBoolToObject(so, "optimizer_limited", lim);
+        if (lim)
+            cJSON_AddStringToObject(so, "optimizer_limited_reason", why);
+        any_limited |= lim;
         if (res->n_probes)
             cJSON_AddItemToObject(so, "best_probe",
                                   probe_json(&res->probes[res->best], r->proj_seeds[i]));
@@ -280,6 +298,7 @@ cJSON *report_measure_json(const struct report_measure *r)
     cJSON_AddNumberToObject(es, "hopeless_fired", (double)fired);
     cJSON_AddNumberToObject(es, "hopeless_wrong", (double)wrong);
     cJSON_AddItemToObject(o, "early_stop", es);
+    cJSON_AddBoolToObject(o, "optimizer_limited", any_limited);
 
     cJSON *mo = cJSON_CreateObject();
     cJSON_AddStringToObject(mo, "path", r->model_path ? r->model_path : "");
@@ -314,8 +333,11 @@ char *report_measure_text(const struct report_measure *r)
     struct report_d90 s;
     report_d90_summary(r, &s);
     struct sbuf b = {0};
-    sb_printf(&b, "task %s, metric %s, method %s (scope %s), model %s\n", r->task, r->metric,
-              r->method, r->scope, r->model_checksum);
+    int limited = 0;
+    sb_printf(&b, "task %s, metric %s, method %s (scope %s, projection %s, optimizer %s, lr rule %s), model %s\n",
+              r->task, r->metric, r->method, r->scope, r->projection ? r->projection : "fastfood",
+              r->optimizer ? r->optimizer : "adamw", r->lr_rule ? r->lr_rule : "fixed",
+              r->model_checksum);
     sb_printf(&b, "baseline %.4f (%s), target %.4f = %g x baseline; rule: %s\n", r->baseline,
               r->baseline_source, r->target, r->threshold, REPORT_RULE);
     for (int i = 0; i < r->n_seeds; i++) {
@@ -332,12 +354,19 @@ char *report_measure_text(const struct report_measure *r)
         if (res->reached)
             sb_printf(&b, "proj seed %llu: d90 = %ld (bracket %ld..%ld)\n",
                       (unsigned long long)r->proj_seeds[i], res->d90, res->lo, res->hi);
-        else if (res->n_probes)
+        else if (res->n_probes) {
             sb_printf(&b,
                       "proj seed %llu: no d up to %ld reached %.4f; best probe d=%ld "
                       "metric %.4f\n",
                       (unsigned long long)r->proj_seeds[i], r->dmax, r->target,
                       res->probes[res->best].d, res->probes[res->best].best.metric);
+            char why[256];
+            if (search_optimizer_limited(res, why, sizeof why)) {
+                limited++;
+                sb_printf(&b, "proj seed %llu: optimizer-limited: %s\n",
+                          (unsigned long long)r->proj_seeds[i], why);
+            }
+        }
     }
     for (int i = 0; i < r->n_notes; i++)
         sb_printf(&b, "note: %s\n", r->notes[i]);
@@ -351,6 +380,12 @@ char *report_measure_text(const struct report_measure *r)
         sb_printf(&b, "description length %.0f bytes; sqrt(d90 / m_train) = %.4f (m_train %zu)\n",
                   s.median * 4.0 + 8.0, r->n_train ? sqrt(s.median / (double)r->n_train) : NAN,
                   r->n_train);
+    } else if (limited) {
+        sb_printf(&b,
+                  "d90 not measured: the search is optimizer-limited (the largest probes did "
+                  "not train, see above), so this does not show d90 > %ld; try another "
+                  "--lr grid, --optimizer adamw-proj or --lr-rule weight (docs/LR.md)\n",
+                  r->dmax);
     } else {
         sb_printf(&b, "d90 not reached: no d up to %ld met the target\n", r->dmax);
     }

@@ -19,6 +19,43 @@ static int trial_valid(const struct search_trial *t)
     return !t->diverged && !t->majority_only && isfinite(t->metric);
 }
 
+int search_optimizer_limited(const struct search_result *res, char *why, size_t cap)
+{
+    if (cap)
+        why[0] = 0;
+    if (res->reached || res->n_probes == 0)
+        return 0;
+    const struct search_probe *top = &res->probes[0], *best = &res->probes[res->best];
+    for (size_t k = 1; k < res->n_probes; k++)
+        if (res->probes[k].d > top->d)
+            top = &res->probes[k];
+    const struct search_trial *t = &top->best;
+    if (t->diverged) {
+        snprintf(why, cap, "the largest probe (d=%ld) diverged", top->d);
+        return 1;
+    }
+    if (t->majority_only) {
+        snprintf(why, cap, "the largest probe (d=%ld) predicts a single class", top->d);
+        return 1;
+    }
+    if (t->n_curve >= 2 && isfinite(t->loss_curve[0]) &&
+        !(t->loss_curve[t->n_curve - 1] < 0.9f * t->loss_curve[0])) {
+        snprintf(why, cap,
+                 "the training loss of the largest probe (d=%ld) fell by less than 10%% "
+                 "(%.4g -> %.4g)",
+                 top->d, (double)t->loss_curve[0], (double)t->loss_curve[t->n_curve - 1]);
+        return 1;
+    }
+    if (top != best && isfinite(best->best.metric) && t->metric < best->best.metric - 0.02) {
+        snprintf(why, cap,
+                 "the largest probe (d=%ld, %.4f) scores more than 0.02 below a smaller one "
+                 "(d=%ld, %.4f)",
+                 top->d, t->metric, best->d, best->best.metric);
+        return 1;
+    }
+    return 0;
+}
+
 int search_trial_meets(const struct search_trial *t, double target)
 {
     return trial_valid(t) && t->metric > target;

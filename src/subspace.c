@@ -3,6 +3,7 @@
  * equations: include/train.h (struct subspace). */
 #include "train.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +114,8 @@ void subspace_free(struct subspace *s)
     if (!s)
         return;
     projection_free(s->proj);
+    free(s->prev);
+    free(s->step_sum);
     free(s->block);
     memset(s, 0, sizeof *s);
 }
@@ -142,10 +145,41 @@ void subspace_apply(struct subspace *s)
     }
 }
 
+enum idim_status subspace_track_steps(struct subspace *s, struct idim_err *err)
+{
+    size_t D = s->m->n_params;
+    s->prev = malloc(D * sizeof *s->prev);
+    s->step_sum = calloc(s->m->n_tensors, sizeof *s->step_sum);
+    if (!s->prev || !s->step_sum)
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory for --step-stats");
+    s->n_steps = -1; /* the first call only records the starting weights */
+    return IDIM_OK;
+}
+
+/* Adds the step from the previous call to s->step_sum (tracking on). */
+static void track_step(struct subspace *s)
+{
+    struct model *m = s->m;
+    if (s->n_steps >= 0)
+        for (size_t t = 0; t < m->n_tensors; t++) {
+            size_t off = m->tensors[t].offset, n = m->tensors[t].n_elem;
+            double acc = 0;
+            for (size_t i = 0; i < n; i++) {
+                double dlt = (double)m->params[off + i] - (double)s->prev[off + i];
+                acc += dlt * dlt;
+            }
+            s->step_sum[t] += sqrt(acc);
+        }
+    s->n_steps++;
+    memcpy(s->prev, m->params, m->n_params * sizeof *s->prev);
+}
+
 float subspace_loss_grad(struct subspace *s, const struct batch *b, int train)
 {
     struct model *m = s->m;
     subspace_apply(s);
+    if (s->step_sum)
+        track_step(s);
     float loss = model_forward(m, b, train);
     model_backward(m);
     if (s->mode == TRAIN_SAID) {

@@ -14,6 +14,7 @@
  * Gradient clipping: global L2 norm over everything trained, scale
  * clip / (norm + 1e-6) when below 1 (torch.nn.utils.clip_grad_norm_). */
 #include "train.h"
+#include "fileio.h"
 #include "theta.h"
 #include "train_internal.h"
 
@@ -327,6 +328,8 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
             return st;
         res->d = p->d;
         res->d_proj = R->s.d_proj;
+        if (o->step_stats && (st = subspace_track_steps(&R->s, err)))
+            return st;
         p->lr = train_lr_effective(o->lr_rule, o->optimizer, o->lr, R->s.d_proj, m->n_params);
     }
     res->lr_effective = p->lr;
@@ -339,11 +342,11 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
     R->eval_idx = malloc(p->n_dev * sizeof *R->eval_idx);
     R->pred = malloc(p->n_dev * sizeof *R->pred);
     R->score = malloc(p->n_dev * sizeof *R->score);
-    if (o->optimizer == TRAIN_ADAMW_PROJ && (!sub || o->mode != TRAIN_DID))
+    if (o->optimizer == TRAIN_ADAMW_PROJ && !sub)
         return idim_fail(err, IDIM_ERR_USAGE,
-                         "--optimizer adamw-proj needs a subspace run with --method did");
+                         "--optimizer adamw-proj is for subspace runs (DID or SAID)");
     R->opt = o->optimizer == TRAIN_ADAMW        ? calloc(2 * p->n_opt, sizeof(float))
-             : o->optimizer == TRAIN_ADAMW_PROJ ? calloc(3 * m->n_params, sizeof(float))
+             : o->optimizer == TRAIN_ADAMW_PROJ ? calloc(3 * m->n_params + 2 * m->n_tensors, sizeof(float))
                                                 : NULL;
     R->best_theta = sub ? calloc(p->d, sizeof(float)) : NULL;
     R->decay = calloc(m->n_tensors, 1);
@@ -354,6 +357,42 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
     for (size_t t = 0; t < m->n_tensors; t++)
         R->decay[t] = !no_decay(m->tensors[t].name);
     return IDIM_OK;
+}
+
+/* The adamw-proj update (train.h) after subspace_loss_grad and clipping:
+ * AdamW moments per weight of h = dL/d(P theta) (SAID: h_t = lambda_t g_t),
+ * theta_proj -= lr (P^T a + wd theta), a = mhat / (sqrt(vhat) + eps); SAID's
+ * lambdas take a plain AdamW step at lr_lambda (the lr before the rule).
+ * E[P P^T] is a multiple of I for the random projections, so P P^T a is on
+ * average a multiple of AdamW's own step: a descent direction in
+ * expectation, less reliably at small d (docs/LR.md). Tried and dropped:
+ * the Galerkin form P^T M P (P^T h), M = diag(1 / sqrt(vhat)), which is a
+ * descent direction at every d but multiplies the projected signal on
+ * weights whose own gradient is ~0 by 1/eps: the loss blew up to 1e5-1e7 at
+ * every d and lr tried on the demo. */
+static void proj_adam_step(struct run *R, const struct train_opts *o, double lr,
+                           double lr_lambda, long t)
+{
+    struct model *m = &R->m;
+    struct subspace *s = &R->s;
+    size_t D = m->n_params, dp = s->d_proj;
+    float *dir = R->opt + 2 * D, *lam = s->theta + dp;
+    if (s->mode == TRAIN_SAID && projection_n_transforms(s->proj) == m->n_tensors)
+        for (size_t k = 0; k < m->n_tensors; k++) {
+            float *gk = m->grads + m->tensors[k].offset;
+            for (size_t i = 0; i < m->tensors[k].n_elem; i++)
+                gk[i] *= lam[k]; /* the global scope did this in subspace_loss_grad */
+        }
+    train_adam_direction(dir, m->grads, R->opt, R->opt + D, D, o->beta1, o->beta2, o->eps, t);
+    projection_adjoint(s->proj, dir, NULL, s->grad);
+    float flr = (float)lr, fwd = (float)(lr * o->weight_decay);
+    for (size_t i = 0; i < dp; i++)
+        s->theta[i] -= fwd * s->theta[i] + flr * s->grad[i];
+    if (s->mode == TRAIN_SAID) {
+        float *lm = R->opt + 3 * D, *lv = lm + m->n_tensors;
+        train_adamw_step(lam, s->grad + dp, lm, lv, m->n_tensors, lr_lambda, o->beta1, o->beta2,
+                         o->eps, 0.0, NULL, t);
+    }
 }
 
 /* One optimizer step on the n examples at idx: forward, backward, clip,
@@ -388,26 +427,12 @@ static int train_step(struct run *R, struct train_data *td, const struct train_o
                  p->lr);
         return 1;
     }
-    if (o->optimizer == TRAIN_ADAMW_PROJ) {
-        /* clip the weight gradient, as full fine-tuning does */
-        size_t D = m->n_params;
-        double gw = l2_norm(m->grads, D);
-        if (o->clip > 0 && gw > o->clip)
-            scale(m->grads, D, (float)(o->clip / (gw + 1e-6)));
-    } else if (o->clip > 0 && gn > o->clip) {
+    if (o->clip > 0 && gn > o->clip)
         scale(g, p->n_opt, (float)(o->clip / (gn + 1e-6)));
-    }
     double lr = p->lr * train_lr_factor(*step, p->warm, p->total);
     long t = ++*step;
     if (o->optimizer == TRAIN_ADAMW_PROJ) {
-        size_t D = m->n_params;
-        float *dir = R->opt + 2 * D;
-        train_adam_direction(dir, m->grads, R->opt, R->opt + D, D, o->beta1, o->beta2, o->eps,
-                             t);
-        projection_adjoint(R->s.proj, dir, NULL, g);
-        float flr = (float)lr, fwd = (float)(lr * o->weight_decay);
-        for (size_t i = 0; i < p->n_opt; i++)
-            x[i] -= fwd * x[i] + flr * g[i];
+        proj_adam_step(R, o, lr, o->lr * train_lr_factor(t - 1, p->warm, p->total), t);
     } else if (o->optimizer == TRAIN_SGD) {
         float flr = (float)lr;
         for (size_t i = 0; i < p->n_opt; i++)
@@ -534,10 +559,43 @@ static enum train_outcome eval_point(struct run *R, struct train_data *td,
 
 /* Writes what the run was asked to keep: the best theta (subspace) or the
  * final weights (full fine-tuning, unless diverged). */
+/* --step-stats: one TSV row per tensor: name, entries, mean weight-space
+ * step norm per optimizer step, the same per entry (rms), steps. */
+static enum idim_status save_step_stats(const struct run *R, const char *path,
+                                        struct idim_err *err)
+{
+    const struct subspace *s = &R->s;
+    const struct model *m = &R->m;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory writing %s", path);
+    fprintf(f, "tensor\tn\tmean_step_norm\tmean_step_rms\tsteps\n");
+    long ns = s->n_steps > 0 ? s->n_steps : 1;
+    for (size_t t = 0; t < m->n_tensors; t++) {
+        double mean = s->step_sum[t] / (double)ns;
+        fprintf(f, "%s\t%zu\t%.6g\t%.6g\t%ld\n", m->tensors[t].name, m->tensors[t].n_elem,
+                mean, mean / sqrt((double)m->tensors[t].n_elem), s->n_steps);
+    }
+    if (fclose(f) != 0 || !text) {
+        free(text);
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory writing %s", path);
+    }
+    enum idim_status st = fileio_write_atomic(path, text, len, err);
+    free(text);
+    return st;
+}
+
 static enum idim_status run_save(struct run *R, struct train_data *td,
                                  const struct train_opts *o, const struct plan *p,
                                  const struct train_result *res, struct idim_err *err)
 {
+    if (o->mode != TRAIN_FULL && o->step_stats && R->s.step_sum) {
+        enum idim_status st = save_step_stats(R, o->step_stats, err);
+        if (st)
+            return st;
+    }
     if (o->mode != TRAIN_FULL && o->save_theta && res->best_epoch > 0) {
         struct theta_file tf;
         memset(&tf, 0, sizeof tf);

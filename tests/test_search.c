@@ -465,6 +465,51 @@ static void test_state_malformed(void **unused)
     assert_non_null(strstr(err.msg, "/nonexistent-dir/x/state"));
 }
 
+/* The optimizer-limited rule on hand-made results: each of its four
+ * triggers, and a curve that rose and stayed up (not limited). */
+static void test_optimizer_limited(void **unused)
+{
+    (void)unused;
+    struct search_result *r = calloc(1, sizeof *r);
+    char why[256];
+    r->n_probes = 3;
+    long ds[3] = {100, 400, 200};
+    double ms[3] = {0.70, 0.80, 0.78};
+    for (int k = 0; k < 3; k++) {
+        r->probes[k].d = ds[k];
+        r->probes[k].best.d = ds[k];
+        r->probes[k].best.metric = ms[k];
+        r->probes[k].best.n_curve = 2;
+        r->probes[k].best.loss_curve[0] = 0.69f;
+        r->probes[k].best.loss_curve[1] = 0.40f;
+    }
+    r->best = 1;
+    assert_false(search_optimizer_limited(r, why, sizeof why)); /* rose: d90 > dmax holds */
+    r->reached = 1;
+    r->probes[1].best.majority_only = 1;
+    assert_false(search_optimizer_limited(r, why, sizeof why)); /* reached: never limited */
+    r->reached = 0;
+    assert_true(search_optimizer_limited(r, why, sizeof why));
+    assert_non_null(strstr(why, "d=400"));
+    assert_non_null(strstr(why, "single class"));
+    r->probes[1].best.majority_only = 0;
+    r->probes[1].best.diverged = 1;
+    assert_true(search_optimizer_limited(r, why, sizeof why));
+    assert_non_null(strstr(why, "diverged"));
+    r->probes[1].best.diverged = 0;
+    r->probes[1].best.loss_curve[1] = 0.65f; /* fell < 10% */
+    assert_true(search_optimizer_limited(r, why, sizeof why));
+    assert_non_null(strstr(why, "less than 10%"));
+    r->probes[1].best.loss_curve[1] = 0.40f;
+    r->probes[1].best.metric = 0.70; /* now below d=200's 0.78 by > 0.02 */
+    r->best = 2;
+    assert_true(search_optimizer_limited(r, why, sizeof why));
+    assert_non_null(strstr(why, "d=200"));
+    r->probes[1].best.metric = 0.77; /* within 0.02 */
+    assert_false(search_optimizer_limited(r, why, sizeof why));
+    free(r);
+}
+
 static void test_grid_and_median(void **unused)
 {
     (void)unused;
@@ -768,6 +813,7 @@ int main(void)
         cmocka_unit_test(test_svg),
         cmocka_unit_test(test_csv_round_trip),
         cmocka_unit_test(test_check),
+        cmocka_unit_test(test_optimizer_limited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
