@@ -37,7 +37,8 @@ if [ ! -f "$MODEL" ] || [ data/demo/vocab.txt -nt "$MODEL" ] \
 fi
 echo "demo: idim measure --task mrpc --data data/demo --model $MODEL --method did ..."
 "$IDIM" measure --task mrpc --data data/demo --model "$MODEL" --method did \
-    --dmin 8 --dmax 10000 --precision 1.25 --seeds 1 --lr 2e-2 --epochs 6 \
+    --dmin 8 --dmax 10000 --precision 1.25 --seeds 1 --optimizer adamw --lr-rule fixed \
+    --lr 2e-2 --epochs 6 \
     --baseline-lr 1e-3 --baseline-epochs 4 --max-len 40 --threads $THREADS --quiet \
     --out "$OUT/report.json" --plot "$OUT/probes.svg"
 end=$(date +%s)
