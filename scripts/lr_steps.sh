@@ -20,15 +20,15 @@ row() { # label tsv
 }
 echo "| run | rms step, ffn matrix (16384) | query bias (64) | classifier bias (2) | all weights |"
 echo "|---|---:|---:|---:|---:|"
-"$IDIM" train $C --projection identity --lr 1e-3 --step-stats "$OUT/id.tsv" >/dev/null
+"$IDIM" train $C --projection identity --optimizer adamw --lr-rule fixed --lr 1e-3 --step-stats "$OUT/id.tsv" >/dev/null
 row "full fine-tuning (identity), AdamW lr 1e-3" "$OUT/id.tsv"
 for sc in tensor global; do
     for d in 100 1000 10000 32000; do
-        "$IDIM" train $C --scope $sc --d $d --lr 3e-3 --step-stats "$OUT/f.tsv" >/dev/null
+        "$IDIM" train $C --scope $sc --d $d --lr 3e-3 --optimizer adamw --lr-rule fixed --step-stats "$OUT/f.tsv" >/dev/null
         row "$sc d=$d adamw lr 3e-3, rule fixed" "$OUT/f.tsv"
-        "$IDIM" train $C --scope $sc --d $d --lr 3e-3 --lr-rule sqrt --step-stats "$OUT/s.tsv" >/dev/null
+        "$IDIM" train $C --scope $sc --d $d --lr 3e-3 --optimizer adamw --lr-rule sqrt --step-stats "$OUT/s.tsv" >/dev/null
         row "$sc d=$d adamw lr 3e-3, rule sqrt" "$OUT/s.tsv"
-        "$IDIM" train $C --scope $sc --d $d --lr 1e-3 --lr-rule weight --step-stats "$OUT/w.tsv" >/dev/null
+        "$IDIM" train $C --scope $sc --d $d --lr 1e-3 --optimizer adamw --lr-rule weight --step-stats "$OUT/w.tsv" >/dev/null
         row "$sc d=$d adamw lr 1e-3, rule weight" "$OUT/w.tsv"
         "$IDIM" train $C --scope $sc --d $d --lr 3e-3 --lr-rule weight --optimizer adamw-proj \
             --step-stats "$OUT/p.tsv" >/dev/null
