@@ -25,7 +25,8 @@ demo_model "$T"
 
 ARGS="--task mrpc --data data/demo --model $T/m.bin --method did --dmin 1 --dmax 256
     --precision 1.2 --baseline-lr 1e-3 --baseline-epochs 1 --threshold 0.924 --proj-seed 1235
-    --lr 3e-2 --epochs 1 --limit-train 600 --limit-dev 150 --max-len 48 --threads-per-run 1 --quiet"
+    --lr 3e-2 --optimizer adamw --lr-rule fixed --epochs 1 --limit-train 600 --limit-dev 150
+    --max-len 48 --threads-per-run 1 --quiet"
 # the baseline, its trials, the search and every probe as the JSON report
 # prints them (exact digits), without the timings and the resumed flags;
 # the "runs" list after them is in the order runs finished (and a parallel
