@@ -126,7 +126,7 @@ _idim() {
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
     train)
-        opts="--model --d --method --scope --optimizer --projection --lr-rule --warmup-steps --proj-seed --grad-compat --save-theta --lr --epochs --batch --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--model --d --method --scope --optimizer --projection --lr-rule --step-stats --warmup-steps --proj-seed --grad-compat --save-theta --lr --epochs --batch --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --model) _idim_compgen -f; return ;;
         --d) return ;;
@@ -135,6 +135,7 @@ _idim() {
         --optimizer) _idim_compgen -W "adamw sgd adamw-proj"; return ;;
         --projection) _idim_compgen -W "fastfood dense identity"; return ;;
         --lr-rule) _idim_compgen -W "fixed sqrt weight"; return ;;
+        --step-stats) _idim_compgen -f; return ;;
         --warmup-steps) return ;;
         --proj-seed) return ;;
         --save-theta) _idim_compgen -f; return ;;
@@ -188,7 +189,7 @@ _idim() {
         --threads) return ;;
         esac ;;
     measure)
-        opts="--dmin --dmax --precision --seeds -o --out --plot --dry-run --force --state --model --method --scope --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--dmin --dmax --precision --seeds -o --out --plot --dry-run --force --state --model --method --scope --projection --optimizer --lr-rule --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --dmin) return ;;
         --dmax) return ;;
@@ -200,6 +201,9 @@ _idim() {
         --model) _idim_compgen -f; return ;;
         --method) return ;;
         --scope) return ;;
+        --projection) return ;;
+        --optimizer) return ;;
+        --lr-rule) return ;;
         --lr) return ;;
         --baseline) return ;;
         --baseline-from) _idim_compgen -f; return ;;
@@ -228,7 +232,7 @@ _idim() {
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
     sweep)
-        opts="--dmin --dmax --points --d --no-baseline -o --out --plot --json --state --model --method --scope --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--dmin --dmax --points --d --no-baseline -o --out --plot --json --state --model --method --scope --projection --optimizer --lr-rule --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --dmin) return ;;
         --dmax) return ;;
@@ -240,6 +244,9 @@ _idim() {
         --model) _idim_compgen -f; return ;;
         --method) return ;;
         --scope) return ;;
+        --projection) return ;;
+        --optimizer) return ;;
+        --lr-rule) return ;;
         --lr) return ;;
         --baseline) return ;;
         --baseline-from) _idim_compgen -f; return ;;
