@@ -42,6 +42,20 @@ static double env_num(const char *name, double dflt)
     return v && atof(v) > 0 ? atof(v) : dflt;
 }
 
+/* sched_lookup_trial that counts the runs the replayed search asks for. */
+struct counting {
+    const struct search_state *st;
+    size_t n;
+};
+
+static enum idim_status counting_lookup(void *ctx, long d, double lr, uint64_t seed,
+                                        struct search_trial *out, struct idim_err *err)
+{
+    struct counting *c = ctx;
+    c->n++;
+    return sched_lookup_trial((void *)c->st, d, lr, seed, out, err);
+}
+
 struct flight {
     struct sched_spec sp;
     double end;
@@ -96,15 +110,15 @@ static double simulate(int n_slots, long d90_true, const struct sched_search_pla
     struct search_probe bp;
     search_probe_d(plan->base, 0, sched_lookup_trial, &st, NULL, &bp, &err);
     struct search_result *res = malloc(sizeof *res);
-    *n_path = (size_t)plan->base->n_lr;
+    struct counting cnt = {.st = &st, .n = (size_t)plan->base->n_lr};
     for (size_t s = plan->n_cfg; s-- > 0;) {
         struct search_config cfg = plan->cfg[s];
         cfg.target = plan->threshold * bp.best.metric;
-        search_run(&cfg, sched_lookup_trial, &st, NULL, res, &err);
-        *n_path += res->n_probes * (size_t)cfg.n_lr;
+        search_run(&cfg, counting_lookup, &cnt, NULL, res, &err);
         *d90_out = res->reached ? res->d90 : 0;
         *n_probes = res->n_probes;
     }
+    *n_path = cnt.n;
     free(res);
     free(fl);
     free(running);
