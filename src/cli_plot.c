@@ -20,8 +20,8 @@ enum idim_status cli_plot(int argc, char **argv, struct idim_err *err)
     struct cli_opt opts[] = {
         CLI_STRS(0, "in", "FILE", &in,
                  "one series: a measure report (JSON), a sweep CSV (`idim sweep --out`)\n"
-                 "or JSON lines of `idim train` runs (scripts/sweep-d.sh); repeat to\n"
-                 "overlay up to 16", CLI_REQ | CLI_FILE),
+                 "or JSON lines of `idim train` or `idim sweep --json` runs\n"
+                 "(scripts/sweep-d.sh); repeat to overlay up to 16", CLI_REQ | CLI_FILE),
         CLI_STRS(0, "label", "TEXT", &labels,
                  "legend text of the n-th --in (default: \"task method\" from the file,\n"
                  "else its name)", 0),

@@ -952,7 +952,8 @@ static enum idim_status series_from_report(const cJSON *j, struct report_series 
     return IDIM_OK;
 }
 
-/* JSON lines of `idim train` runs (scripts/sweep-d.sh). */
+/* JSON lines of runs: `idim train` (metric under "best") or `idim sweep
+ * --json`, which scripts/sweep-d.sh merges (metric under "metric"). */
 static enum idim_status series_from_lines(char *text, struct report_series *s, const char *path,
                                           struct idim_err *err)
 {
@@ -967,14 +968,16 @@ static enum idim_status series_from_lines(char *text, struct report_series *s, c
             continue;
         cJSON *o = cJSON_Parse(line);
         struct search_trial t;
-        int ok = cJSON_IsObject(o) && json_trial(o, "best", &t);
+        int ok = cJSON_IsObject(o) &&
+                 json_trial(o, cJSON_GetObjectItemCaseSensitive(o, "best") ? "best" : "metric",
+                            &t);
         if (ok && s->n == 0)
             series_label(s, o);
         cJSON_Delete(o);
         if (!ok)
             return idim_fail(err, IDIM_ERR_FORMAT,
-                             "%s: line %ld: expected a JSON object of an `idim train` run with "
-                             "\"d\" and \"best\"",
+                             "%s: line %ld: expected a JSON object of an `idim train` or `idim "
+                             "sweep --json` run with \"d\" and \"best\" or \"metric\"",
                              path, lineno);
         if (s->n == cap) {
             cap = cap ? 2 * cap : 64;

@@ -41,6 +41,8 @@ IDIM="$IDIM" sh scripts/sweep-d.sh -j 2 --d 20,2 -o "$T/sd.jsonl" -- $common 2>/
     || fail "sweep-d.sh: exit $?"
 [ "$(wc -l < "$T/sd.jsonl")" -eq 2 ] || fail "sweep-d.sh lines: $(cat "$T/sd.jsonl")"
 head -1 "$T/sd.jsonl" | grep -q '"d":2,' || fail "sweep-d.sh: not in d order"
+"$IDIM" plot --in "$T/sd.jsonl" -o "$T/sd.svg" 2>/dev/null || fail "idim plot of sweep-d.sh lines: exit $?"
+[ "$(grep -c '<title>d=' "$T/sd.svg")" -eq 2 ] || fail "plot of sweep-d.sh lines: expected 2 points"
 # the same lines (timings aside) from GNU parallel on this machine (-H :)
 # and from a Slurm array (two fake tasks, then --merge)
 untimed() { sed 's/"seconds":[^,]*,//' "$1"; }
