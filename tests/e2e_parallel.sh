@@ -31,7 +31,7 @@ ARGS="--task mrpc --data data/demo --model $T/m.bin --method did --dmin 1 --dmax
 # prints them (exact digits), without the timings and the resumed flags;
 # the "runs" list after them is in the order runs finished (and a parallel
 # search lists its speculative runs there too)
-runs() { sed -n '/^.."baseline":/,/^.."runs":/p' "$1" | grep -vE '"(seconds|resumed)":'; }
+runs() { sed -n '/^[[:space:]]"baseline":/,/^[[:space:]]"runs":/p' "$1" | grep -vE '"(seconds|resumed)":'; }
 # the same, for a resumed search: what the state file keeps of a run
 core() { runs "$1" | grep -E '"(d|lr|metric|proj_seed|epochs|diverged|majority_only|d90|value|met)":'; }
 summary() { grep -E '^(proj seed|d90|baseline)' "$1"; }
@@ -45,6 +45,10 @@ same() { # same NAME [core]: compare NAME's summary and runs with run a's
 # 1. one slot, three forked slots, three MPI ranks
 "$IDIM" measure $ARGS --jobs 1 --out "$T/a.json" > "$T/a.txt" || fail "--jobs 1: exit $?"
 summary "$T/a.txt" > "$T/a.sum"
+# the comparisons below must see the probes, not two empty extracts
+runs "$T/a.json" | grep -q '"outcome":' || fail "no probe fields extracted from the report"
+grep -q '"probes":' "$T/a.json" && [ "$(runs "$T/a.json" | grep -c '"d":')" -ge 4 ] \
+    || fail "too few probes extracted from the report"
 grep -q '^d90 = ' "$T/a.sum" || fail "no d90: $(cat "$T/a.txt")"
 n_probes=$(grep -o 'd=[0-9]*:' "$T/a.sum" | wc -l)
 [ "$n_probes" -ge 4 ] || fail "the search needs more probes to test anything ($n_probes)"
