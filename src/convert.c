@@ -17,7 +17,10 @@
  *   LayerNorm.gamma / LayerNorm.beta (old TF-converted checkpoints)
  *       -> LayerNorm.weight / LayerNorm.bias
  *   classifier.* (bert: weight/bias; roberta: dense.*, out_proj.*) -> kept
- *   cls.*, lm_head.*, discriminator_predictions.*, generator_* -> dropped
+ *   cls.predictions.{transform.*,bias} / lm_head.{dense,layer_norm,bias}
+ *       -> kept under the same names when all five are there (has_mlm_head;
+ *          the tied decoder weight and bias are dropped as duplicates)
+ *   other cls.*, lm_head.*, discriminator_predictions.*, generator_* -> dropped
  *   embeddings.position_ids / token_type_ids (buffers) -> dropped
  * ELECTRA maps to the bert family (same embeddings, absolute positions,
  * two token types, post-LN encoder); it has no pooler, and its
@@ -608,10 +611,43 @@ done:
 
 static int has_prefix(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
 
+/* body with TF-style LayerNorm.gamma/.beta renamed .weight/.bias. */
+static void ln_rename(char *body, size_t cap)
+{
+    size_t bl = strlen(body);
+    if (bl > 16 && !strcmp(body + bl - 16, ".LayerNorm.gamma"))
+        snprintf(body + bl - 6, cap - (bl - 6), ".weight");
+    else if (bl > 15 && !strcmp(body + bl - 15, ".LayerNorm.beta"))
+        snprintf(body + bl - 5, cap - (bl - 5), ".bias");
+}
+
+/* Index 0..4 of a (renamed) checkpoint name among the family's MLM-head
+ * tensors of the file table (arch.h), or -1. */
+static int mlm_index(const char *name, const struct arch_config *c)
+{
+    struct arch_config m = *c;
+    m.has_mlm_head = 1;
+    m.n_labels = 0;
+    m.has_pooler = 0;
+    size_t nt = arch_tensors(&m, ARCH_TABLE_FILE, 0, NULL, 0);
+    struct arch_tensor tab[5];
+    struct arch_tensor *all = calloc(nt, sizeof *all);
+    if (!all)
+        return -1;
+    arch_tensors(&m, ARCH_TABLE_FILE, 0, all, nt);
+    memcpy(tab, all + nt - 5, sizeof tab); /* the head closes the table */
+    free(all);
+    for (int k = 0; k < 5; k++)
+        if (!strcmp(tab[k].name, name))
+            return k;
+    return -1;
+}
+
 /* Maps a checkpoint name to its table name (returns 1) or gives the reason
- * it is dropped (returns 0). */
-static int map_name(const char *src, const struct arch_config *c, int electra, char *dst,
-                    size_t cap, const char **reason)
+ * it is dropped (returns 0). keep_mlm: the checkpoint holds the whole
+ * masked-LM head, kept under its HF names. */
+static int map_name(const char *src, const struct arch_config *c, int electra, int keep_mlm,
+                    char *dst, size_t cap, const char **reason)
 {
     const char *fam = arch_family_name(c->family);
     const char *s = src;
@@ -623,11 +659,11 @@ static int map_name(const char *src, const struct arch_config *c, int electra, c
         }
     char body[256];
     snprintf(body, sizeof body, "%s", s);
-    size_t bl = strlen(body);
-    if (bl > 16 && !strcmp(body + bl - 16, ".LayerNorm.gamma"))
-        snprintf(body + bl - 6, sizeof body - (bl - 6), ".weight");
-    else if (bl > 15 && !strcmp(body + bl - 15, ".LayerNorm.beta"))
-        snprintf(body + bl - 5, sizeof body - (bl - 5), ".bias");
+    ln_rename(body, sizeof body);
+    if (keep_mlm && mlm_index(body, c) >= 0) {
+        snprintf(dst, cap, "%s", body);
+        return 1;
+    }
     if (!strcmp(body, "embeddings.position_ids") || !strcmp(body, "embeddings.token_type_ids")) {
         *reason = "buffer, not a parameter";
         return 0;
@@ -645,6 +681,16 @@ static int map_name(const char *src, const struct arch_config *c, int electra, c
         }
         snprintf(dst, cap, "%s", src);
         return 1;
+    }
+    if (keep_mlm && (!strcmp(src, "cls.predictions.decoder.weight") ||
+                     !strcmp(src, "lm_head.decoder.weight"))) {
+        *reason = "MLM decoder weight, tied to the word embeddings (kept once)";
+        return 0;
+    }
+    if (keep_mlm && (!strcmp(src, "cls.predictions.decoder.bias") ||
+                     !strcmp(src, "lm_head.decoder.bias"))) {
+        *reason = "MLM decoder bias, the same tensor as the head's bias (kept once)";
+        return 0;
     }
     if (has_prefix(src, "cls.") || has_prefix(src, "lm_head.") ||
         has_prefix(src, "generator_") || has_prefix(src, "discriminator_predictions."))
@@ -722,11 +768,25 @@ enum idim_status convert_hf(const char *dir, const char *out, struct convert_rep
     snprintf(wfile_pre, sizeof wfile_pre, "%s.", arch_family_name(c->family));
     c->has_pooler = 0;
     c->n_labels = 0;
+    c->has_mlm_head = 0;
+    /* the MLM head is kept when all five of its tensors are there */
+    int mlm_seen[5] = {0};
+    for (size_t i = 0; !electra && i < S->n; i++) {
+        char nb[256];
+        snprintf(nb, sizeof nb, "%s", S->t[i].name);
+        ln_rename(nb, sizeof nb);
+        int k = mlm_index(nb, c);
+        if (k >= 0)
+            mlm_seen[k] = 1;
+    }
+    int keep_mlm = !electra && mlm_seen[0] && mlm_seen[1] && mlm_seen[2] && mlm_seen[3] &&
+                   mlm_seen[4];
+    c->has_mlm_head = keep_mlm;
     int pool_w = 0, pool_b = 0;
     for (size_t i = 0; i < S->n; i++) {
         char dst[320];
         const char *reason = NULL;
-        if (!map_name(S->t[i].name, c, electra, dst, sizeof dst, &reason)) {
+        if (!map_name(S->t[i].name, c, electra, keep_mlm, dst, sizeof dst, &reason)) {
             if ((st = add_item(&rep->dropped, &rep->n_dropped, &S->t[i], NULL, reason, err)))
                 goto done;
             continue;
