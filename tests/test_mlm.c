@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "mlm.h"
+#include "golden.h"
 #include "model.h"
 
 #define GOLDEN_DIR "tests/fixtures/golden/"
@@ -36,8 +37,6 @@ struct golden {
     float **w, **g;
     float loss, acc;
 };
-
-static int rd(FILE *f, void *p, size_t bytes) { return fread(p, 1, bytes, f) == bytes; }
 
 static void golden_free(struct golden *gd)
 {
@@ -62,37 +61,16 @@ static void golden_load(struct golden *gd, const char *name)
     assert_true(rd(f, magic, 8) && memcmp(magic, "IDIMMLM1", 8) == 0);
     assert_true(rd(f, h, sizeof h) && rd(f, &eps, 4));
     struct arch_config *c = &gd->cfg;
-    c->family = (enum arch_family)h[0];
-    c->n_layers = h[1], c->hidden = h[2], c->n_heads = h[3], c->ffn = h[4];
-    c->vocab_size = h[5], c->max_pos = h[6], c->type_vocab = h[7], c->pad_id = h[8];
-    c->ln_eps = eps, c->act = ARCH_GELU;
+    golden_cfg(c, h, eps);
     gd->B = h[9], gd->T = h[10], gd->M = h[11], gd->n_tensors = h[12];
     size_t BT = (size_t)gd->B * gd->T, M = (size_t)gd->M;
     gd->ids = malloc(BT * 4), gd->type_ids = malloc(BT * 4), gd->mask = malloc(BT * 4);
     gd->pos = malloc(M * 4), gd->labels = malloc(M * 4);
     assert_true(rd(f, gd->ids, BT * 4) && rd(f, gd->type_ids, BT * 4) && rd(f, gd->mask, BT * 4));
     assert_true(rd(f, gd->pos, M * 4) && rd(f, gd->labels, M * 4));
-    gd->names = calloc((size_t)gd->n_tensors, ARCH_NAME_MAX);
-    gd->n_elem = calloc((size_t)gd->n_tensors, sizeof(size_t));
-    gd->w = calloc((size_t)gd->n_tensors, sizeof(float *));
-    gd->g = calloc((size_t)gd->n_tensors, sizeof(float *));
-    for (int t = 0; t < gd->n_tensors; t++) {
-        int32_t len, n;
-        assert_true(rd(f, &len, 4) && len > 0 && len < ARCH_NAME_MAX);
-        assert_true(rd(f, gd->names[t], (size_t)len));
-        assert_true(rd(f, &n, 4) && n > 0);
-        gd->n_elem[t] = (size_t)n;
-        gd->w[t] = malloc((size_t)n * 4);
-        assert_true(rd(f, gd->w[t], (size_t)n * 4));
-    }
+    golden_read_weights(f, gd->n_tensors, &gd->names, &gd->n_elem, &gd->w, &gd->g);
     assert_true(rd(f, &gd->loss, 4) && rd(f, &gd->acc, 4));
-    for (int t = 0; t < gd->n_tensors; t++) {
-        gd->g[t] = malloc(gd->n_elem[t] * 4);
-        assert_true(rd(f, gd->g[t], gd->n_elem[t] * 4));
-    }
-    char extra;
-    assert_true(fread(&extra, 1, 1, f) == 0);
-    fclose(f);
+    golden_read_grads(f, gd->n_tensors, gd->n_elem, gd->g);
 }
 
 /* Parameter block and gradient of fixture tensor t: in the model (encoder

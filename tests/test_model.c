@@ -24,6 +24,7 @@
 
 #include "model.h"
 #include "ops.h"
+#include "golden.h"
 
 #define GOLDEN_DIR "tests/fixtures/golden/"
 
@@ -37,8 +38,6 @@ struct golden {
     float **w, **g; /* [n_tensors] weights and expected gradients */
     float *logits, loss;
 };
-
-static int rd(FILE *f, void *p, size_t bytes) { return fread(p, 1, bytes, f) == bytes; }
 
 static void golden_free(struct golden *gd)
 {
@@ -63,10 +62,8 @@ static void golden_load(struct golden *gd, const char *name)
     assert_true(rd(f, magic, 8) && memcmp(magic, "IDIMGLD1", 8) == 0);
     assert_true(rd(f, h, sizeof h) && rd(f, &eps, 4));
     struct arch_config *c = &gd->cfg;
-    c->family = (enum arch_family)h[0];
-    c->n_layers = h[1], c->hidden = h[2], c->n_heads = h[3], c->ffn = h[4];
-    c->vocab_size = h[5], c->max_pos = h[6], c->type_vocab = h[7], c->pad_id = h[8];
-    c->ln_eps = eps, c->act = ARCH_GELU, c->has_pooler = c->family == ARCH_BERT;
+    golden_cfg(c, h, eps);
+    c->has_pooler = c->family == ARCH_BERT;
     gd->n_labels = h[9], gd->B = h[10], gd->T = h[11], gd->n_tensors = h[12];
     c->n_labels = gd->n_labels;
     size_t BT = (size_t)gd->B * gd->T;
@@ -74,29 +71,11 @@ static void golden_load(struct golden *gd, const char *name)
     gd->labels = malloc((size_t)gd->B * 4), gd->targets = malloc((size_t)gd->B * 4);
     assert_true(rd(f, gd->ids, BT * 4) && rd(f, gd->type_ids, BT * 4) && rd(f, gd->mask, BT * 4));
     assert_true(rd(f, gd->labels, (size_t)gd->B * 4) && rd(f, gd->targets, (size_t)gd->B * 4));
-    gd->names = calloc((size_t)gd->n_tensors, ARCH_NAME_MAX);
-    gd->n_elem = calloc((size_t)gd->n_tensors, sizeof(size_t));
-    gd->w = calloc((size_t)gd->n_tensors, sizeof(float *));
-    gd->g = calloc((size_t)gd->n_tensors, sizeof(float *));
-    for (int t = 0; t < gd->n_tensors; t++) {
-        int32_t len, n;
-        assert_true(rd(f, &len, 4) && len > 0 && len < ARCH_NAME_MAX);
-        assert_true(rd(f, gd->names[t], (size_t)len));
-        assert_true(rd(f, &n, 4) && n > 0);
-        gd->n_elem[t] = (size_t)n;
-        gd->w[t] = malloc((size_t)n * 4);
-        assert_true(rd(f, gd->w[t], (size_t)n * 4));
-    }
+    golden_read_weights(f, gd->n_tensors, &gd->names, &gd->n_elem, &gd->w, &gd->g);
     size_t nl = (size_t)gd->B * gd->n_labels;
     gd->logits = malloc(nl * 4);
     assert_true(rd(f, gd->logits, nl * 4) && rd(f, &gd->loss, 4));
-    for (int t = 0; t < gd->n_tensors; t++) {
-        gd->g[t] = malloc(gd->n_elem[t] * 4);
-        assert_true(rd(f, gd->g[t], gd->n_elem[t] * 4));
-    }
-    char extra;
-    assert_true(fread(&extra, 1, 1, f) == 0); /* nothing after the last gradient */
-    fclose(f);
+    golden_read_grads(f, gd->n_tensors, gd->n_elem, gd->g);
 }
 
 static struct batch golden_batch(const struct golden *gd)
