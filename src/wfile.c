@@ -541,26 +541,22 @@ static enum idim_status parse_tokdata(struct wfile *w, const unsigned char *p, u
     return check_tokdata(td, &w->cfg, path, err);
 }
 
-enum idim_status wfile_open(struct wfile *w, const char *path, struct idim_err *err)
+/* Opens PATH and maps it whole into w->map (w->file_bytes is its size). A
+ * folder or an empty file is refused; a folder holding config.json gets the
+ * 'idim convert' hint, the usual Hugging Face mistake. */
+static enum idim_status open_and_map(struct wfile *w, const char *path, struct idim_err *err)
 {
-    enum idim_status st = IDIM_OK;
-    memset(w, 0, sizeof *w);
-    w->path = path;
-    if (!host_is_little_endian())
-        return idim_fail(err, IDIM_ERR_INTERNAL,
-                         "%s: idim model files are little-endian and this host is big-endian", path);
+    enum idim_status st;
     int fd = open(path, O_RDONLY);
     if (fd < 0)
         return idim_fail(err, IDIM_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
         st = idim_fail(err, IDIM_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-        goto fail_fd;
-    }
-    if (S_ISDIR(sb.st_mode)) {
+    } else if (S_ISDIR(sb.st_mode)) {
         char cfg[4096];
         snprintf(cfg, sizeof cfg, "%s/config.json", path);
-        if (access(cfg, R_OK) == 0) /* the usual Hugging Face mistake */
+        if (access(cfg, R_OK) == 0)
             st = idim_fail(err, IDIM_ERR_IO,
                            "%s: is a folder, not a model file; it looks like a Hugging Face model "
                            "folder: run 'idim convert --hf %s -o model.idim' and give --model "
@@ -568,164 +564,174 @@ enum idim_status wfile_open(struct wfile *w, const char *path, struct idim_err *
                            path, path);
         else
             st = idim_fail(err, IDIM_ERR_IO, "%s: is a folder, not a model file", path);
-        goto fail_fd;
-    }
-    size_t size = (size_t)sb.st_size;
-    if (size == 0) {
+    } else if (sb.st_size == 0) {
         st = idim_fail(err, IDIM_ERR_FORMAT, "%s: empty file: not an idim model file", path);
-        goto fail_fd;
+    } else {
+        w->file_bytes = (size_t)sb.st_size;
+        st = map_file(w, path, fd, w->file_bytes, err);
     }
-    w->file_bytes = size;
-    st = map_file(w, path, fd, size, err);
-    if (st)
-        goto fail_fd;
     close(fd);
-    fd = -1;
+    return st;
+}
 
-    const unsigned char *p = w->map;
+/* The magic; other files people pass as a model (safetensors, torch.save's
+ * zip) get a hint that says what to run instead. */
+static enum idim_status check_magic(const unsigned char *p, size_t size, const char *path,
+                                    struct idim_err *err)
+{
     static const unsigned char magic[8] = {'I', 'D', 'I', 'M', 'W', 'T', 'S', 0};
-    if (memcmp(p, magic, size < 8 ? size : 8) != 0) {
-        if (size >= 9 && p[8] == '{')
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: not an idim model file (it looks like a safetensors file: convert "
-                           "its folder with 'idim convert --hf DIR -o model.idim')",
-                           path);
-        else if (size >= 4 && !memcmp(p, "PK\3\4", 4)) /* torch.save's zip: pytorch_model.bin */
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: not an idim model file: it is a PyTorch checkpoint "
-                           "(pytorch_model.bin); convert its folder: run 'python3 "
-                           "%s/scripts/pt2safetensors.py DIR', then 'idim convert --hf DIR -o "
-                           "model.idim'",
-                           path, idim_share_dir ? idim_share_dir : ".");
-        else
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: not an idim model file: expected magic \"IDIMWTS\\0\", found "
-                           "%02x %02x %02x %02x... at byte 0",
-                           path, p[0], size > 1 ? p[1] : 0, size > 2 ? p[2] : 0,
-                           size > 3 ? p[3] : 0);
-        goto fail;
-    }
-    if (size < HDR_BYTES) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s: truncated inside the header: expected at least %u bytes, found %zu",
-                       path, HDR_BYTES, size);
-        goto fail;
-    }
+    if (memcmp(p, magic, size < 8 ? size : 8) == 0)
+        return IDIM_OK;
+    if (size >= 9 && p[8] == '{')
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: not an idim model file (it looks like a safetensors file: convert "
+                         "its folder with 'idim convert --hf DIR -o model.idim')",
+                         path);
+    if (size >= 4 && !memcmp(p, "PK\3\4", 4)) /* torch.save's zip: pytorch_model.bin */
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: not an idim model file: it is a PyTorch checkpoint "
+                         "(pytorch_model.bin); convert its folder: run 'python3 "
+                         "%s/scripts/pt2safetensors.py DIR', then 'idim convert --hf DIR -o "
+                         "model.idim'",
+                         path, idim_share_dir ? idim_share_dir : ".");
+    return idim_fail(err, IDIM_ERR_FORMAT,
+                     "%s: not an idim model file: expected magic \"IDIMWTS\\0\", found "
+                     "%02x %02x %02x %02x... at byte 0",
+                     path, p[0], size > 1 ? p[1] : 0, size > 2 ? p[2] : 0, size > 3 ? p[3] : 0);
+}
+
+/* The header's section table: offset and size of the header, architecture,
+ * tokenizer, tensor index and tensor data, in file order. */
+struct wfile_layout {
+    uint64_t file_bytes; /* as the header says */
+    uint64_t n_tensors;
+    uint64_t off[5], bytes[5];
+};
+
+/* Reads the fixed header fields of a file that passed check_magic: byte
+ * order, version (into w), the section table, the reserved bytes. */
+static enum idim_status read_header(struct wfile *w, size_t size, struct wfile_layout *l,
+                                    struct idim_err *err)
+{
+    const char *path = w->path;
+    const unsigned char *p = w->map;
+    if (size < HDR_BYTES)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: truncated inside the header: expected at least %u bytes, found %zu",
+                         path, HDR_BYTES, size);
     uint32_t bom = rd32(p + 20);
-    if (bom != BYTE_ORDER_MARK) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s: byte-order mark is 0x%08x: expected 0x%08x%s, at byte 20", path,
-                       (unsigned)bom, BYTE_ORDER_MARK,
-                       bom == 0x04030201u ? " (the file was written big-endian)" : "");
-        goto fail;
-    }
+    if (bom != BYTE_ORDER_MARK)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: byte-order mark is 0x%08x: expected 0x%08x%s, at byte 20", path,
+                         (unsigned)bom, BYTE_ORDER_MARK,
+                         bom == 0x04030201u ? " (the file was written big-endian)" : "");
     w->version_major = rd16(p + 16);
     w->version_minor = rd16(p + 18);
-    if (w->version_major != WFILE_VERSION_MAJOR) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s: format version %u.%u %s: this idim reads version %d.x, at byte 16",
-                       path, w->version_major, w->version_minor,
-                       w->version_major > WFILE_VERSION_MAJOR
-                           ? "is newer than this reader (upgrade idim)"
-                           : "is not a released version",
-                       WFILE_VERSION_MAJOR);
-        goto fail;
-    }
-    uint64_t fbytes = rd64(p + 24);
-    uint64_t so[5], sn[5]; /* header, arch, tok, index, data */
-    so[0] = 0, sn[0] = HDR_BYTES;
-    so[1] = rd64(p + 32), sn[1] = rd64(p + 40);
-    so[2] = rd64(p + 48), sn[2] = rd64(p + 56);
-    so[3] = rd64(p + 64), sn[3] = rd64(p + 72);
-    uint64_t n_tensors = rd64(p + 80);
-    so[4] = rd64(p + 88), sn[4] = rd64(p + 96);
-    for (int i = 104; i < 128; i++) {
-        if (p[i]) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: reserved header byte %d is %u: expected 0", path, i, p[i]);
-            goto fail;
-        }
-    }
+    if (w->version_major != WFILE_VERSION_MAJOR)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: format version %u.%u %s: this idim reads version %d.x, at byte 16",
+                         path, w->version_major, w->version_minor,
+                         w->version_major > WFILE_VERSION_MAJOR
+                             ? "is newer than this reader (upgrade idim)"
+                             : "is not a released version",
+                         WFILE_VERSION_MAJOR);
+    l->file_bytes = rd64(p + 24);
+    l->off[0] = 0, l->bytes[0] = HDR_BYTES;
+    l->off[1] = rd64(p + 32), l->bytes[1] = rd64(p + 40);
+    l->off[2] = rd64(p + 48), l->bytes[2] = rd64(p + 56);
+    l->off[3] = rd64(p + 64), l->bytes[3] = rd64(p + 72);
+    l->n_tensors = rd64(p + 80);
+    l->off[4] = rd64(p + 88), l->bytes[4] = rd64(p + 96);
+    for (int i = 104; i < 128; i++)
+        if (p[i])
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: reserved header byte %d is %u: expected 0", path, i, p[i]);
+    return IDIM_OK;
+}
+
+/* The section table against itself and the real file size: sections in
+ * order, aligned, inside the file, the index sized for n_tensors. */
+static enum idim_status check_layout(const struct wfile_layout *l, size_t size, const char *path,
+                                     struct idim_err *err)
+{
     static const char *sec_name[5] = {"header", "architecture section", "tokenizer section",
                                       "tensor index", "tensor data"};
     static const unsigned align[5] = {1, 8, 8, 8, 64};
     static const unsigned off_at[5] = {0, 32, 48, 64, 88};
-    if (so[1] != HDR_BYTES) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s: header says the architecture section starts at %" PRIu64
-                       ": expected 128, at byte 32",
-                       path, so[1]);
-        goto fail;
-    }
-    if (sn[1] < ARCH_BYTES) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s: header says the architecture section is %" PRIu64
-                       " bytes: expected at least 64, at byte 40",
-                       path, sn[1]);
-        goto fail;
-    }
+    const uint64_t *so = l->off, *sn = l->bytes;
+    uint64_t fbytes = l->file_bytes, n_tensors = l->n_tensors;
+    if (so[1] != HDR_BYTES)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: header says the architecture section starts at %" PRIu64
+                         ": expected 128, at byte 32",
+                         path, so[1]);
+    if (sn[1] < ARCH_BYTES)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: header says the architecture section is %" PRIu64
+                         " bytes: expected at least 64, at byte 40",
+                         path, sn[1]);
     for (int i = 1; i < 5; i++) {
         uint64_t prev_end = so[i - 1] + sn[i - 1];
         if (so[i] % align[i] || so[i] < prev_end || sn[i] > UINT64_MAX - so[i] ||
-            so[i] + sn[i] > fbytes) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: header says the %s spans bytes %" PRIu64 "..+%" PRIu64
-                           ": expected a %u-aligned start at or after byte %" PRIu64
-                           " and an end within the %" PRIu64 "-byte file, at byte %u",
-                           path, sec_name[i], so[i], sn[i], align[i], prev_end, fbytes, off_at[i]);
-            goto fail;
-        }
+            so[i] + sn[i] > fbytes)
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: header says the %s spans bytes %" PRIu64 "..+%" PRIu64
+                             ": expected a %u-aligned start at or after byte %" PRIu64
+                             " and an end within the %" PRIu64 "-byte file, at byte %u",
+                             path, sec_name[i], so[i], sn[i], align[i], prev_end, fbytes,
+                             off_at[i]);
     }
-    if (so[4] + sn[4] != fbytes) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s: header says the tensor data ends at byte %" PRIu64
-                       " but the file is %" PRIu64 " bytes, at byte 96",
-                       path, so[4] + sn[4], fbytes);
-        goto fail;
-    }
-    if (n_tensors < 1 || n_tensors > MAX_TENSORS || sn[3] != n_tensors * REC_BYTES) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s: header says %" PRIu64 " tensors in a %" PRIu64
-                       "-byte index: expected 1..%u tensors of %u bytes each, at byte 72",
-                       path, n_tensors, sn[3], MAX_TENSORS, REC_BYTES);
-        goto fail;
-    }
-    if (size != fbytes) {
-        if (size < fbytes)
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: truncated inside %s: header says the file is %" PRIu64
-                           " bytes, found %zu",
-                           path, section_at(size, so), fbytes, size);
-        else
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: header says the file is %" PRIu64 " bytes, found %zu (trailing data)",
-                           path, fbytes, size);
-        goto fail;
-    }
+    if (so[4] + sn[4] != fbytes)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: header says the tensor data ends at byte %" PRIu64
+                         " but the file is %" PRIu64 " bytes, at byte 96",
+                         path, so[4] + sn[4], fbytes);
+    if (n_tensors < 1 || n_tensors > MAX_TENSORS || sn[3] != n_tensors * REC_BYTES)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: header says %" PRIu64 " tensors in a %" PRIu64
+                         "-byte index: expected 1..%u tensors of %u bytes each, at byte 72",
+                         path, n_tensors, sn[3], MAX_TENSORS, REC_BYTES);
+    if (size < fbytes)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: truncated inside %s: header says the file is %" PRIu64
+                         " bytes, found %zu",
+                         path, section_at(size, so), fbytes, size);
+    if (size > fbytes)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: header says the file is %" PRIu64 " bytes, found %zu (trailing data)",
+                         path, fbytes, size);
+    return IDIM_OK;
+}
+
+/* The checksum in the header against the bytes; sets w->checksum(_hex). */
+static enum idim_status verify_checksum(struct wfile *w, size_t size, struct idim_err *err)
+{
+    const unsigned char *p = w->map;
     w->checksum = rd64(p + 8);
     snprintf(w->checksum_hex, sizeof w->checksum_hex, "%016" PRIx64, w->checksum);
     uint64_t got = wfile_checksum_image(p, size);
-    if (got != w->checksum) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s: checksum mismatch: header says %016" PRIx64 ", the bytes hash to %016" PRIx64
-                       " (the file is corrupted), at byte 8",
-                       path, w->checksum, got);
-        goto fail;
-    }
+    if (got != w->checksum)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: checksum mismatch: header says %016" PRIx64
+                         ", the bytes hash to %016" PRIx64 " (the file is corrupted), at byte 8",
+                         w->path, w->checksum, got);
+    return IDIM_OK;
+}
 
-    /* Architecture. */
-    const unsigned char *a = p + so[1];
+/* The architecture section at file offset OFF into w->cfg, range-checked
+ * by arch_validate(). */
+static enum idim_status parse_arch(struct wfile *w, uint64_t off, struct idim_err *err)
+{
+    const char *path = w->path;
+    const unsigned char *a = (const unsigned char *)w->map + off;
     static const char *afield[13] = {"family", "n_layers", "hidden", "n_heads", "ffn",
                                      "vocab_size", "max_pos", "type_vocab", "pad_id", "ln_eps",
                                      "activation", "has_pooler", "n_labels"};
-    for (int i = 0; i < 13; i++) {
-        if (i != 9 && rd32(a + 4 * i) > INT32_MAX) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: header says %s is %u: out of range, at byte %" PRIu64, path,
-                           afield[i], (unsigned)rd32(a + 4 * i), so[1] + 4 * (uint64_t)i);
-            goto fail;
-        }
-    }
+    for (int i = 0; i < 13; i++)
+        if (i != 9 && rd32(a + 4 * i) > INT32_MAX)
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: header says %s is %u: out of range, at byte %" PRIu64, path,
+                             afield[i], (unsigned)rd32(a + 4 * i), off + 4 * (uint64_t)i);
     struct arch_config *c = &w->cfg;
     c->family = (enum arch_family)rd32(a);
     c->n_layers = (int)rd32(a + 4);
@@ -742,127 +748,134 @@ enum idim_status wfile_open(struct wfile *w, const char *path, struct idim_err *
     c->has_pooler = (int)rd32(a + 44);
     c->n_labels = (int)rd32(a + 48);
     /* 1.1: bytes 52..59 (reserved, written 0, in 1.0) */
-    if (rd32(a + 52) > 1) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s: header says has_mlm_head is %u: expected 0 or 1, at byte %" PRIu64,
-                       path, (unsigned)rd32(a + 52), so[1] + 52);
-        goto fail;
-    }
+    if (rd32(a + 52) > 1)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: header says has_mlm_head is %u: expected 0 or 1, at byte %" PRIu64,
+                         path, (unsigned)rd32(a + 52), off + 52);
     c->has_mlm_head = (int)rd32(a + 52);
     c->pretrain_steps = (int64_t)rd32(a + 56);
-    st = arch_validate(c, path, err);
-    if (st)
-        goto fail;
+    return arch_validate(c, path, err);
+}
 
-    /* Tokenizer. */
-    st = parse_tokdata(w, p, so[2], sn[2], err);
-    if (st)
-        goto fail;
-
-    /* Tensor index. */
-    w->tensors = calloc((size_t)n_tensors, sizeof *w->tensors);
-    if (!w->tensors) {
-        st = idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory for %" PRIu64 " tensors", path,
-                       n_tensors);
-        goto fail;
+/* One 160-byte index record I at file offset ROFF into *t: name, dtype,
+ * shape, and a data range that starts at or after *prev_end (advanced past
+ * it) and ends inside the data section. */
+static enum idim_status parse_tensor_record(struct wfile *w, uint64_t i,
+                                            const struct wfile_layout *l, uint64_t *prev_end,
+                                            struct idim_err *err)
+{
+    const char *path = w->path;
+    uint64_t roff = l->off[3] + i * REC_BYTES;
+    const unsigned char *r = (const unsigned char *)w->map + roff;
+    struct wfile_tensor *t = &w->tensors[i];
+    size_t nlen = strnlen((const char *)r, NAME_BYTES);
+    if (nlen == 0 || nlen >= NAME_BYTES || nlen >= ARCH_NAME_MAX)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor %" PRIu64 " has a name of %zu bytes: expected 1..%d bytes "
+                         "and a NUL, at byte %" PRIu64,
+                         path, i, nlen, ARCH_NAME_MAX - 1, roff);
+    for (size_t k = nlen; k < NAME_BYTES; k++)
+        if (r[k])
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: tensor %" PRIu64 " name is not NUL-padded, at byte %" PRIu64,
+                             path, i, roff + k);
+    memcpy(t->name, r, nlen);
+    uint32_t dtype = rd32(r + 96), nd = rd32(r + 100);
+    if (dtype != WFILE_DTYPE_F32)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' has unknown dtype %u: expected 1 (f32), at byte %" PRIu64,
+                         path, t->name, (unsigned)dtype, roff + 96);
+    if (nd < 1 || nd > WFILE_MAX_DIMS)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' has %u dimensions: expected 1..%d, at byte %" PRIu64,
+                         path, t->name, (unsigned)nd, WFILE_MAX_DIMS, roff + 100);
+    t->n_dims = (int)nd;
+    uint64_t prod = 1;
+    for (int d = 0; d < WFILE_MAX_DIMS; d++) {
+        uint64_t v = rd64(r + 104 + 8 * d);
+        if ((d < (int)nd && (v < 1 || v > INT64_MAX)) || (d >= (int)nd && v != 0))
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: tensor '%s' dimension %d is %" PRIu64
+                             ": expected %s, at byte %" PRIu64,
+                             path, t->name, d, v, d < (int)nd ? "at least 1" : "0 (unused)",
+                             roff + 104 + 8 * (uint64_t)d);
+        if (d < (int)nd) {
+            t->shape[d] = (int64_t)v;
+            if (mul_ovf(prod, v, &prod))
+                return idim_fail(err, IDIM_ERR_FORMAT,
+                                 "%s: tensor '%s' shape product overflows 64 bits at dimension "
+                                 "%d (%" PRIu64 "), at byte %" PRIu64,
+                                 path, t->name, d, v, roff + 104 + 8 * (uint64_t)d);
+        }
     }
-    w->n_tensors = (size_t)n_tensors;
-    uint64_t prev_end = so[4];
-    for (uint64_t i = 0; i < n_tensors; i++) {
-        uint64_t roff = so[3] + i * REC_BYTES;
-        const unsigned char *r = p + roff;
-        struct wfile_tensor *t = &w->tensors[i];
-        size_t nlen = strnlen((const char *)r, NAME_BYTES);
-        if (nlen == 0 || nlen >= NAME_BYTES || nlen >= ARCH_NAME_MAX) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor %" PRIu64 " has a name of %zu bytes: expected 1..%d bytes "
-                           "and a NUL, at byte %" PRIu64,
-                           path, i, nlen, ARCH_NAME_MAX - 1, roff);
-            goto fail;
-        }
-        for (size_t k = nlen; k < NAME_BYTES; k++) {
-            if (r[k]) {
-                st = idim_fail(err, IDIM_ERR_FORMAT,
-                               "%s: tensor %" PRIu64 " name is not NUL-padded, at byte %" PRIu64,
-                               path, i, roff + k);
-                goto fail;
-            }
-        }
-        memcpy(t->name, r, nlen);
-        uint32_t dtype = rd32(r + 96), nd = rd32(r + 100);
-        if (dtype != WFILE_DTYPE_F32) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' has unknown dtype %u: expected 1 (f32), at byte %" PRIu64,
-                           path, t->name, (unsigned)dtype, roff + 96);
-            goto fail;
-        }
-        if (nd < 1 || nd > WFILE_MAX_DIMS) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' has %u dimensions: expected 1..%d, at byte %" PRIu64,
-                           path, t->name, (unsigned)nd, WFILE_MAX_DIMS, roff + 100);
-            goto fail;
-        }
-        t->n_dims = (int)nd;
-        uint64_t prod = 1;
-        for (int d = 0; d < WFILE_MAX_DIMS; d++) {
-            uint64_t v = rd64(r + 104 + 8 * d);
-            if ((d < (int)nd && (v < 1 || v > INT64_MAX)) || (d >= (int)nd && v != 0)) {
-                st = idim_fail(err, IDIM_ERR_FORMAT,
-                               "%s: tensor '%s' dimension %d is %" PRIu64
-                               ": expected %s, at byte %" PRIu64,
-                               path, t->name, d, v, d < (int)nd ? "at least 1" : "0 (unused)",
-                               roff + 104 + 8 * (uint64_t)d);
-                goto fail;
-            }
-            if (d < (int)nd) {
-                t->shape[d] = (int64_t)v;
-                if (mul_ovf(prod, v, &prod)) {
-                    st = idim_fail(err, IDIM_ERR_FORMAT,
-                                   "%s: tensor '%s' shape product overflows 64 bits at dimension "
-                                   "%d (%" PRIu64 "), at byte %" PRIu64,
-                                   path, t->name, d, v, roff + 104 + 8 * (uint64_t)d);
-                    goto fail;
-                }
-            }
-        }
-        uint64_t toff = rd64(r + 136), tbytes = rd64(r + 144), want;
-        if (mul_ovf(prod, 4, &want) || want != tbytes) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' size: expected %" PRIu64 " elements x 4 bytes, found %" PRIu64
-                           " bytes, at byte %" PRIu64,
-                           path, t->name, prod, tbytes, roff + 144);
-            goto fail;
-        }
-        if (toff % 64 || toff < prev_end || tbytes > so[4] + sn[4] - toff || toff > so[4] + sn[4]) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' at offset %" PRIu64 " (+%" PRIu64
-                           " bytes): expected a 64-aligned offset at or after byte %" PRIu64
-                           " with its end within the file (%" PRIu64 " bytes), at byte %" PRIu64,
-                           path, t->name, toff, tbytes, prev_end, fbytes, roff + 136);
-            goto fail;
-        }
-        if (rd64(r + 152) != 0) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' reserved field is not 0, at byte %" PRIu64, path,
-                           t->name, roff + 152);
-            goto fail;
-        }
-        prev_end = toff + tbytes;
-        t->n_elem = (size_t)prod;
-        t->data = (const float *)(const void *)(p + toff);
-    }
-    st = check_tensors(c, w->tensors, w->n_tensors, path, err);
-    if (st)
-        goto fail;
+    uint64_t toff = rd64(r + 136), tbytes = rd64(r + 144), want;
+    uint64_t data_end = l->off[4] + l->bytes[4];
+    if (mul_ovf(prod, 4, &want) || want != tbytes)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' size: expected %" PRIu64 " elements x 4 bytes, found %" PRIu64
+                         " bytes, at byte %" PRIu64,
+                         path, t->name, prod, tbytes, roff + 144);
+    if (toff % 64 || toff < *prev_end || tbytes > data_end - toff || toff > data_end)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' at offset %" PRIu64 " (+%" PRIu64
+                         " bytes): expected a 64-aligned offset at or after byte %" PRIu64
+                         " with its end within the file (%" PRIu64 " bytes), at byte %" PRIu64,
+                         path, t->name, toff, tbytes, *prev_end, l->file_bytes, roff + 136);
+    if (rd64(r + 152) != 0)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' reserved field is not 0, at byte %" PRIu64, path,
+                         t->name, roff + 152);
+    *prev_end = toff + tbytes;
+    t->n_elem = (size_t)prod;
+    t->data = (const float *)(const void *)((const unsigned char *)w->map + toff);
     return IDIM_OK;
-fail_fd:
-    if (fd >= 0)
-        close(fd);
-fail:
-    {
-        const char *keep = w->path;
+}
+
+/* The tensor index into w->tensors, then the tensors against the
+ * architecture's table (check_tensors). */
+static enum idim_status parse_index(struct wfile *w, const struct wfile_layout *l,
+                                    struct idim_err *err)
+{
+    w->tensors = calloc((size_t)l->n_tensors, sizeof *w->tensors);
+    if (!w->tensors)
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory for %" PRIu64 " tensors",
+                         w->path, l->n_tensors);
+    w->n_tensors = (size_t)l->n_tensors;
+    uint64_t prev_end = l->off[4];
+    for (uint64_t i = 0; i < l->n_tensors; i++) {
+        enum idim_status st = parse_tensor_record(w, i, l, &prev_end, err);
+        if (st)
+            return st;
+    }
+    return check_tensors(&w->cfg, w->tensors, w->n_tensors, w->path, err);
+}
+
+enum idim_status wfile_open(struct wfile *w, const char *path, struct idim_err *err)
+{
+    memset(w, 0, sizeof *w);
+    w->path = path;
+    if (!host_is_little_endian())
+        return idim_fail(err, IDIM_ERR_INTERNAL,
+                         "%s: idim model files are little-endian and this host is big-endian", path);
+    struct wfile_layout l;
+    enum idim_status st = open_and_map(w, path, err);
+    if (!st)
+        st = check_magic(w->map, w->file_bytes, path, err);
+    if (!st)
+        st = read_header(w, w->file_bytes, &l, err);
+    if (!st)
+        st = check_layout(&l, w->file_bytes, path, err);
+    if (!st)
+        st = verify_checksum(w, w->file_bytes, err);
+    if (!st)
+        st = parse_arch(w, l.off[1], err);
+    if (!st)
+        st = parse_tokdata(w, w->map, l.off[2], l.bytes[2], err);
+    if (!st)
+        st = parse_index(w, &l, err);
+    if (st) {
         wfile_free(w);
-        w->path = keep;
+        w->path = path;
     }
     return st;
 }
@@ -935,100 +948,90 @@ struct wfile_src_tensor wfile_src_from_arch(const struct arch_tensor *t, const f
     return s;
 }
 
-enum idim_status wfile_write(const char *path, const struct arch_config *cfg,
-                             const struct tokdata *tok, const struct wfile_src_tensor *tensors,
-                             size_t n_tensors, struct idim_err *err)
+/* Checks the tensors to write and fills TV (name, shape, element count);
+ * *data_bytes is the size of the data section, each tensor 64-aligned. */
+static enum idim_status plan_tensors(struct wfile_tensor *tv,
+                                     const struct wfile_src_tensor *tensors, size_t n_tensors,
+                                     uint64_t *data_bytes, const char *path, struct idim_err *err)
 {
-    enum idim_status st = arch_validate(cfg, path, err);
-    if (st)
-        return st;
-    if (!host_is_little_endian())
-        return idim_fail(err, IDIM_ERR_INTERNAL, "%s: writing model files needs a little-endian host",
-                         path);
-    int has_tok = tok && tok->kind != 0;
-    if (has_tok && (st = check_tokdata(tok, cfg, path, err)))
-        return st;
-    if (n_tensors < 1 || n_tensors > MAX_TENSORS)
-        return idim_fail(err, IDIM_ERR_FORMAT, "%s: %zu tensors to write: expected 1..%u", path,
-                         n_tensors, MAX_TENSORS);
-    struct wfile_tensor *tv = calloc(n_tensors, sizeof *tv);
-    struct fileio_out out;
-    int opened = 0;
-    if (!tv)
-        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
-    uint64_t data_bytes = 0;
+    *data_bytes = 0;
     for (size_t i = 0; i < n_tensors; i++) {
         const struct wfile_src_tensor *s = &tensors[i];
         size_t nlen = s->name ? strlen(s->name) : 0;
         if (nlen < 1 || nlen >= ARCH_NAME_MAX || s->n_dims < 1 || s->n_dims > WFILE_MAX_DIMS ||
-            !s->data) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor %zu ('%s'): expected a 1..%d byte name, 1..%d dimensions and "
-                           "data",
-                           path, i, s->name ? s->name : "", ARCH_NAME_MAX - 1, WFILE_MAX_DIMS);
-            goto done;
-        }
+            !s->data)
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: tensor %zu ('%s'): expected a 1..%d byte name, 1..%d dimensions "
+                             "and data",
+                             path, i, s->name ? s->name : "", ARCH_NAME_MAX - 1, WFILE_MAX_DIMS);
         memcpy(tv[i].name, s->name, nlen);
         tv[i].n_dims = s->n_dims;
         uint64_t prod = 1;
         for (int d = 0; d < s->n_dims; d++) {
             if (s->shape[d] < 1 || mul_ovf(prod, (uint64_t)s->shape[d], &prod) ||
-                prod > (UINT64_MAX >> 8)) {
-                st = idim_fail(err, IDIM_ERR_FORMAT,
-                               "%s: tensor '%s' dimension %d is %" PRId64
-                               ": expected >= 1 and a product that fits",
-                               path, s->name, d, s->shape[d]);
-                goto done;
-            }
+                prod > (UINT64_MAX >> 8))
+                return idim_fail(err, IDIM_ERR_FORMAT,
+                                 "%s: tensor '%s' dimension %d is %" PRId64
+                                 ": expected >= 1 and a product that fits",
+                                 path, s->name, d, s->shape[d]);
             tv[i].shape[d] = s->shape[d];
         }
         tv[i].n_elem = (size_t)prod;
-        data_bytes = align_up(data_bytes, 64) + prod * 4;
+        *data_bytes = align_up(*data_bytes, 64) + prod * 4;
     }
-    if ((st = check_tensors(cfg, tv, n_tensors, path, err)))
-        goto done;
+    return IDIM_OK;
+}
 
-    /* Layout. */
-    uint64_t nv = has_tok ? tok->n_vocab : 0, nm = has_tok ? tok->n_merges : 0, sbytes = 0;
-    for (uint64_t i = 0; i < nv; i++)
+/* Bytes of the tokenizer's strings (vocabulary, then merges). */
+static uint64_t tok_string_bytes(const struct tokdata *tok)
+{
+    uint64_t sbytes = 0;
+    for (uint64_t i = 0; i < tok->n_vocab; i++)
         sbytes += tok->vocab[i].len;
-    for (uint64_t i = 0; i < nm; i++)
+    for (uint64_t i = 0; i < tok->n_merges; i++)
         sbytes += tok->merges[i].len;
-    uint64_t arch_off = HDR_BYTES, tok_off = arch_off + ARCH_BYTES;
-    uint64_t tok_bytes = TOK_FIXED + 4 * (nv + nm) + sbytes;
-    uint64_t idx_off = align_up(tok_off + tok_bytes, 8), idx_bytes = REC_BYTES * n_tensors;
-    uint64_t data_off = align_up(idx_off + idx_bytes, 64);
-    uint64_t file_bytes = data_off + data_bytes;
+    return sbytes;
+}
 
-    if ((st = fileio_out_open(&out, path, err)))
-        goto done;
-    opened = 1;
-    /* a device or FIFO cannot be seeked back to for the checksum: a first
-     * pass only hashes, the second writes with the checksum known */
-    uint64_t digest = 0;
-    int pass = out.mode == FILEIO_STREAM ? 0 : 1;
-again:;
-    struct wout o = {&out, pass == 0, {{0}, 0, 0, {0}, 0}, 0, 0};
-    xxh64_init(&o.h, 0);
+/* The section table a writer lays out: sections packed in order with the
+ * alignment the reader's check_layout() demands. TOK is NULL for none. */
+static void plan_layout(struct wfile_layout *l, const struct tokdata *tok, size_t n_tensors,
+                        uint64_t data_bytes)
+{
+    uint64_t nv = tok ? tok->n_vocab : 0, nm = tok ? tok->n_merges : 0;
+    uint64_t sbytes = tok ? tok_string_bytes(tok) : 0;
+    l->n_tensors = n_tensors;
+    l->off[0] = 0, l->bytes[0] = HDR_BYTES;
+    l->off[1] = HDR_BYTES, l->bytes[1] = ARCH_BYTES;
+    l->off[2] = l->off[1] + ARCH_BYTES, l->bytes[2] = TOK_FIXED + 4 * (nv + nm) + sbytes;
+    l->off[3] = align_up(l->off[2] + l->bytes[2], 8), l->bytes[3] = REC_BYTES * n_tensors;
+    l->off[4] = align_up(l->off[3] + l->bytes[3], 64), l->bytes[4] = data_bytes;
+    l->file_bytes = l->off[4] + data_bytes;
+}
 
+static void put_header(struct wout *o, const struct wfile_layout *l, uint64_t digest)
+{
     unsigned char h[HDR_BYTES] = {0};
     memcpy(h, "IDIMWTS", 8);
     put64(h + 8, digest);
     put16(h + 16, WFILE_VERSION_MAJOR);
     put16(h + 18, WFILE_VERSION_MINOR);
     put32(h + 20, BYTE_ORDER_MARK);
-    put64(h + 24, file_bytes);
-    put64(h + 32, arch_off);
-    put64(h + 40, ARCH_BYTES);
-    put64(h + 48, tok_off);
-    put64(h + 56, tok_bytes);
-    put64(h + 64, idx_off);
-    put64(h + 72, idx_bytes);
-    put64(h + 80, n_tensors);
-    put64(h + 88, data_off);
-    put64(h + 96, data_bytes);
-    wbytes(&o, h, sizeof h);
+    put64(h + 24, l->file_bytes);
+    put64(h + 32, l->off[1]);
+    put64(h + 40, l->bytes[1]);
+    put64(h + 48, l->off[2]);
+    put64(h + 56, l->bytes[2]);
+    put64(h + 64, l->off[3]);
+    put64(h + 72, l->bytes[3]);
+    put64(h + 80, l->n_tensors);
+    put64(h + 88, l->off[4]);
+    put64(h + 96, l->bytes[4]);
+    wbytes(o, h, sizeof h);
+}
 
+static void put_arch(struct wout *o, const struct arch_config *cfg)
+{
     unsigned char ab[ARCH_BYTES] = {0};
     uint32_t eps_bits;
     memcpy(&eps_bits, &cfg->ln_eps, 4);
@@ -1041,10 +1044,15 @@ again:;
         put32(ab + 4 * i, av[i]);
     put32(ab + 52, (uint32_t)cfg->has_mlm_head);
     put32(ab + 56, (uint32_t)cfg->pretrain_steps);
-    wbytes(&o, ab, sizeof ab);
+    wbytes(o, ab, sizeof ab);
+}
 
+/* The tokenizer section; TOK NULL writes the 48-byte "absent" form. */
+static void put_tokenizer(struct wout *o, const struct tokdata *tok)
+{
     unsigned char tb[TOK_FIXED] = {0};
-    if (has_tok) {
+    uint64_t nv = tok ? tok->n_vocab : 0, nm = tok ? tok->n_merges : 0;
+    if (tok) {
         put32(tb, 1);
         put32(tb + 4, (uint32_t)tok->kind);
         put32(tb + 8, tok->flags);
@@ -1055,19 +1063,22 @@ again:;
         put32(tb + 28, (uint32_t)tok->mask_id);
         put32(tb + 32, (uint32_t)nv);
         put32(tb + 36, (uint32_t)nm);
-        put64(tb + 40, sbytes);
+        put64(tb + 40, tok_string_bytes(tok));
     }
-    wbytes(&o, tb, sizeof tb);
+    wbytes(o, tb, sizeof tb);
     for (uint64_t i = 0; i < nv; i++)
-        w32(&o, tok->vocab[i].len);
+        w32(o, tok->vocab[i].len);
     for (uint64_t i = 0; i < nm; i++)
-        w32(&o, tok->merges[i].len);
+        w32(o, tok->merges[i].len);
     for (uint64_t i = 0; i < nv; i++)
-        wbytes(&o, tok->vocab[i].s, tok->vocab[i].len);
+        wbytes(o, tok->vocab[i].s, tok->vocab[i].len);
     for (uint64_t i = 0; i < nm; i++)
-        wbytes(&o, tok->merges[i].s, tok->merges[i].len);
-    wzero(&o, idx_off - o.pos);
+        wbytes(o, tok->merges[i].s, tok->merges[i].len);
+}
 
+static void put_index(struct wout *o, const struct wfile_tensor *tv, size_t n_tensors,
+                      uint64_t data_off)
+{
     uint64_t toff = data_off;
     for (size_t i = 0; i < n_tensors; i++) {
         unsigned char r[REC_BYTES] = {0};
@@ -1079,31 +1090,93 @@ again:;
         toff = align_up(toff, 64);
         put64(r + 136, toff);
         put64(r + 144, (uint64_t)tv[i].n_elem * 4);
-        wbytes(&o, r, sizeof r);
+        wbytes(o, r, sizeof r);
         toff += (uint64_t)tv[i].n_elem * 4;
     }
-    wzero(&o, data_off - o.pos);
-    for (size_t i = 0; i < n_tensors && !o.err; i++) {
-        wzero(&o, align_up(o.pos, 64) - o.pos);
-        wbytes(&o, tensors[i].data, tv[i].n_elem * 4);
-        if (idim_interrupted) {
-            st = idim_fail(err, IDIM_ERR_INTERRUPTED, "%s: interrupted while writing", path);
+}
+
+/* The tensor data, each tensor 64-aligned; stops early on a write error
+ * (left in o->err) or Ctrl-C (IDIM_ERR_INTERRUPTED). */
+static enum idim_status put_data(struct wout *o, const struct wfile_src_tensor *tensors,
+                                 const struct wfile_tensor *tv, size_t n_tensors, const char *path,
+                                 struct idim_err *err)
+{
+    for (size_t i = 0; i < n_tensors && !o->err; i++) {
+        wzero(o, align_up(o->pos, 64) - o->pos);
+        wbytes(o, tensors[i].data, tv[i].n_elem * 4);
+        if (idim_interrupted)
+            return idim_fail(err, IDIM_ERR_INTERRUPTED, "%s: interrupted while writing", path);
+    }
+    return IDIM_OK;
+}
+
+/* One pass over the whole image: hashes it and, unless o->dry, writes it. */
+static enum idim_status put_image(struct wout *o, const struct wfile_layout *l, uint64_t digest,
+                                  const struct arch_config *cfg, const struct tokdata *tok,
+                                  const struct wfile_src_tensor *tensors,
+                                  const struct wfile_tensor *tv, const char *path,
+                                  struct idim_err *err)
+{
+    xxh64_init(&o->h, 0);
+    put_header(o, l, digest);
+    put_arch(o, cfg);
+    put_tokenizer(o, tok);
+    wzero(o, l->off[3] - o->pos);
+    put_index(o, tv, l->n_tensors, l->off[4]);
+    wzero(o, l->off[4] - o->pos);
+    enum idim_status st = put_data(o, tensors, tv, l->n_tensors, path, err);
+    if (st)
+        return st;
+    if (o->err)
+        return idim_fail(err, IDIM_ERR_WRITE, "%s: write failed after %" PRIu64 " bytes: %s",
+                         path, o->out->pos, strerror(o->err));
+    if (o->pos != l->file_bytes)
+        return idim_fail(err, IDIM_ERR_INTERNAL, "%s: wrote %" PRIu64 " bytes, planned %" PRIu64,
+                         path, o->pos, l->file_bytes);
+    return IDIM_OK;
+}
+
+enum idim_status wfile_write(const char *path, const struct arch_config *cfg,
+                             const struct tokdata *tok, const struct wfile_src_tensor *tensors,
+                             size_t n_tensors, struct idim_err *err)
+{
+    enum idim_status st = arch_validate(cfg, path, err);
+    if (st)
+        return st;
+    if (!host_is_little_endian())
+        return idim_fail(err, IDIM_ERR_INTERNAL, "%s: writing model files needs a little-endian host",
+                         path);
+    if (tok && tok->kind == 0)
+        tok = NULL;
+    if (tok && (st = check_tokdata(tok, cfg, path, err)))
+        return st;
+    if (n_tensors < 1 || n_tensors > MAX_TENSORS)
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: %zu tensors to write: expected 1..%u", path,
+                         n_tensors, MAX_TENSORS);
+    struct wfile_tensor *tv = calloc(n_tensors, sizeof *tv);
+    struct fileio_out out;
+    int opened = 0;
+    if (!tv)
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+    uint64_t data_bytes;
+    if ((st = plan_tensors(tv, tensors, n_tensors, &data_bytes, path, err)) ||
+        (st = check_tensors(cfg, tv, n_tensors, path, err)))
+        goto done;
+    struct wfile_layout l;
+    plan_layout(&l, tok, n_tensors, data_bytes);
+
+    if ((st = fileio_out_open(&out, path, err)))
+        goto done;
+    opened = 1;
+    /* a device or FIFO cannot be seeked back to for the checksum: a first
+     * pass only hashes, the second writes with the checksum known */
+    uint64_t digest = 0;
+    for (int pass = out.mode == FILEIO_STREAM ? 0 : 1; pass < 2; pass++) {
+        struct wout o = {&out, pass == 0, {{0}, 0, 0, {0}, 0}, 0, 0};
+        if ((st = put_image(&o, &l, digest, cfg, tok, tensors, tv, path, err)))
             goto done;
-        }
+        digest = xxh64_digest(&o.h);
     }
-    if (o.err) {
-        st = idim_fail(err, IDIM_ERR_WRITE, "%s: write failed after %" PRIu64 " bytes: %s",
-                       path, out.pos, strerror(o.err));
-        goto done;
-    }
-    if (o.pos != file_bytes) {
-        st = idim_fail(err, IDIM_ERR_INTERNAL, "%s: wrote %" PRIu64 " bytes, planned %" PRIu64,
-                       path, o.pos, file_bytes);
-        goto done;
-    }
-    digest = xxh64_digest(&o.h);
-    if (++pass < 2)
-        goto again;
     if (out.mode == FILEIO_REPLACE) {
         unsigned char cb[8];
         put64(cb, digest);
