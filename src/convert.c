@@ -239,7 +239,8 @@ static int cmp_begin(const void *a, const void *b)
     return (*x)->end < (*y)->end ? -1 : (*x)->end > (*y)->end;
 }
 
-static enum idim_status st_load(struct st_set *S, const char *path, struct idim_err *err)
+/* Opens PATH as shard S->n_shards and maps it into S->shard[]. */
+static enum idim_status st_add_shard(struct st_set *S, const char *path, struct idim_err *err)
 {
     if (S->n_shards >= MAX_SHARDS)
         return idim_fail(err, IDIM_ERR_FORMAT, "%s: more than %d shards", path, MAX_SHARDS);
@@ -251,12 +252,18 @@ static enum idim_status st_load(struct st_set *S, const char *path, struct idim_
         S->shard = ns;
         S->cap_shards = ncap;
     }
-    int si = S->n_shards;
-    struct mfile *m = &S->shard[si];
-    enum idim_status st = mfile_open(m, path, err);
+    enum idim_status st = mfile_open(&S->shard[S->n_shards], path, err);
     if (st)
         return st;
     S->n_shards++;
+    return IDIM_OK;
+}
+
+/* A safetensors file's JSON header: u64 length, then one object. On success
+ * *json is the parsed object (the caller deletes it) and *hn its length. */
+static enum idim_status st_parse_header(const struct mfile *m, const char *path, cJSON **json,
+                                        uint64_t *hn_out, struct idim_err *err)
+{
     if (m->n < 8)
         return idim_fail(err, IDIM_ERR_FORMAT,
                          "%s: truncated: a safetensors file starts with an 8-byte header length, "
@@ -294,131 +301,149 @@ static enum idim_status st_load(struct st_set *S, const char *path, struct idim_
                          "object, at byte %zu",
                          path, 8 + tr);
     }
+    *json = j;
+    *hn_out = hn;
+    return IDIM_OK;
+}
+
+/* Shape of tensor NAME from the JSON array SH into t (n_dims, shape);
+ * *prod is the element count. */
+static enum idim_status st_parse_shape(struct st_tensor *t, const cJSON *sh, const char *name,
+                                       uint64_t *prod, const char *path, struct idim_err *err)
+{
+    int nd = cJSON_GetArraySize(sh);
+    if (nd > 8)
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: tensor '%s' has %d dimensions: expected <= 8",
+                         path, name, nd);
+    t->n_dims = nd;
+    *prod = 1;
+    int d = 0;
+    for (const cJSON *x = sh->child; x; x = x->next, d++) {
+        uint64_t v;
+        if (!json_uint(x, &v) || v > INT64_MAX)
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: tensor '%s' dimension %d is not a non-negative whole number",
+                             path, name, d);
+        t->shape[d] = (int64_t)v;
+        if (v && *prod > UINT64_MAX / v)
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: tensor '%s' shape product overflows 64 bits at dimension %d",
+                             path, name, d);
+        *prod *= v;
+    }
+    return IDIM_OK;
+}
+
+/* One header entry E of shard SI (its data section: DATA, DATA_BYTES long)
+ * appended to S->t: dtype, shape and a data range that fits. */
+static enum idim_status st_parse_entry(struct st_set *S, const cJSON *e, int si,
+                                       const unsigned char *data, uint64_t data_bytes,
+                                       const char *path, struct idim_err *err)
+{
+    const char *name = e->string ? e->string : "";
+    if (strlen(name) >= sizeof S->t[0].name || !name[0])
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: tensor name of %zu bytes: expected 1..%zu",
+                         path, strlen(name), sizeof S->t[0].name - 1);
+    const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
+    const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
+    const cJSON *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
+    if (!cJSON_IsObject(e) || !cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(of) ||
+        cJSON_GetArraySize(of) != 2)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s': expected {\"dtype\": string, \"shape\": [..], "
+                         "\"data_offsets\": [begin, end]}",
+                         path, name);
+    if (S->n == S->cap) {
+        size_t nc = S->cap ? 2 * S->cap : 256;
+        struct st_tensor *nt = realloc(S->t, nc * sizeof *nt);
+        if (!nt)
+            return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+        S->t = nt, S->cap = nc;
+    }
+    struct st_tensor *t = &S->t[S->n];
+    memset(t, 0, sizeof *t);
+    snprintf(t->name, sizeof t->name, "%s", name);
+    t->shard = si;
+    t->esize = dtype_size(dt->valuestring);
+    if (!t->esize)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' has unknown dtype '%.20s': expected a safetensors dtype "
+                         "(F32, F16, BF16, ...)",
+                         path, name, dt->valuestring);
+    snprintf(t->dtype, sizeof t->dtype, "%s", dt->valuestring);
+    uint64_t prod = 0;
+    enum idim_status st = st_parse_shape(t, sh, name, &prod, path, err);
+    if (st)
+        return st;
+    uint64_t b, en;
+    if (!json_uint(of->child, &b) || !json_uint(of->child->next, &en) || en < b)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' data_offsets: expected two whole numbers begin <= end",
+                         path, name);
+    if (prod > UINT64_MAX / (uint64_t)t->esize || en - b != prod * (uint64_t)t->esize)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
+                         " bytes: expected %" PRIu64 " elements x %d bytes (%s)",
+                         path, name, b, en, en - b, prod, t->esize, t->dtype);
+    if (en > data_bytes)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' data_offsets end at %" PRIu64
+                         " past the end of the data (%" PRIu64 " bytes after the header)",
+                         path, name, en, data_bytes);
+    t->n_elem = prod;
+    t->begin = b, t->end = en;
+    t->data = data + b;
+    S->n++;
+    return IDIM_OK;
+}
+
+/* No two of the tensors S->t[first..] (one file's) share bytes. */
+static enum idim_status st_check_overlap(const struct st_set *S, size_t first, const char *path,
+                                         struct idim_err *err)
+{
+    size_t cnt = S->n - first;
+    if (cnt < 2)
+        return IDIM_OK;
+    struct st_tensor **v = malloc(cnt * sizeof *v);
+    if (!v)
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
+    for (size_t i = 0; i < cnt; i++)
+        v[i] = &S->t[first + i];
+    qsort(v, cnt, sizeof *v, cmp_begin);
+    enum idim_status st = IDIM_OK;
+    for (size_t i = 1; i < cnt && !st; i++) {
+        if (v[i]->begin < v[i - 1]->end)
+            st = idim_fail(err, IDIM_ERR_FORMAT,
+                           "%s: tensors '%s' [%" PRIu64 ", %" PRIu64 ") and '%s' [%" PRIu64
+                           ", %" PRIu64 ") overlap",
+                           path, v[i - 1]->name, v[i - 1]->begin, v[i - 1]->end, v[i]->name,
+                           v[i]->begin, v[i]->end);
+    }
+    free(v);
+    return st;
+}
+
+static enum idim_status st_load(struct st_set *S, const char *path, struct idim_err *err)
+{
+    enum idim_status st = st_add_shard(S, path, err);
+    if (st)
+        return st;
+    int si = S->n_shards - 1;
+    const struct mfile *m = &S->shard[si];
+    cJSON *j = NULL;
+    uint64_t hn = 0;
+    if ((st = st_parse_header(m, path, &j, &hn, err)))
+        return st;
     const unsigned char *data = m->p + 8 + hn;
     uint64_t data_bytes = m->n - 8 - hn;
     size_t first = S->n;
-    st = IDIM_OK;
-    for (cJSON *e = j->child; e; e = e->next) {
-        const char *name = e->string ? e->string : "";
-        if (!strcmp(name, "__metadata__"))
-            continue;
-        if (strlen(name) >= sizeof S->t[0].name || !name[0]) {
-            st = idim_fail(err, IDIM_ERR_FORMAT, "%s: tensor name of %zu bytes: expected 1..%zu",
-                           path, strlen(name), sizeof S->t[0].name - 1);
-            break;
-        }
-        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(e, "dtype");
-        const cJSON *sh = cJSON_GetObjectItemCaseSensitive(e, "shape");
-        const cJSON *of = cJSON_GetObjectItemCaseSensitive(e, "data_offsets");
-        if (!cJSON_IsObject(e) || !cJSON_IsString(dt) || !cJSON_IsArray(sh) ||
-            !cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s': expected {\"dtype\": string, \"shape\": [..], "
-                           "\"data_offsets\": [begin, end]}",
-                           path, name);
-            break;
-        }
-        if (S->n == S->cap) {
-            size_t nc = S->cap ? 2 * S->cap : 256;
-            struct st_tensor *nt = realloc(S->t, nc * sizeof *nt);
-            if (!nt) {
-                st = idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
-                break;
-            }
-            S->t = nt, S->cap = nc;
-        }
-        struct st_tensor *t = &S->t[S->n];
-        memset(t, 0, sizeof *t);
-        snprintf(t->name, sizeof t->name, "%s", name);
-        t->shard = si;
-        t->esize = dtype_size(dt->valuestring);
-        if (!t->esize) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' has unknown dtype '%.20s': expected a safetensors dtype "
-                           "(F32, F16, BF16, ...)",
-                           path, name, dt->valuestring);
-            break;
-        }
-        snprintf(t->dtype, sizeof t->dtype, "%s", dt->valuestring);
-        int nd = cJSON_GetArraySize(sh);
-        if (nd > 8) {
-            st = idim_fail(err, IDIM_ERR_FORMAT, "%s: tensor '%s' has %d dimensions: expected <= 8",
-                           path, name, nd);
-            break;
-        }
-        t->n_dims = nd;
-        uint64_t prod = 1;
-        int d = 0, bad = 0;
-        for (const cJSON *x = sh->child; x; x = x->next, d++) {
-            uint64_t v;
-            if (!json_uint(x, &v) || v > INT64_MAX) {
-                st = idim_fail(err, IDIM_ERR_FORMAT,
-                               "%s: tensor '%s' dimension %d is not a non-negative whole number",
-                               path, name, d);
-                bad = 1;
-                break;
-            }
-            t->shape[d] = (int64_t)v;
-            if (v && prod > UINT64_MAX / v) {
-                st = idim_fail(err, IDIM_ERR_FORMAT,
-                               "%s: tensor '%s' shape product overflows 64 bits at dimension %d",
-                               path, name, d);
-                bad = 1;
-                break;
-            }
-            prod *= v;
-        }
-        if (bad)
-            break;
-        uint64_t b, en;
-        if (!json_uint(of->child, &b) || !json_uint(of->child->next, &en) || en < b) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' data_offsets: expected two whole numbers begin <= end",
-                           path, name);
-            break;
-        }
-        if (prod > UINT64_MAX / (uint64_t)t->esize || en - b != prod * (uint64_t)t->esize) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
-                           " bytes: expected %" PRIu64 " elements x %d bytes (%s)",
-                           path, name, b, en, en - b, prod, t->esize, t->dtype);
-            break;
-        }
-        if (en > data_bytes) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' data_offsets end at %" PRIu64
-                           " past the end of the data (%" PRIu64 " bytes after the header)",
-                           path, name, en, data_bytes);
-            break;
-        }
-        t->n_elem = prod;
-        t->begin = b, t->end = en;
-        t->data = data + b;
-        S->n++;
-    }
+    for (cJSON *e = j->child; e && !st; e = e->next)
+        if (!e->string || strcmp(e->string, "__metadata__"))
+            st = st_parse_entry(S, e, si, data, data_bytes, path, err);
     cJSON_Delete(j);
     if (st)
         return st;
-    /* Overlap check within this file. */
-    size_t cnt = S->n - first;
-    if (cnt > 1) {
-        struct st_tensor **v = malloc(cnt * sizeof *v);
-        if (!v)
-            return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory", path);
-        for (size_t i = 0; i < cnt; i++)
-            v[i] = &S->t[first + i];
-        qsort(v, cnt, sizeof *v, cmp_begin);
-        for (size_t i = 1; i < cnt && !st; i++) {
-            if (v[i]->begin < v[i - 1]->end)
-                st = idim_fail(err, IDIM_ERR_FORMAT,
-                               "%s: tensors '%s' [%" PRIu64 ", %" PRIu64 ") and '%s' [%" PRIu64
-                               ", %" PRIu64 ") overlap",
-                               path, v[i - 1]->name, v[i - 1]->begin, v[i - 1]->end, v[i]->name,
-                               v[i]->begin, v[i]->end);
-        }
-        free(v);
-    }
-    return st;
+    return st_check_overlap(S, first, path, err);
 }
 
 static void st_free(struct st_set *S)
@@ -730,6 +755,159 @@ static void widen(float *out, const struct st_tensor *t)
     }
 }
 
+/* Whether to keep the checkpoint's masked-LM head: only when all five of
+ * its tensors are there (never for ELECTRA, whose head is a discriminator). */
+static int keep_mlm_head(const struct st_set *S, const struct arch_config *c, int electra)
+{
+    int mlm_seen[5] = {0};
+    for (size_t i = 0; !electra && i < S->n; i++) {
+        char nb[256];
+        snprintf(nb, sizeof nb, "%s", S->t[i].name);
+        ln_rename(nb, sizeof nb);
+        int k = mlm_index(nb, c);
+        if (k >= 0)
+            mlm_seen[k] = 1;
+    }
+    return !electra && mlm_seen[0] && mlm_seen[1] && mlm_seen[2] && mlm_seen[3] && mlm_seen[4];
+}
+
+/* Gives each checkpoint tensor its idim name in mapped[i] (NULL: dropped,
+ * listed in rep->dropped with the reason) and sets c->has_pooler and
+ * c->n_labels from what the checkpoint holds. */
+static enum idim_status map_tensors(struct st_set *S, struct arch_config *c, int electra,
+                                    char **mapped, struct convert_report *rep, const char *dir,
+                                    struct idim_err *err)
+{
+    char wfile_pre[32];
+    snprintf(wfile_pre, sizeof wfile_pre, "%s.", arch_family_name(c->family));
+    const char *head_w = c->family == ARCH_BERT ? "classifier.weight" : "classifier.out_proj.weight";
+    enum idim_status st;
+    int pool_w = 0, pool_b = 0;
+    for (size_t i = 0; i < S->n; i++) {
+        char dst[320];
+        const char *reason = NULL;
+        if (!map_name(S->t[i].name, c, electra, c->has_mlm_head, dst, sizeof dst, &reason)) {
+            if ((st = add_item(&rep->dropped, &rep->n_dropped, &S->t[i], NULL, reason, err)))
+                return st;
+            continue;
+        }
+        if (strlen(dst) >= ARCH_NAME_MAX)
+            return idim_fail(err, IDIM_ERR_FORMAT, "%s: tensor name '%s' is too long", dir,
+                             S->t[i].name);
+        for (size_t k = 0; k < i; k++)
+            if (mapped[k] && !strcmp(mapped[k], dst))
+                return idim_fail(err, IDIM_ERR_FORMAT,
+                                 "%s: checkpoint tensors '%s' and '%s' both map to '%s'", dir,
+                                 S->t[k].name, S->t[i].name, dst);
+        mapped[i] = strdup(dst);
+        if (!mapped[i])
+            return idim_fail(err, IDIM_ERR_NOMEM, "convert: out of memory");
+        const char *rest = dst + strlen(wfile_pre);
+        if (has_prefix(dst, wfile_pre) && !strcmp(rest, "pooler.dense.weight"))
+            pool_w = 1;
+        if (has_prefix(dst, wfile_pre) && !strcmp(rest, "pooler.dense.bias"))
+            pool_b = 1;
+        if (!strcmp(dst, head_w)) {
+            if (S->t[i].n_dims != 2 || S->t[i].shape[0] < 1 || S->t[i].shape[0] > 1024)
+                return idim_fail(err, IDIM_ERR_FORMAT,
+                                 "%s: head tensor '%s' must be [n_labels, hidden] with 1..1024 "
+                                 "labels",
+                                 dir, S->t[i].name);
+            c->n_labels = (int)S->t[i].shape[0];
+        }
+    }
+    c->has_pooler = pool_w || pool_b; /* a half pooler is reported as missing below */
+    return IDIM_OK;
+}
+
+/* The folder's tokenizer agrees with config.json (kind, vocabulary size),
+ * and the configuration is in range. */
+static enum idim_status check_tokenizer(const struct tokdata *tok, const struct convert_report *rep,
+                                        const char *dir, struct idim_err *err)
+{
+    const struct arch_config *c = &rep->cfg;
+    if ((tok->kind == TOK_WORDPIECE) != (c->family == ARCH_BERT))
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: model_type %s needs a %s tokenizer but the folder holds a %s one",
+                         dir, rep->model_type,
+                         c->family == ARCH_BERT ? "WordPiece" : "byte-level BPE",
+                         tok->kind == TOK_WORDPIECE ? "WordPiece" : "byte-level BPE");
+    if (tok->n_vocab > (uint32_t)c->vocab_size)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s/config.json: vocab_size is %d but the tokenizer has %u tokens", dir,
+                         c->vocab_size, (unsigned)tok->n_vocab);
+    char cpath[4200];
+    snprintf(cpath, sizeof cpath, "%s/config.json", dir);
+    return arch_validate(c, cpath, err);
+}
+
+/* Checkpoint tensor T against the table row WANT: same shape, a float
+ * dtype. SHARD names the file for the message. */
+static enum idim_status check_tensor_fits(const struct st_tensor *t, const struct arch_tensor *want,
+                                          const char *shard, struct idim_err *err)
+{
+    int ok = t->n_dims == want->n_dims;
+    for (int d = 0; ok && d < t->n_dims; d++)
+        ok = t->shape[d] == want->shape[d];
+    if (!ok) {
+        char got[128] = "[", exp[128];
+        for (int d = 0; d < t->n_dims; d++) {
+            size_t l = strlen(got);
+            snprintf(got + l, sizeof got - l, "%s%" PRId64, d ? ", " : "", t->shape[d]);
+        }
+        strcat(got, "]");
+        if (want->n_dims == 2)
+            snprintf(exp, sizeof exp, "[%" PRId64 ", %" PRId64 "]", want->shape[0],
+                     want->shape[1]);
+        else
+            snprintf(exp, sizeof exp, "[%" PRId64 "]", want->shape[0]);
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' contradicts config.json: expected shape %s, found %s",
+                         shard, t->name, exp, got);
+    }
+    if (strcmp(t->dtype, "F32") && strcmp(t->dtype, "F16") && strcmp(t->dtype, "BF16"))
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: tensor '%s' has dtype %s: expected F32, F16 or BF16", shard, t->name,
+                         t->dtype);
+    return IDIM_OK;
+}
+
+/* Fills BLOCK (and SRC, views into it) with the NT table tensors in table
+ * order, widened to f32; every mapped checkpoint tensor must find a place. */
+static enum idim_status gather_tensors(struct st_set *S, char *const *mapped,
+                                       const struct arch_tensor *tab, size_t nt, float *block,
+                                       struct wfile_src_tensor *src, struct convert_report *rep,
+                                       const char *dir, struct idim_err *err)
+{
+    const struct arch_config *c = &rep->cfg;
+    enum idim_status st;
+    for (size_t k = 0; k < nt; k++) {
+        size_t i = 0;
+        while (i < S->n && !(mapped[i] && !strcmp(mapped[i], tab[k].name)))
+            i++;
+        if (i == S->n)
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: the checkpoint lacks tensor '%s' (config.json says %d layers%s%s)",
+                             dir, tab[k].name, c->n_layers, c->has_pooler ? " and a pooler" : "",
+                             c->n_labels ? " and a classification head" : "");
+        struct st_tensor *t = &S->t[i];
+        if ((st = check_tensor_fits(t, &tab[k], S->shard[t->shard].path, err)))
+            return st;
+        t->used = 1;
+        widen(block + tab[k].offset, t);
+        src[k] = wfile_src_from_arch(&tab[k], block + tab[k].offset);
+        if ((st = add_item(&rep->kept, &rep->n_kept, t, tab[k].name, NULL, err)))
+            return st;
+    }
+    for (size_t i = 0; i < S->n; i++)
+        if (mapped[i] && !S->t[i].used)
+            return idim_fail(err, IDIM_ERR_FORMAT,
+                             "%s: tensor '%s' (as '%s') has no place in a %s encoder with %d layers",
+                             S->shard[S->t[i].shard].path, S->t[i].name, mapped[i],
+                             arch_family_name(c->family), c->n_layers);
+    return IDIM_OK;
+}
+
 enum idim_status convert_hf(const char *dir, const char *out, struct convert_report *rep,
                             struct idim_err *err)
 {
@@ -764,91 +942,13 @@ enum idim_status convert_hf(const char *dir, const char *out, struct convert_rep
         st = idim_fail(err, IDIM_ERR_NOMEM, "convert: out of memory");
         goto done;
     }
-    char wfile_pre[32];
-    snprintf(wfile_pre, sizeof wfile_pre, "%s.", arch_family_name(c->family));
     c->has_pooler = 0;
     c->n_labels = 0;
-    c->has_mlm_head = 0;
-    /* the MLM head is kept when all five of its tensors are there */
-    int mlm_seen[5] = {0};
-    for (size_t i = 0; !electra && i < S->n; i++) {
-        char nb[256];
-        snprintf(nb, sizeof nb, "%s", S->t[i].name);
-        ln_rename(nb, sizeof nb);
-        int k = mlm_index(nb, c);
-        if (k >= 0)
-            mlm_seen[k] = 1;
-    }
-    int keep_mlm = !electra && mlm_seen[0] && mlm_seen[1] && mlm_seen[2] && mlm_seen[3] &&
-                   mlm_seen[4];
-    c->has_mlm_head = keep_mlm;
-    int pool_w = 0, pool_b = 0;
-    for (size_t i = 0; i < S->n; i++) {
-        char dst[320];
-        const char *reason = NULL;
-        if (!map_name(S->t[i].name, c, electra, keep_mlm, dst, sizeof dst, &reason)) {
-            if ((st = add_item(&rep->dropped, &rep->n_dropped, &S->t[i], NULL, reason, err)))
-                goto done;
-            continue;
-        }
-        if (strlen(dst) >= ARCH_NAME_MAX) {
-            st = idim_fail(err, IDIM_ERR_FORMAT, "%s: tensor name '%s' is too long", dir,
-                           S->t[i].name);
-            goto done;
-        }
-        for (size_t k = 0; k < i; k++) {
-            if (mapped[k] && !strcmp(mapped[k], dst)) {
-                st = idim_fail(err, IDIM_ERR_FORMAT,
-                               "%s: checkpoint tensors '%s' and '%s' both map to '%s'", dir,
-                               S->t[k].name, S->t[i].name, dst);
-                goto done;
-            }
-        }
-        mapped[i] = strdup(dst);
-        if (!mapped[i]) {
-            st = idim_fail(err, IDIM_ERR_NOMEM, "convert: out of memory");
-            goto done;
-        }
-        const char *rest = dst + strlen(wfile_pre);
-        if (has_prefix(dst, wfile_pre) && !strcmp(rest, "pooler.dense.weight"))
-            pool_w = 1;
-        if (has_prefix(dst, wfile_pre) && !strcmp(rest, "pooler.dense.bias"))
-            pool_b = 1;
-        const char *head_w = c->family == ARCH_BERT ? "classifier.weight" : "classifier.out_proj.weight";
-        if (!strcmp(dst, head_w)) {
-            if (S->t[i].n_dims != 2 || S->t[i].shape[0] < 1 || S->t[i].shape[0] > 1024) {
-                st = idim_fail(err, IDIM_ERR_FORMAT,
-                               "%s: head tensor '%s' must be [n_labels, hidden] with 1..1024 labels",
-                               dir, S->t[i].name);
-                goto done;
-            }
-            c->n_labels = (int)S->t[i].shape[0];
-        }
-    }
-    c->has_pooler = pool_w || pool_b; /* a half pooler is reported as missing below */
-
-    /* Tokenizer. */
-    if ((st = tokdata_load_hf(&tok, dir, err)))
+    c->has_mlm_head = keep_mlm_head(S, c, electra);
+    if ((st = map_tensors(S, c, electra, mapped, rep, dir, err)))
         goto done;
-    if ((tok.kind == TOK_WORDPIECE) != (c->family == ARCH_BERT)) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s: model_type %s needs a %s tokenizer but the folder holds a %s one", dir,
-                       rep->model_type, c->family == ARCH_BERT ? "WordPiece" : "byte-level BPE",
-                       tok.kind == TOK_WORDPIECE ? "WordPiece" : "byte-level BPE");
+    if ((st = tokdata_load_hf(&tok, dir, err)) || (st = check_tokenizer(&tok, rep, dir, err)))
         goto done;
-    }
-    if (tok.n_vocab > (uint32_t)c->vocab_size) {
-        st = idim_fail(err, IDIM_ERR_FORMAT,
-                       "%s/config.json: vocab_size is %d but the tokenizer has %u tokens", dir,
-                       c->vocab_size, (unsigned)tok.n_vocab);
-        goto done;
-    }
-    {
-        char cpath[4200];
-        snprintf(cpath, sizeof cpath, "%s/config.json", dir);
-        if ((st = arch_validate(c, cpath, err)))
-            goto done;
-    }
 
     /* Gather in table order, checking shapes and dtypes. */
     size_t nt = arch_tensors(c, ARCH_TABLE_FILE, c->n_labels, NULL, 0);
@@ -862,60 +962,8 @@ enum idim_status convert_hf(const char *dir, const char *out, struct convert_rep
         goto done;
     }
     arch_tensors(c, ARCH_TABLE_FILE, c->n_labels, tab, nt);
-    for (size_t k = 0; k < nt; k++) {
-        size_t i = 0;
-        while (i < S->n && !(mapped[i] && !strcmp(mapped[i], tab[k].name)))
-            i++;
-        if (i == S->n) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: the checkpoint lacks tensor '%s' (config.json says %d layers%s%s)",
-                           dir, tab[k].name, c->n_layers, c->has_pooler ? " and a pooler" : "",
-                           c->n_labels ? " and a classification head" : "");
-            goto done;
-        }
-        struct st_tensor *t = &S->t[i];
-        const char *shard = S->shard[t->shard].path;
-        int ok = t->n_dims == tab[k].n_dims;
-        for (int d = 0; ok && d < t->n_dims; d++)
-            ok = t->shape[d] == tab[k].shape[d];
-        if (!ok) {
-            char got[128] = "[", want[128];
-            for (int d = 0; d < t->n_dims; d++) {
-                size_t l = strlen(got);
-                snprintf(got + l, sizeof got - l, "%s%" PRId64, d ? ", " : "", t->shape[d]);
-            }
-            strcat(got, "]");
-            if (tab[k].n_dims == 2)
-                snprintf(want, sizeof want, "[%" PRId64 ", %" PRId64 "]", tab[k].shape[0],
-                         tab[k].shape[1]);
-            else
-                snprintf(want, sizeof want, "[%" PRId64 "]", tab[k].shape[0]);
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' contradicts config.json: expected shape %s, found %s",
-                           shard, t->name, want, got);
-            goto done;
-        }
-        if (strcmp(t->dtype, "F32") && strcmp(t->dtype, "F16") && strcmp(t->dtype, "BF16")) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' has dtype %s: expected F32, F16 or BF16", shard,
-                           t->name, t->dtype);
-            goto done;
-        }
-        t->used = 1;
-        widen(block + tab[k].offset, t);
-        src[k] = wfile_src_from_arch(&tab[k], block + tab[k].offset);
-        if ((st = add_item(&rep->kept, &rep->n_kept, t, tab[k].name, NULL, err)))
-            goto done;
-    }
-    for (size_t i = 0; i < S->n; i++) {
-        if (mapped[i] && !S->t[i].used) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: tensor '%s' (as '%s') has no place in a %s encoder with %d layers",
-                           S->shard[S->t[i].shard].path, S->t[i].name, mapped[i],
-                           arch_family_name(c->family), c->n_layers);
-            goto done;
-        }
-    }
+    if ((st = gather_tensors(S, mapped, tab, nt, block, src, rep, dir, err)))
+        goto done;
     if (electra)
         snprintf(rep->note, sizeof rep->note,
                  "ELECTRA converts as a bert-family encoder without a pooler; fine-tuning adds a "
