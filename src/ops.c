@@ -262,12 +262,32 @@ static void colsum(float *out, const float *x, int N, int C)
 
 /* ---- matrix products ----------------------------------------------------
  * OpenBLAS runs on one thread (model_set_threads); our pool runs every
- * product as blocks of GEMM_ROWS rows of its output, one cblas_sgemm per
- * block, the blocks split over the parts. OpenBLAS's rounding depends on a
- * call's shape, so the blocks are fixed by the shape alone: results do not
- * depend on the thread count. OpenBLAS's own worker threads never spin
- * (sched_yield) while our element-wise passes run between the products. */
-#define GEMM_ROWS 128
+ * product as blocks of rows of its output, one cblas_sgemm per block, the
+ * blocks split over the parts. OpenBLAS's rounding depends on a call's
+ * shape, so the blocks are fixed by the shape alone (gemm_block_rows): results
+ * do not depend on the thread count. OpenBLAS's own worker threads never
+ * spin (sched_yield) while our element-wise passes run between the products.
+ *
+ * Block size: every call packs the whole of the other operand (for a
+ * linear layer, the weight) again, so small blocks pay that packing once
+ * per block: with 128-row blocks it was 10% of a step of preset medium
+ * (perf: sgemm_itcopy + incopy), and one-thread sgemm of the layer shapes
+ * ran 5-10% slower than with 512-row blocks. Blocks are therefore as large
+ * as GEMM_ROWS_MAX, but a product is cut into an even number of blocks of
+ * near-equal size (at least two when it has GEMM_ROWS_MIN rows or more) so
+ * that two threads, this machine's count, get equal shares. */
+#define GEMM_ROWS_MAX 512
+#define GEMM_ROWS_MIN 256
+
+/* Rows per block for a product with M output rows (a multiple of 16). */
+static int gemm_block_rows(int M)
+{
+    int nb = (M + GEMM_ROWS_MAX - 1) / GEMM_ROWS_MAX;
+    if (M >= GEMM_ROWS_MIN && nb % 2)
+        nb++;
+    int r = (M + nb - 1) / nb;
+    return (r + 15) / 16 * 16;
+}
 
 struct gemm_args {
     enum CBLAS_TRANSPOSE ta, tb;
@@ -281,10 +301,10 @@ struct gemm_args {
 static void gemm_part(void *p, int part, int parts)
 {
     struct gemm_args *g = p;
-    int b0, b1;
-    split((g->M + GEMM_ROWS - 1) / GEMM_ROWS, part, parts, 1, &b0, &b1);
+    int rows = gemm_block_rows(g->M), b0, b1;
+    split((g->M + rows - 1) / rows, part, parts, 1, &b0, &b1);
     for (int blk = b0; blk < b1; blk++) {
-        int m0 = blk * GEMM_ROWS, m1 = m0 + GEMM_ROWS < g->M ? m0 + GEMM_ROWS : g->M;
+        int m0 = blk * rows, m1 = m0 + rows < g->M ? m0 + rows : g->M;
         float *c = g->C + (size_t)m0 * g->ldc;
         float beta = g->beta;
         if (g->bias) {
