@@ -512,33 +512,42 @@ void bias_gelu_forward(float *g, float *f, const float *bias, int N, int F)
     ops_parallel(gelu_forward_part, &A);
 }
 
+/* dg *= gelu'(f) and dbias += column sums of the result, in one pass over
+ * [N, F]: split by columns so each dbias entry is summed over the rows in
+ * order whatever the thread count (the separate colsum pass read all of
+ * dg a second time). */
 static void gelu_backward_part(void *p, int part, int parts)
 {
     struct gelu_args *A = p;
-    int F = A->F, r0, r1;
-    split(A->N, part, parts, 1, &r0, &r1);
-    for (int n = r0; n < r1; n++) {
+    int F = A->F, c0, c1;
+    split(F, part, parts, 16, &c0, &c1);
+    float *db = A->dbias;
+    for (int n = 0; n < A->N; n++) {
         float *d = A->dg + (size_t)n * F;
         const float *fr = A->fc + (size_t)n * F, *gr = A->gc + (size_t)n * F;
-        int i = 0;
-        for (; i + 4 <= F; i += 4)
-            v4_store(d + i, v4_load(d + i) * gelu_grad4(v4_load(fr + i), v4_load(gr + i)));
-        if (i < F) {
+        int i = c0;
+        for (; i + 4 <= c1; i += 4) {
+            v4f x = v4_load(d + i) * gelu_grad4(v4_load(fr + i), v4_load(gr + i));
+            v4_store(d + i, x);
+            v4_store(db + i, v4_load(db + i) + x);
+        }
+        if (i < c1) {
             float t[4] = {0, 0, 0, 0}, u[4] = {0, 0, 0, 0};
-            memcpy(t, fr + i, (size_t)(F - i) * sizeof(float));
-            memcpy(u, gr + i, (size_t)(F - i) * sizeof(float));
+            memcpy(t, fr + i, (size_t)(c1 - i) * sizeof(float));
+            memcpy(u, gr + i, (size_t)(c1 - i) * sizeof(float));
             v4_store(t, gelu_grad4(v4_load(t), v4_load(u)));
-            for (int k = 0; i + k < F; k++)
+            for (int k = 0; i + k < c1; k++) {
                 d[i + k] *= t[k];
+                db[i + k] += d[i + k];
+            }
         }
     }
 }
 
 void gelu_backward(float *dg, float *dbias, const float *f, const float *g, int N, int F)
 {
-    struct gelu_args A = {.dg = dg, .fc = f, .gc = g, .N = N, .F = F};
+    struct gelu_args A = {.dg = dg, .dbias = dbias, .fc = f, .gc = g, .N = N, .F = F};
     ops_parallel(gelu_backward_part, &A);
-    colsum(dbias, dg, N, F);
 }
 
 /* ---- attention ---------------------------------------------------------
