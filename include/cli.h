@@ -46,6 +46,20 @@ enum idim_status cli_parse_double(const char *opt, const char *s, double lo, dou
 enum idim_status cli_parse_list(const char *opt, const char *s, double lo, double hi,
                                 double *out, int cap, int *n, struct idim_err *err);
 
+/* How often (--checkpoint-every): a time or a count of optimizer steps,
+ * the other 0; both 0 = never. */
+struct cli_every {
+    double seconds;
+    long steps;
+};
+
+/* Parses "30s", "5m", "2h" (time), "500steps" / "500step" (optimizer
+ * steps) or a plain number in the command's historical unit (plain_steps:
+ * steps, as `pretrain` always took; else seconds, as `measure`). "0" in any
+ * unit is never. IDIM_ERR_USAGE names opt and the accepted forms. */
+enum idim_status cli_parse_every(const char *opt, const char *s, int plain_steps,
+                                 struct cli_every *out, struct idim_err *err);
+
 /* ---- --task and its custom-task flags, shared by every command that reads a task ----
  * Add CLI_TASK_OPTS(&args) to the command's option table, then call
  * cli_task_resolve() or cli_train_data_load() after parsing. The `usage`

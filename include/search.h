@@ -71,6 +71,8 @@ struct search_state {
     int threads;              /* threads of this process (written to the file) */
     int threads_file;         /* threads the loaded file's runs used (0: fresh) */
     char file_key[SEARCH_KEY_MAX]; /* the key read from the file */
+    double saved_at;          /* CLOCK_MONOTONIC seconds when this process last wrote the
+                                 file (set by open, add and set_ckpt); 0 = not yet */
 };
 
 /* A probe: the best trial of one d over the lr grid. */
@@ -149,18 +151,20 @@ size_t search_log_grid(long dmin, long dmax, size_t n, long *d);
 double search_median(long *x, size_t n);
 
 /* State file, binary, little-endian (docs/MEASURE.md):
- *    0 char[8] "IDIMSTAT"   8 u32 format version (2)   12 u32 threads of the
+ *    0 char[8] "IDIMSTAT"   8 u32 format version (3)   12 u32 threads of the
  *      runs recorded (1..1024)   16 u32 key length k (1..2047)
  *   20 u32 trial count n     24 u64 checkpoint length c
  *   32 key (k bytes, printable ASCII)
- *   then n trials of 80 bytes: u64 proj_seed, u64 d, f64 lr, f64 metric (NaN
+ *   then n trials of 344 bytes: u64 proj_seed, u64 d, f64 lr, f64 metric (NaN
  *      only when diverged, else in [-1, 1]), f64 seconds, u64 steps, u64
  *      total_steps, u64 met_step, u64 hopeless_step, u32 epochs (0..256),
  *      u32 flags (bit 0 diverged, bit 1 majority_only, bits 2-3 outcome,
- *      the rest 0)
+ *      the rest 0), u32 n_curve (0..min(epochs, 32)), u32 reserved (0),
+ *      f32 loss_curve[32], f32 metric_curve[32] (unused entries 0)
  *   then the checkpoint of the run in progress (c bytes, train_ckpt_parse)
  *   then u64 FNV-1a 64 of every byte before it.
- * Saved atomically (fileio_write_atomic) after every run and checkpoint. */
+ * Saved atomically (fileio_write_atomic) after every run and checkpoint.
+ * Version 2 (trials of the first 80 bytes, no curves) is read as well. */
 #define SEARCH_STATE_MAX_BYTES ((size_t)1 << 28)
 
 /* Initialises an empty state with key (copied), the thread count of this

@@ -127,11 +127,21 @@ struct train_opts {
     int early_stop;         /* 1: stop when met, or when train_hopeless says so
                                (abandoned); 0: run the schedule in full and only record
                                the steps at which it would have stopped */
-    /* In-run checkpoints (subspace runs with adamw or sgd): every ckpt_every_s
-     * seconds (> 0), at a step boundary, the run's state is encoded (see
-     * train_ckpt_parse) and handed to ckpt_fn, which stores it (measure: the
-     * state file). A non-OK status stops the run with that status. */
+    /* In-run checkpoints (every run but full fine-tuning with sgd): at step
+     * boundaries the run's state is encoded (see train_ckpt_parse) and handed
+     * to ckpt_fn, which stores it (measure: the state file). A non-OK status
+     * stops the run with that status. Every ckpt_every_s seconds (> 0): a
+     * checkpoint is taken early enough that the work since the last one, the
+     * next step (and evaluation) and the write included, stays within the
+     * interval (docs/MEASURE.md); ckpt_t0 (monotonic seconds, train_now_s;
+     * 0 = the start of the run) is when the caller last saved its state, so
+     * the time before the run counts. ckpt_every_steps (> 0): every so many
+     * optimizer steps instead. ckpt_max_bytes (> 0): a run whose checkpoint
+     * would be larger is not checkpointed (r->ckpt_skipped_bytes says so). */
     double ckpt_every_s;
+    long ckpt_every_steps;
+    double ckpt_t0;
+    size_t ckpt_max_bytes;
     enum idim_status (*ckpt_fn)(void *user, const unsigned char *ckpt, size_t len,
                                 struct idim_err *err);
     void *ckpt_user;
@@ -149,6 +159,9 @@ struct train_ckpt_id {
     size_t d;
     double lr;
     long total, step; /* the schedule's steps; steps done */
+    size_t n_theta, n_mom, n_aux; /* lengths of the trained vector, of each weight
+                                     moment, of each lambda moment (adamw-proj SAID) */
+    int version;      /* of the record (1: before full and adamw-proj runs) */
 };
 
 /* Validates a checkpoint held in buf[0..len) (pure: no I/O): magic,
@@ -266,6 +279,10 @@ struct train_result {
     long eval_step[TRAIN_MAX_EVALS];     /* the first TRAIN_MAX_EVALS evaluations: step, */
     double eval_metric[TRAIN_MAX_EVALS]; /* and dev primary metric, */
     signed char eval_valid[TRAIN_MAX_EVALS]; /* and 1 when not a single class */
+    int n_ckpts;                         /* checkpoints handed to ckpt_fn (timing field) */
+    double ckpt_seconds;                 /* wall time spent taking them (timing field) */
+    size_t ckpt_skipped_bytes;           /* > 0: not checkpointed, a checkpoint would
+                                            take this many bytes (> ckpt_max_bytes) */
 };
 
 /* Runs one training run (one learning rate) with o on td, filling *r.

@@ -1,4 +1,5 @@
 /* cli_common.c - helpers shared by the command-line layer. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,6 +54,41 @@ enum idim_status cli_parse_double(const char *opt, const char *s, double lo, dou
                          lo, hi, s);
     *out = v;
     return IDIM_OK;
+}
+
+enum idim_status cli_parse_every(const char *opt, const char *s, int plain_steps,
+                                 struct cli_every *out, struct idim_err *err)
+{
+    static const struct {
+        const char *suffix;
+        double scale; /* seconds per unit; 0: steps */
+    } units[] = {{"s", 1}, {"m", 60}, {"h", 3600}, {"steps", 0}, {"step", 0}, {"", -1}};
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : NAN;
+    memset(out, 0, sizeof *out);
+    if (s && !errno && end != s && isfinite(v) && v >= 0 && !isspace((unsigned char)*s))
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+            if (strcmp(end, units[i].suffix) != 0)
+                continue;
+            int steps = units[i].scale == 0 || (units[i].scale < 0 && plain_steps);
+            if (steps && v != floor(v))
+                break;
+            if (steps && v <= 1e12) {
+                out->steps = (long)v;
+                return IDIM_OK;
+            }
+            double sec = v * (units[i].scale > 0 ? units[i].scale : 1);
+            if (!steps && sec <= 1e7) {
+                out->seconds = sec;
+                return IDIM_OK;
+            }
+            break;
+        }
+    return idim_fail(err, IDIM_ERR_USAGE,
+                     "%s takes a time (30s, 5m, 2h) or a count of optimizer steps (500steps); a "
+                     "plain number counts %s; not '%s'",
+                     opt, plain_steps ? "steps" : "seconds", s ? s : "");
 }
 
 enum idim_status cli_parse_list(const char *opt, const char *s, double lo, double hi,

@@ -15,6 +15,30 @@ struct prog {
     int tty;
 };
 
+/* --checkpoint-every: optimizer steps ("500" or "500steps"). A time is
+ * refused: pretraining checkpoints are model files named by their step and
+ * the log scores held-out text at them, so they must fall on the same steps
+ * whenever the run is repeated or resumed. */
+static enum idim_status opt_ckpt_every(const struct cli_opt *o, const char *arg,
+                                       struct idim_err *err)
+{
+    struct cli_every e;
+    enum idim_status st = cli_parse_every("--checkpoint-every", arg, 1, &e, err);
+    if (st)
+        return st;
+    if (e.seconds > 0)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "--checkpoint-every: pretrain checkpoints are counted in optimizer "
+                         "steps (they are model files named by step, scored at the same steps "
+                         "on every run); give e.g. 500steps, not '%s'",
+                         arg);
+    if (e.steps < 1 || e.steps > 100000000)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "--checkpoint-every takes 1 to 100000000 steps, not '%s'", arg);
+    *(long *)o->target = e.steps;
+    return IDIM_OK;
+}
+
 static void fmt_time(char *buf, size_t n, double s)
 {
     if (s >= 3600)
@@ -96,8 +120,9 @@ enum idim_status cli_pretrain(int argc, char **argv, struct idim_err *err)
         CLI_DOUBLE(0, "clip", "X", &o.clip, 0, 1e9, "global gradient-norm clip, 0 = off"),
         CLI_DOUBLE(0, "dropout", "X", &o.dropout, 0, 0.9, "hidden and attention dropout"),
         CLI_DOUBLE(0, "mask-prob", "X", &o.mask_prob, 0.001, 0.9, "share of tokens selected"),
-        CLI_LONG(0, "checkpoint-every", "N", &o.checkpoint_every, 1, 100000000,
-                 "steps between checkpoints (the last step always writes one)"),
+        CLI_FN(0, "checkpoint-every", "N", opt_ckpt_every, &o.checkpoint_every,
+               "optimizer steps between checkpoints, as N or Nsteps (default\n"
+               "500steps; the last step always writes one)", 0),
         CLI_LONG(0, "log-every", "N", &o.log_every, 1, 100000000, "steps between log lines"),
         CLI_LONG(0, "heldout", "N", &o.heldout, 1, 1000000,
                  "held-out blocks (default 1% of the blocks, 1..256)"),

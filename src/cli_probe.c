@@ -69,7 +69,7 @@ void probe_args_default(struct probe_args *a)
     a->max_len = 0; /* 128, or the model's maximum when smaller */
     a->seed = 42;
     a->proj_seed = 1234;
-    a->ckpt_every = 5;
+    a->ckpt_every.seconds = 5;
 }
 
 enum idim_status probe_opt_method(const struct cli_opt *o, const char *arg, struct idim_err *err)
@@ -144,6 +144,13 @@ enum idim_status probe_opt_baseline_lr(const struct cli_opt *o, const char *arg,
                           &a->n_baseline_lr, err);
 }
 
+enum idim_status probe_opt_ckpt_every(const struct cli_opt *o, const char *arg,
+                                      struct idim_err *err)
+{
+    struct probe_args *a = o->target;
+    return cli_parse_every("--checkpoint-every", arg, 0, &a->ckpt_every, err);
+}
+
 enum idim_status probe_opt_baseline(const struct cli_opt *o, const char *arg,
                                     struct idim_err *err)
 {
@@ -165,6 +172,7 @@ enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struc
 {
     memset(c, 0, sizeof *c);
     c->args = a;
+    c->t_proc = probe_now();
     enum idim_status st = cli_train_data_load(&c->td, a->model, &a->t, a->max_len,
                                               a->limit_train, a->limit_dev, NULL, NULL, err);
     if (st)
@@ -359,27 +367,41 @@ enum idim_status probe_trial(void *ctx, long d, double lr, uint64_t seed, struct
     struct train_result *r = calloc(1, sizeof *r);
     if (!r)
         return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
-    if (d > 0 && c->state && c->state->path[0]) {
-        o.ckpt_every_s = c->args->ckpt_every;
+    if (c->state && c->state->path[0]) {
+        /* the baseline (d = 0, full fine-tuning) is checkpointed like a probe */
+        o.ckpt_every_s = c->args->ckpt_every.seconds;
+        o.ckpt_every_steps = c->args->ckpt_every.steps;
         o.ckpt_fn = probe_ckpt;
         o.ckpt_user = c->state;
+        o.ckpt_max_bytes = SEARCH_STATE_MAX_BYTES / 2;
+        /* the state on disk dates from the last write of this process, or
+         * (resumed, nothing written yet) from its start */
+        o.ckpt_t0 = c->state->saved_at > 0 ? c->state->saved_at : c->t_proc;
         struct train_ckpt_id id;
         struct idim_err e2;
         if (c->state->ckpt &&
             train_ckpt_parse(c->state->ckpt, c->state->ckpt_len, "checkpoint", 0, &id, &e2) ==
                 IDIM_OK &&
-            id.proj_seed == seed && id.d == (size_t)d && id.lr == lr) {
+            id.proj_seed == (d ? seed : 0) && id.d == (size_t)d && id.lr == lr &&
+            (id.mode == (int)TRAIN_FULL) == (d == 0)) {
             o.resume = c->state->ckpt;
             o.resume_len = c->state->ckpt_len;
             if (!c->args->quiet)
-                fprintf(stderr, "idim: resuming d=%ld lr=%g at step %ld of %ld%s\n", d, lr,
-                        id.step, id.total,
+                fprintf(stderr, "idim: resuming %s%.0ld lr=%g at step %ld of %ld%s\n",
+                        d ? "d=" : "baseline", d, lr, id.step, id.total,
                         id.threads != c->threads
                             ? " (written with another thread count: the last bits may differ)"
                             : "");
         }
     }
     enum idim_status st = train_run(&c->td, &o, r, err);
+    if (r->ckpt_skipped_bytes && !c->args->quiet)
+        fprintf(stderr,
+                "%sidim: note: %s%.0ld was not checkpointed: its state (%.0f MiB) is above the "
+                "state file's %.0f MiB share; only finished runs are kept\n",
+                c->tty ? "\r\033[K" : "", d ? "d=" : "the baseline", d,
+                (double)r->ckpt_skipped_bytes / 1048576.0,
+                (double)o.ckpt_max_bytes / 1048576.0);
     if (st == IDIM_OK) {
         out->metric = r->best;
         out->epochs = r->n_epochs;

@@ -30,6 +30,8 @@ enum idim_status probe_opt_optimizer(const struct cli_opt *o, const char *arg,
                                      struct idim_err *err);
 enum idim_status probe_opt_lr_rule(const struct cli_opt *o, const char *arg,
                                    struct idim_err *err);
+enum idim_status probe_opt_ckpt_every(const struct cli_opt *o, const char *arg,
+                                      struct idim_err *err);
 
 #define PROBE_OPTS(a)                                                                          \
     CLI_MODEL(&(a)->model, "idim model file"),                                                 \
@@ -88,9 +90,11 @@ enum idim_status probe_opt_lr_rule(const struct cli_opt *o, const char *arg,
                  "run every schedule in full (for checking: same d90); default:\n"            \
                  "stop a run once its dev score is above the target (met) or by\n"            \
                  "the hopeless rule (abandoned), docs/MEASURE.md"),                            \
-        CLI_DOUBLE(0, "checkpoint-every", "S", &(a)->ckpt_every, 0, 1e6,                       \
-                   "with --state: save the subspace run in progress every S\n"                 \
-                   "seconds (default 5; 0 = only finished runs)"),                              \
+        CLI_FN(0, "checkpoint-every", "T", probe_opt_ckpt_every, a,                            \
+               "with --state: save the run in progress (the baseline's too)\n"                \
+               "so that a kill loses at most T: a time (30s, 5m, 1h) or\n"                     \
+               "optimizer steps (200steps); a plain number is seconds\n"                      \
+               "(default 5s; 0 = only finished runs)", 0),                                     \
         CLI_TASK_OPTS(&(a)->t)
 
 struct probe_args {
@@ -116,7 +120,7 @@ struct probe_args {
     int quiet;
     long eval_every;          /* --eval-every (0 = auto) */
     int no_early_stop;        /* --no-early-stop */
-    double ckpt_every;        /* --checkpoint-every seconds (0 = off) */
+    struct cli_every ckpt_every; /* --checkpoint-every: seconds or steps (both 0 = off) */
 };
 
 void probe_args_default(struct probe_args *a);
@@ -132,6 +136,8 @@ struct probe_ctx {
     int progress;             /* progress on stderr (not --quiet) */
     int tty;                  /* stderr is a terminal: one live line */
     double t0, t_line, t_run; /* start of the command, last progress line, this run */
+    double t_proc;            /* when the command started (before loading): the state on
+                                 disk is at least this old when resuming (probe_now) */
     long cur_d;               /* the run in progress: d (0 = baseline), lr, seed */
     double cur_lr;
     uint64_t cur_seed;

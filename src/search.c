@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int trial_valid(const struct search_trial *t)
@@ -276,9 +277,11 @@ double search_median(long *x, size_t n)
 /* ---- state file (layout: include/search.h) ---- */
 
 #define ST_MAGIC "IDIMSTAT"
-#define ST_VERSION 2u
+#define ST_VERSION 3u
 #define ST_HDR 32u
-#define ST_TRIAL 80u
+#define ST_TRIAL2 80u /* version 2: no curves */
+#define ST_CURVES (8u + 8u * SEARCH_MAX_CURVE)
+#define ST_TRIAL (ST_TRIAL2 + ST_CURVES)
 #define ST_MAX_TRIALS 1000000u
 
 void search_state_free(struct search_state *st)
@@ -337,6 +340,15 @@ size_t search_state_encode(const struct search_state *st, unsigned char *buf)
         le_put32(p + 72, (uint32_t)t->epochs);
         le_put32(p + 76, (uint32_t)((t->diverged ? 1u : 0u) | (t->majority_only ? 2u : 0u) |
                                  ((uint32_t)t->outcome << 2)));
+        int nc = t->n_curve < 0 ? 0 : t->n_curve > SEARCH_MAX_CURVE ? SEARCH_MAX_CURVE : t->n_curve;
+        le_put32(p + 80, (uint32_t)nc);
+        for (int e = 0; e < nc; e++) {
+            uint32_t l, m;
+            memcpy(&l, &t->loss_curve[e], 4);
+            memcpy(&m, &t->metric_curve[e], 4);
+            le_put32(p + 88 + 4 * (size_t)e, l);
+            le_put32(p + 88 + 4 * (SEARCH_MAX_CURVE + (size_t)e), m);
+        }
     }
     if (st->ckpt_len)
         memcpy(p, st->ckpt, st->ckpt_len);
@@ -361,9 +373,18 @@ enum idim_status search_state_save(const struct search_state *st, struct idim_er
     return rc;
 }
 
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 enum idim_status search_state_add(struct search_state *st, const struct search_trial *t,
                                   struct idim_err *err)
 {
+    if (st->path[0])
+        st->saved_at = mono_now();
     enum idim_status s = state_push(st, t, err);
     if (s != IDIM_OK)
         return s;
@@ -384,6 +405,7 @@ enum idim_status search_state_set_ckpt(struct search_state *st, const unsigned c
         st->ckpt_len = len;
     }
     memcpy(st->ckpt, ckpt, len);
+    st->saved_at = mono_now();
     return search_state_save(st, err);
 }
 
@@ -393,6 +415,34 @@ enum idim_status search_state_set_ckpt(struct search_state *st, const unsigned c
         if (s_ != IDIM_OK)                                                                   \
             return s_;                                                                       \
     } while (0)
+
+/* The curves of a version-3 trial record at p (offset off): epochs kept,
+ * mean training loss (NaN or >= 0) and dev metric (NaN or in [-1, 1]) per
+ * epoch, unused entries zero. */
+static enum idim_status parse_curves(const unsigned char *p, size_t off, const char *path,
+                                     struct search_trial *t, struct idim_err *err)
+{
+    struct le_check k = {path, 0, err};
+    uint32_t nc = le_get32(p + 80);
+    TRY(le_check_u(&k, off + 80, "trial curve length", nc, 0,
+                   t->epochs < SEARCH_MAX_CURVE ? (uint64_t)t->epochs : SEARCH_MAX_CURVE));
+    TRY(le_check_u(&k, off + 84, "reserved", le_get32(p + 84), 0, 0));
+    for (size_t e = 0; e < SEARCH_MAX_CURVE; e++) {
+        int used = e < nc;
+        for (int c = 0; c < 2; c++) {
+            size_t o = 88 + 4 * (c * (size_t)SEARCH_MAX_CURVE + e);
+            uint32_t u = le_get32(p + o);
+            float x;
+            memcpy(&x, &u, 4);
+            TRY(le_check_f(&k, off + o, c ? "trial metric curve" : "trial loss curve", x,
+                           used ? (c ? -1 : 0) : 0, used ? (c ? 1 : 1e30) : 0, used));
+            if (used)
+                (c ? t->metric_curve : t->loss_curve)[e] = x;
+        }
+    }
+    t->n_curve = (int)nc;
+    return IDIM_OK;
+}
 
 static enum idim_status parse_trial(const unsigned char *p, size_t off, const char *path,
                                     struct search_trial *t, struct idim_err *err)
@@ -448,7 +498,11 @@ enum idim_status search_state_parse(struct search_state *st, const unsigned char
                          "%s: byte %zu: the file ends inside the header: %zu bytes, a header "
                          "needs %u",
                          path, len, len, ST_HDR + 8);
-    TRY(le_check_u(&k, 8, "format version", le_get32(buf + 8), ST_VERSION, ST_VERSION));
+    /* version 2 (idim before the curves were kept) is read too: its trials
+     * have no curves, so the optimizer-limited rule skips its loss test */
+    uint32_t version = le_get32(buf + 8);
+    TRY(le_check_u(&k, 8, "format version", version, 2, ST_VERSION));
+    size_t rec = version == 2 ? ST_TRIAL2 : ST_TRIAL;
     if (le_get64(buf + len - 8) != le_fnv1a64(buf, len - 8))
         return idim_fail(err, IDIM_ERR_FORMAT,
                          "%s: byte %zu: checksum mismatch (the file is corrupt or was edited)",
@@ -459,7 +513,7 @@ enum idim_status search_state_parse(struct search_state *st, const unsigned char
     TRY(le_check_u(&k, 16, "key length", kl, 1, SEARCH_KEY_MAX - 1));
     TRY(le_check_u(&k, 20, "trial count", n, 0, ST_MAX_TRIALS));
     TRY(le_check_u(&k, 24, "checkpoint length", cl, 0, len));
-    uint64_t want = (uint64_t)ST_HDR + kl + (uint64_t)ST_TRIAL * n + cl + 8;
+    uint64_t want = (uint64_t)ST_HDR + kl + (uint64_t)rec * n + cl + 8;
     if (want != len) {
         char e[64], f[32];
         snprintf(e, sizeof e, "%llu bytes for that key, trials and checkpoint",
@@ -474,9 +528,11 @@ enum idim_status search_state_parse(struct search_state *st, const unsigned char
     memcpy(st->file_key, buf + ST_HDR, kl);
     st->file_key[kl] = 0;
     size_t off = ST_HDR + kl;
-    for (uint32_t i = 0; i < n; i++, off += ST_TRIAL) {
+    for (uint32_t i = 0; i < n; i++, off += rec) {
         struct search_trial t;
         TRY(parse_trial(buf + off, off, path, &t, err));
+        if (version >= 3)
+            TRY(parse_curves(buf + off, off, path, &t, err));
         TRY(state_push(st, &t, err));
     }
     if (cl) {
@@ -503,8 +559,10 @@ enum idim_status search_state_open(struct search_state *st, const char *path, co
     if (strlen(path) >= sizeof st->path)
         return idim_fail(err, IDIM_ERR_USAGE, "--state: path too long");
     snprintf(st->path, sizeof st->path, "%s", path);
-    if (access(path, F_OK) != 0 && errno == ENOENT)
-        return search_state_save(st, err); /* fresh run: write the key now, so an
+    if (access(path, F_OK) != 0 && errno == ENOENT) {
+        st->saved_at = mono_now();
+        return search_state_save(st, err);
+    } /* fresh run: write the key now, so an
                                               unwritable path fails before any training */
     char *text = NULL;
     size_t len = 0;

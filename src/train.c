@@ -656,29 +656,40 @@ static void report_progress(const struct train_opts *o, int ep, const struct pla
     o->progress(&pr, o->progress_user);
 }
 
-/* Checkpoints are for subspace runs whose whole state is theta_d and its
- * moments (adamw, sgd). */
-static int ckpt_able(const struct train_opts *o)
-{
-    return o->mode != TRAIN_FULL && (o->optimizer == TRAIN_ADAMW || o->optimizer == TRAIN_SGD);
-}
-
+/* What a run's checkpoint holds (train_ckpt.c has the table): the trained
+ * vector and the optimizer state, by method and optimizer. */
 static void ckpt_view(struct train_ckpt *c, struct run *R, const struct train_opts *o,
                       const struct plan *p, int threads, struct train_result *res)
 {
+    int sub = o->mode != TRAIN_FULL;
+    size_t D = R->m.n_params;
     memset(c, 0, sizeof *c);
     c->mode = (int)o->mode;
     c->optimizer = (int)o->optimizer;
     c->threads = threads;
-    c->proj_seed = o->proj_seed;
+    c->proj_seed = sub ? o->proj_seed : 0;
     c->seed = o->seed;
-    c->d = p->d;
+    c->d = sub ? p->d : 0;
     c->lr = o->lr;
     c->total = p->total;
-    c->theta = R->s.theta;
-    c->mom = o->optimizer == TRAIN_ADAMW ? R->opt : NULL;
-    c->vel = o->optimizer == TRAIN_ADAMW ? R->opt + p->n_opt : NULL;
-    c->best_theta = R->best_theta;
+    c->theta = sub ? R->s.theta : R->m.params;
+    c->n_theta = p->n_opt;
+    if (o->optimizer == TRAIN_ADAMW_PROJ) { /* per-weight moments (proj_adam_step) */
+        c->mom = R->opt;
+        c->vel = R->opt + D;
+        c->n_mom = D;
+        if (o->mode == TRAIN_SAID) {
+            c->aux_m = R->opt + 3 * D;
+            c->aux_v = c->aux_m + R->m.n_tensors;
+            c->n_aux = R->m.n_tensors;
+        }
+    } else if (o->optimizer == TRAIN_ADAMW) {
+        c->mom = R->opt;
+        c->vel = R->opt + p->n_opt;
+        c->n_mom = p->n_opt;
+    }
+    c->best_theta = sub ? R->best_theta : NULL;
+    c->n_best = sub ? p->d : 0;
     c->res = res;
 }
 
@@ -693,13 +704,18 @@ static enum idim_status ckpt_resume(struct train_ckpt *c, struct run *R,
         train_ckpt_parse(o->resume, o->resume_len, "checkpoint", 0, &id, err);
     if (st)
         return st;
-    if (!ckpt_able(o) || id.mode != (int)o->mode || id.optimizer != (int)o->optimizer ||
-        id.proj_seed != o->proj_seed || id.seed != o->seed || id.d != p->d ||
-        id.lr != o->lr || id.total != p->total)
+    /* version 1 kept zero moments of d floats for sgd */
+    int mom_ok = id.n_mom == c->n_mom || (id.version == 1 && c->n_mom == 0);
+    if (id.mode != c->mode || id.optimizer != c->optimizer || id.proj_seed != c->proj_seed ||
+        id.seed != c->seed || id.d != c->d || id.lr != c->lr || id.total != c->total ||
+        id.n_theta != c->n_theta || !mom_ok || id.n_aux != c->n_aux)
         return idim_fail(err, IDIM_ERR_USAGE,
-                         "the checkpoint belongs to another run (d=%zu lr=%g, %ld steps), not "
-                         "d=%zu lr=%g, %ld steps",
-                         id.d, id.lr, id.total, p->d, o->lr, p->total);
+                         "the checkpoint belongs to another run (%s %s d=%zu lr=%g, %ld steps), "
+                         "not %s %s d=%zu lr=%g, %ld steps",
+                         train_mode_name((enum train_mode)id.mode),
+                         train_optim_name((enum train_optim)id.optimizer), id.d, id.lr,
+                         id.total, train_mode_name(o->mode), train_optim_name(o->optimizer),
+                         c->d, o->lr, p->total);
     train_ckpt_restore(o->resume, c);
     long e0 = (long)(c->epoch - 1) * p->spe;
     if (c->step < e0 || c->step >= e0 + p->spe || c->loss_n != c->step - e0)
@@ -727,7 +743,37 @@ static enum idim_status ckpt_take(struct train_ckpt *c, struct run *R,
     c->t_train = t_train;
     c->seconds = seconds;
     train_ckpt_encode(R->ckpt, c);
-    return o->ckpt_fn(o->ckpt_user, R->ckpt, train_ckpt_bytes(c->d), err);
+    return o->ckpt_fn(o->ckpt_user, R->ckpt, train_ckpt_bytes(c), err);
+}
+
+/* When to take the next checkpoint. By time, the state on disk must never
+ * be older than the interval: a checkpoint is taken at the last step
+ * boundary from which waiting for one more step (plus its evaluation, if
+ * one follows) and the write itself could overrun the interval. The last
+ * durations are kept (a slow step is remembered, decaying by 10% a step),
+ * with a margin of 1.5 for a noisy machine. */
+struct ckpt_clock {
+    double every_s;   /* the interval (0: by steps, or off) */
+    long every_steps; /* by steps (0: by time, or off) */
+    double last;      /* when the state on disk was captured (train_now_s) */
+    long last_step;   /* its step */
+    double step_s, eval_s, write_s; /* recent durations, 0 = not seen yet */
+};
+
+static int ckpt_due(const struct ckpt_clock *k, long step, int eval_next, double now)
+{
+    if (k->every_steps > 0)
+        return step - k->last_step >= k->every_steps;
+    if (!(k->every_s > 0))
+        return 0;
+    double ahead = k->step_s + (eval_next ? k->eval_s : 0) + k->write_s;
+    return now - k->last + 1.5 * ahead >= k->every_s;
+}
+
+/* The step (or evaluation) that just took dt seconds. */
+static void ckpt_clock_note(double *slot, double dt)
+{
+    *slot = dt > 0.9 * *slot ? dt : 0.9 * *slot;
 }
 
 enum idim_status train_run(struct train_data *td, const struct train_opts *o,
@@ -735,7 +781,7 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
 {
     struct run R;
     memset(&R, 0, sizeof R);
-    double t_start = train_now_s();
+    double t_start = train_now_s(), t_start0 = t_start;
     long step = 0;
     double t_train = 0;
     size_t seen = 0;
@@ -759,9 +805,15 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
     rng_init(&shuf, rng_key(o->seed, STREAM_SHUFFLE));
     struct train_ckpt ck;
     ckpt_view(&ck, &R, o, &p, threads, res);
-    int use_ckpt = ckpt_able(o) && ((o->ckpt_fn && o->ckpt_every_s > 0) || o->resume);
-    if (use_ckpt && !(R.ckpt = malloc(train_ckpt_bytes(p.d)))) {
-        st = idim_fail(err, IDIM_ERR_NOMEM, "out of memory for a checkpoint");
+    size_t ck_bytes = train_ckpt_bytes(&ck);
+    int want_ckpt = o->ckpt_fn && (o->ckpt_every_s > 0 || o->ckpt_every_steps > 0);
+    if (want_ckpt && o->ckpt_max_bytes > 0 && ck_bytes > o->ckpt_max_bytes) {
+        res->ckpt_skipped_bytes = ck_bytes;
+        want_ckpt = 0;
+    }
+    if (want_ckpt && !(R.ckpt = malloc(ck_bytes))) {
+        st = idim_fail(err, IDIM_ERR_NOMEM, "out of memory for a checkpoint of %zu bytes",
+                       ck_bytes);
         goto done;
     }
     int ep0 = 1;
@@ -781,7 +833,12 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
         t_train = ck.t_train;
         t_start -= ck.seconds;
     }
-    double t_ckpt = train_now_s();
+    struct ckpt_clock clk = {o->ckpt_every_s, o->ckpt_every_steps,
+                             o->ckpt_t0 > 0 ? o->ckpt_t0 : t_start0, step, 0, 0, 0};
+    /* before anything is measured: a dev pass costs about a third of a
+     * training step per batch (forward only); writing ~200 MB/s */
+    double eval_guess = 1.0 / 3.0 * (double)((p.n_dev + (size_t)p.B - 1) / (size_t)p.B);
+    clk.write_s = 0.005 + (double)ck_bytes / 2e8;
     for (int ep = ep0; ep <= p.epochs; ep++) {
         double t_ep = train_now_s();
         struct rng shuf_ep = shuf;
@@ -796,13 +853,24 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
             }
             if (o->max_steps > 0 && step >= o->max_steps)
                 goto finish;
-            if (R.ckpt && o->ckpt_fn && o->ckpt_every_s > 0 &&
-                train_now_s() - t_ckpt >= o->ckpt_every_s) {
+            int last_of_ep = i0 + (size_t)p.B >= p.n_train;
+            int eval_next = last_of_ep || (o->eval_every > 0 && (step + 1) % o->eval_every == 0);
+            double now = train_now_s();
+            if (clk.eval_s == 0)
+                clk.eval_s = eval_guess * clk.step_s;
+            if (R.ckpt && ckpt_due(&clk, step, eval_next, now)) {
                 st = ckpt_take(&ck, &R, o, step, ep, &shuf_ep, loss_sum, loss_n, seen,
-                               t_train + (train_now_s() - t_ep), train_now_s() - t_start, err);
+                               t_train + (now - t_ep), now - t_start, err);
                 if (st)
                     goto done;
-                t_ckpt = train_now_s();
+                double t_done = train_now_s();
+                clk.write_s = t_done - now; /* the last write, not a decaying max */
+                res->n_ckpts++;
+                res->ckpt_seconds += t_done - now;
+                clk.last = now;
+                clk.last_step = step;
+                t_ep += t_done - now; /* not training time */
+                now = t_done;
             }
             int n = (int)(p.n_train - i0 < (size_t)p.B ? p.n_train - i0 : (size_t)p.B);
             float loss;
@@ -810,6 +878,7 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
                 res->outcome = TRAIN_DIVERGED;
                 goto finish;
             }
+            ckpt_clock_note(&clk.step_s, train_now_s() - now);
             loss_sum += loss;
             loss_n++;
             seen += (size_t)n;
@@ -820,6 +889,7 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
                 double t_ev = train_now_s();
                 res->outcome = eval_point(&R, td, o, &p, ep, step, 0, 0, 0, res);
                 t_ep += train_now_s() - t_ev; /* not training time */
+                ckpt_clock_note(&clk.eval_s, train_now_s() - t_ev);
                 if (res->outcome != TRAIN_COMPLETED) {
                     t_train += train_now_s() - t_ep;
                     goto finish;
@@ -829,7 +899,9 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
         t_train += train_now_s() - t_ep;
         report_progress(o, ep, &p, step, loss_sum / (double)loss_n, seen, t_train, 1,
                         res->best);
+        double t_ev = train_now_s();
         res->outcome = eval_point(&R, td, o, &p, ep, step, 1, loss_sum, loss_n, res);
+        ckpt_clock_note(&clk.eval_s, train_now_s() - t_ev);
         if (res->outcome != TRAIN_COMPLETED)
             goto finish;
     }

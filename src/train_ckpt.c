@@ -1,14 +1,18 @@
-/* train_ckpt.c - a subspace run's checkpoint: everything that decides the
- * rest of the run (theta_d, the optimizer moments, the step, both random
- * generators, the best theta and the partial result), as one fixed-size
- * little-endian record, so that a resumed run ends bit-identical to an
- * uninterrupted one (same thread count). Contract: src/train_internal.h;
- * the measure state file (search.c) carries it; layout: docs/MEASURE.md.
+/* train_ckpt.c - a run's checkpoint: everything that decides the rest of
+ * the run (the trained vector, the optimizer moments, the step, both random
+ * generators, the best theta and the partial result), as one little-endian
+ * record, so that a resumed run ends bit-identical to an uninterrupted one
+ * (same thread count). Subspace runs (adamw, sgd, adamw-proj) and full
+ * fine-tuning (the baseline of measure) alike. Contract:
+ * src/train_internal.h; the measure state file (search.c) carries it;
+ * layout: docs/MEASURE.md.
  *
- * Layout (offsets in bytes; d = the run's subspace dimension):
- *     0 char[8] "IDIMCKPT"     8 u32 version (1)     12 u32 method (2 did, 3 said)
- *    16 u32 optimizer (1 adamw, 2 sgd)                20 u32 threads (1..1024)
- *    24 u64 proj_seed         32 u64 seed           40 u64 d (1..2^32)
+ * Layout (offsets in bytes; d = the run's subspace dimension, 0 for full
+ * fine-tuning):
+ *     0 char[8] "IDIMCKPT"     8 u32 version (2)
+ *    12 u32 method (1 full, 2 did, 3 said)
+ *    16 u32 optimizer (1 adamw, 2 sgd, 3 adamw-proj)  20 u32 threads (1..1024)
+ *    24 u64 proj_seed (0 for full)  32 u64 seed     40 u64 d (0 full, else 1..2^32)
  *    48 f64 lr (> 0)          56 u64 total steps    64 u64 step (< total)
  *    72 u32 epoch (1..256)    76 u32 reserved (0)
  *    80 rng shuffle state at the start of that epoch: u64 s[4], f64 spare,
@@ -25,9 +29,20 @@
  *       u32 majority_only (0/1), u32 reserved (0)
  *   376 f64 epoch_metric[256]   2424 f64 epoch_loss[256]
  *  4472 u64 eval_step[512]      8568 f64 eval_metric[512]   12664 u8 eval_valid[512]
- * 13176 f32 theta[d], mom[d], vel[d] (0 for sgd), best_theta[d]
+ * 13176 u64 n_theta  13184 u64 n_mom  13192 u64 n_aux  13200 u64 n_best
+ * 13208 f32 theta[n_theta], mom[n_mom], vel[n_mom], aux_m[n_aux],
+ *       aux_v[n_aux], best_theta[n_best]
+ * What the vectors hold, by method and optimizer (D = the model's
+ * parameters, m = its tensors):
+ *   full fine-tuning, adamw: the weights, their moments (D each), no best
+ *   subspace adamw: theta_d, its moments (d each), best theta (d)
+ *   subspace sgd: theta_d, no moments, best theta
+ *   subspace adamw-proj: theta_d (d), the per-weight moments (D each), for
+ *     SAID the lambdas' moments as aux (m each), best theta (d)
+ * Version 1 (idim before adamw-proj checkpoints: 13176 fixed bytes, then
+ * theta, mom, vel, best of d each) is read as well.
  * Scores are NaN or in [-1, 1] (every metric idim computes lies there),
- * losses NaN or >= 0, every float of the vectors finite, vel >= 0. */
+ * losses NaN or >= 0, every float of the vectors finite, vel, aux_v >= 0. */
 #include "train_internal.h"
 #include "lebytes.h"
 
@@ -36,12 +51,13 @@
 #include <string.h>
 
 #define CK_MAGIC "IDIMCKPT"
-#define CK_VERSION 1u
-#define CK_FIXED 13176u
+#define CK_VERSION 2u
+#define CK_FIXED1 13176u /* version 1: the vectors followed at once */
+#define CK_FIXED 13208u
 
-size_t train_ckpt_bytes(size_t d)
+size_t train_ckpt_bytes(const struct train_ckpt *c)
 {
-    return CK_FIXED + 16 * d;
+    return CK_FIXED + 4 * (c->n_theta + 2 * c->n_mom + 2 * c->n_aux + c->n_best);
 }
 
 static void put_rng(unsigned char *p, const struct rng *r)
@@ -74,7 +90,7 @@ static void put_vec(unsigned char *p, const float *x, size_t n)
 void train_ckpt_encode(unsigned char *buf, const struct train_ckpt *c)
 {
     const struct train_result *r = c->res;
-    memset(buf, 0, train_ckpt_bytes(c->d));
+    memset(buf, 0, train_ckpt_bytes(c));
     memcpy(buf, CK_MAGIC, 8);
     le_put32(buf + 8, CK_VERSION);
     le_put32(buf + 12, (uint32_t)c->mode);
@@ -123,11 +139,22 @@ void train_ckpt_encode(unsigned char *buf, const struct train_ckpt *c)
         le_putf64(buf + 8568 + 8 * e, r->eval_metric[e]);
         buf[12664 + e] = (unsigned char)r->eval_valid[e];
     }
-    size_t d = c->d;
-    put_vec(buf + CK_FIXED, c->theta, d);
-    put_vec(buf + CK_FIXED + 4 * d, c->mom, d);
-    put_vec(buf + CK_FIXED + 8 * d, c->vel, d);
-    put_vec(buf + CK_FIXED + 12 * d, c->best_theta, d);
+    le_put64(buf + CK_FIXED1, c->n_theta);
+    le_put64(buf + CK_FIXED1 + 8, c->n_mom);
+    le_put64(buf + CK_FIXED1 + 16, c->n_aux);
+    le_put64(buf + CK_FIXED1 + 24, c->n_best);
+    unsigned char *p = buf + CK_FIXED;
+    put_vec(p, c->theta, c->n_theta);
+    p += 4 * c->n_theta;
+    put_vec(p, c->mom, c->n_mom);
+    p += 4 * c->n_mom;
+    put_vec(p, c->vel, c->n_mom);
+    p += 4 * c->n_mom;
+    put_vec(p, c->aux_m, c->n_aux);
+    p += 4 * c->n_aux;
+    put_vec(p, c->aux_v, c->n_aux);
+    p += 4 * c->n_aux;
+    put_vec(p, c->best_theta, c->n_best);
 }
 
 #define TRY(x)                                                                               \
@@ -147,30 +174,90 @@ static enum idim_status check_rng(const struct le_check *k, const unsigned char 
     return le_check_u(k, off + 44, "reserved", le_get32(p + 44), 0, 0);
 }
 
+/* Where the vectors of a checkpoint lie (offsets from its start). */
+struct ck_layout {
+    uint64_t n[6];   /* theta, mom, vel, aux_m, aux_v, best */
+    uint64_t off[6];
+    uint64_t bytes;  /* the whole record */
+};
+
+/* The vector table of a checkpoint whose header (version, optimizer, d and,
+ * from version 2, the four counts) is read; no checks. */
+static void ck_layout(const unsigned char *buf, struct ck_layout *L)
+{
+    uint64_t fixed;
+    if (le_get32(buf + 8) == 1) { /* version 1: four vectors of d */
+        uint64_t d = le_get64(buf + 40);
+        uint64_t n[6] = {d, d, d, 0, 0, d};
+        memcpy(L->n, n, sizeof n);
+        fixed = CK_FIXED1;
+    } else {
+        L->n[0] = le_get64(buf + CK_FIXED1);
+        L->n[1] = L->n[2] = le_get64(buf + CK_FIXED1 + 8);
+        L->n[3] = L->n[4] = le_get64(buf + CK_FIXED1 + 16);
+        L->n[5] = le_get64(buf + CK_FIXED1 + 24);
+        fixed = CK_FIXED;
+    }
+    uint64_t o = fixed;
+    for (int v = 0; v < 6; v++) {
+        L->off[v] = o;
+        o += 4 * L->n[v];
+    }
+    L->bytes = o;
+}
+
 enum idim_status train_ckpt_parse(const unsigned char *buf, size_t len, const char *where,
                                   size_t base, struct train_ckpt_id *id, struct idim_err *err)
 {
     struct le_check k = {where, base, err};
-    if (len < CK_FIXED)
+    if (len < CK_FIXED1)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: byte %zu: checkpoint of %zu bytes, expected at least %u", where,
+                         base, len, CK_FIXED1);
+    if (memcmp(buf, CK_MAGIC, 8) != 0)
+        return le_bad(&k, 0, "magic", "IDIMCKPT", "other bytes");
+    uint32_t version = le_get32(buf + 8);
+    TRY(le_check_u(&k, 8, "version", version, 1, CK_VERSION));
+    if (version >= 2 && len < CK_FIXED)
         return idim_fail(err, IDIM_ERR_FORMAT,
                          "%s: byte %zu: checkpoint of %zu bytes, expected at least %u", where,
                          base, len, CK_FIXED);
-    if (memcmp(buf, CK_MAGIC, 8) != 0)
-        return le_bad(&k, 0, "magic", "IDIMCKPT", "other bytes");
-    TRY(le_check_u(&k, 8, "version", le_get32(buf + 8), CK_VERSION, CK_VERSION));
     uint32_t mode = le_get32(buf + 12), opt = le_get32(buf + 16);
-    if (mode != TRAIN_DID && mode != TRAIN_SAID)
-        TRY(le_check_u(&k, 12, "method", mode, TRAIN_DID, TRAIN_SAID));
-    TRY(le_check_u(&k, 16, "optimizer", opt, TRAIN_ADAMW, TRAIN_SGD));
+    uint32_t mode_lo = version == 1 ? TRAIN_DID : TRAIN_FULL;
+    TRY(le_check_u(&k, 12, "method", mode, mode_lo, TRAIN_SAID));
+    TRY(le_check_u(&k, 16, "optimizer", opt, TRAIN_ADAMW,
+                   version == 1 ? TRAIN_SGD : TRAIN_ADAMW_PROJ));
     TRY(le_check_u(&k, 20, "threads", le_get32(buf + 20), 1, 1024));
     uint64_t d = le_get64(buf + 40);
-    TRY(le_check_u(&k, 40, "d", d, 1, (uint64_t)1 << 32));
-    if ((uint64_t)len != CK_FIXED + 16 * d) {
-        char e[40], f[40];
-        snprintf(e, sizeof e, "%llu bytes for d = %llu", (unsigned long long)(CK_FIXED + 16 * d),
-                 (unsigned long long)d);
+    if (mode == TRAIN_FULL) {
+        TRY(le_check_u(&k, 40, "d (full fine-tuning)", d, 0, 0));
+        TRY(le_check_u(&k, 16, "optimizer of full fine-tuning", opt, TRAIN_ADAMW, TRAIN_SGD));
+        TRY(le_check_u(&k, 24, "proj_seed (full fine-tuning)", le_get64(buf + 24), 0, 0));
+    } else {
+        TRY(le_check_u(&k, 40, "d", d, 1, (uint64_t)1 << 32));
+    }
+    struct ck_layout L;
+    ck_layout(buf, &L);
+    if (version >= 2) {
+        /* the vectors each method and optimizer keeps (layout above) */
+        const uint64_t lim = (uint64_t)1 << 36;
+        uint64_t nt = mode == TRAIN_FULL ? 0 : d, nb = nt;
+        TRY(le_check_u(&k, CK_FIXED1, "theta length", L.n[0], mode == TRAIN_FULL ? 1 : nt,
+                       mode == TRAIN_FULL ? lim : nt));
+        if (mode == TRAIN_FULL)
+            nb = 0;
+        uint64_t m_lo = opt == TRAIN_SGD ? 0 : opt == TRAIN_ADAMW ? L.n[0] : 1;
+        uint64_t m_hi = opt == TRAIN_SGD ? 0 : opt == TRAIN_ADAMW ? L.n[0] : lim;
+        TRY(le_check_u(&k, CK_FIXED1 + 8, "moment length", L.n[1], m_lo, m_hi));
+        TRY(le_check_u(&k, CK_FIXED1 + 16, "lambda moment length", L.n[3], 0,
+                       opt == TRAIN_ADAMW_PROJ && mode == TRAIN_SAID ? d - 1 : 0));
+        TRY(le_check_u(&k, CK_FIXED1 + 24, "best theta length", L.n[5], nb, nb));
+    }
+    if ((uint64_t)len != L.bytes) {
+        char e[64], f[40];
+        snprintf(e, sizeof e, "%llu bytes for its vector lengths", (unsigned long long)L.bytes);
         snprintf(f, sizeof f, "%zu", len);
-        return le_bad(&k, 40, "checkpoint size", e, f);
+        return le_bad(&k, version == 1 ? 40 : CK_FIXED1, "checkpoint size", e, f);
     }
     double lr = le_getf64(buf + 48);
     TRY(le_check_f(&k, 48, "lr", lr, 1e-30, 1e30, 0));
@@ -221,23 +308,26 @@ enum idim_status train_ckpt_parse(const unsigned char *buf, size_t len, const ch
                     used ? -1 : 0, used ? 1 : 0, used));
         TRY(le_check_u(&k, 12664 + e, "evaluation valid flag", buf[12664 + e], 0, used ? 1 : 0));
     }
-    for (size_t v = 0; v < 4; v++) {
-        static const char *const names[4] = {"theta", "first moment", "second moment",
-                                              "best theta"};
-        for (size_t i = 0; i < d; i++) {
-            size_t off = CK_FIXED + 4 * (v * d + i);
+    for (size_t v = 0; v < 6; v++) {
+        static const char *const names[6] = {"theta",          "first moment",
+                                              "second moment",  "lambda first moment",
+                                              "lambda second moment", "best theta"};
+        int second = v == 2 || v == 4;
+        /* version 1 kept zero moments for sgd */
+        int zero_only = opt == TRAIN_SGD && (v == 1 || v == 2);
+        for (uint64_t i = 0; i < L.n[v]; i++) {
+            size_t off = (size_t)(L.off[v] + 4 * i);
             uint32_t u = le_get32(buf + off);
             float x;
             memcpy(&x, &u, 4);
-            int zero_only = opt == TRAIN_SGD && (v == 1 || v == 2);
-            if (!isfinite(x) || (v == 2 && x < 0) || (zero_only && u != 0)) {
+            if (!isfinite(x) || (second && x < 0) || (zero_only && u != 0)) {
                 char f[32];
                 snprintf(f, sizeof f, "%g", (double)x);
                 return le_bad(&k, off, names[v],
-                           zero_only ? "0 (sgd keeps no moments)"
-                           : v == 2  ? "a finite value >= 0"
-                                     : "a finite value",
-                           f);
+                              zero_only ? "0 (sgd keeps no moments)"
+                              : second  ? "a finite value >= 0"
+                                        : "a finite value",
+                              f);
             }
         }
     }
@@ -251,6 +341,10 @@ enum idim_status train_ckpt_parse(const unsigned char *buf, size_t len, const ch
         id->lr = lr;
         id->total = (long)total;
         id->step = (long)step;
+        id->n_theta = (size_t)L.n[0];
+        id->n_mom = (size_t)L.n[1];
+        id->n_aux = (size_t)L.n[3];
+        id->version = (int)version;
     }
     return IDIM_OK;
 }
@@ -296,11 +390,13 @@ void train_ckpt_restore(const unsigned char *buf, struct train_ckpt *c)
         r->eval_metric[e] = le_getf64(buf + 8568 + 8 * e);
         r->eval_valid[e] = (signed char)buf[12664 + e];
     }
-    float *vec[4] = {c->theta, c->mom, c->vel, c->best_theta};
-    for (size_t v = 0; v < 4; v++)
+    struct ck_layout L;
+    ck_layout(buf, &L);
+    float *vec[6] = {c->theta, c->mom, c->vel, c->aux_m, c->aux_v, c->best_theta};
+    for (size_t v = 0; v < 6; v++)
         if (vec[v])
-            for (size_t i = 0; i < c->d; i++) {
-                uint32_t u = le_get32(buf + CK_FIXED + 4 * (v * c->d + i));
+            for (uint64_t i = 0; i < L.n[v]; i++) {
+                uint32_t u = le_get32(buf + L.off[v] + 4 * i);
                 memcpy(&vec[v][i], &u, 4);
             }
 }

@@ -25,7 +25,7 @@ struct run {
     float *opt;      /* optimizer state: 2 x trained floats */
     float *best_theta; /* [d] subspace: theta at the best epoch */
     uint8_t *decay;  /* [m] full FT: tensor gets weight decay */
-    unsigned char *ckpt; /* [train_ckpt_bytes(d)] checkpoint buffer, or NULL */
+    unsigned char *ckpt; /* [train_ckpt_bytes] checkpoint buffer, or NULL */
 };
 
 /* Releases everything in r; accepts a zeroed or half-built run. */
@@ -51,8 +51,8 @@ void train_evaluate(struct run *r, struct train_data *td, size_t n_dev, int B,
  * draws of rng_below in order from the top). */
 void train_shuffle(size_t *idx, size_t n, struct rng *shuf);
 
-/* A run's state for a checkpoint (train_ckpt.c; layout there). The
- * vectors and res are borrowed from the run. */
+/* A run's state for a checkpoint (train_ckpt.c; layout and what each
+ * method keeps there). The vectors and res are borrowed from the run. */
 struct train_ckpt {
     int mode, optimizer, threads;
     uint64_t proj_seed, seed;
@@ -66,18 +66,23 @@ struct train_ckpt {
     long loss_n;
     uint64_t seen;         /* training examples seen */
     double t_train, seconds; /* timing so far */
-    float *theta, *mom, *vel, *best_theta; /* [d]; mom / vel NULL for sgd */
+    size_t n_theta, n_mom, n_aux, n_best; /* vector lengths (0: absent) */
+    float *theta;          /* [n_theta] theta_d, or the weights (full fine-tuning) */
+    float *mom, *vel;      /* [n_mom] AdamW moments (of theta_d, or per weight) */
+    float *aux_m, *aux_v;  /* [n_aux] adamw-proj SAID: the lambdas' moments */
+    float *best_theta;     /* [n_best] theta at the best evaluation (subspace) */
     struct train_result *res; /* partial result (curve, best, epochs) */
 };
 
-/* Bytes of a checkpoint of dimension d. */
-size_t train_ckpt_bytes(size_t d);
+/* Bytes of c's checkpoint (from its vector lengths). */
+size_t train_ckpt_bytes(const struct train_ckpt *c);
 
-/* Writes c into buf[0..train_ckpt_bytes(c->d)). */
+/* Writes c into buf[0..train_ckpt_bytes(c)). */
 void train_ckpt_encode(unsigned char *buf, const struct train_ckpt *c);
 
-/* Reads a checkpoint that train_ckpt_parse accepted into c (c->d and the
- * vector pointers set by the caller; NULL vectors are skipped). */
+/* Reads a checkpoint that train_ckpt_parse accepted into c (the vector
+ * pointers set by the caller, each long enough for the lengths the parse
+ * returned; NULL vectors are skipped). */
 void train_ckpt_restore(const unsigned char *buf, struct train_ckpt *c);
 
 /* Monotonic seconds. */

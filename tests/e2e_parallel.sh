@@ -55,6 +55,15 @@ n_probes=$(grep -o 'd=[0-9]*:' "$T/a.sum" | wc -l)
 "$IDIM" measure $ARGS --jobs 3 --out "$T/b.json" > "$T/b.txt" || fail "--jobs 3: exit $?"
 same b
 grep -q '"transport":[[:space:]]*"fork"' "$T/b.json" || fail "report lacks transport fork"
+# the workers send each run's training curves (the optimizer-limited rule
+# reads them): every run of the report has them, as with --jobs 1
+python3 - "$T/b.json" <<'PY' 2>/dev/null || { command -v python3 >/dev/null && fail "--jobs 3 runs lack their curves"; }
+import json, sys
+r = json.load(open(sys.argv[1]))
+runs = r["runs"] + r["baseline"]["trials"]
+assert all(len(t.get("epoch_loss", [])) == t["epochs"] for t in runs)
+assert sum(t["epochs"] >= 1 for t in runs) >= 3
+PY
 echo "e2e_parallel: --jobs 3 = --jobs 1: $(grep '^d90' "$T/a.sum") ($n_probes probes)"
 
 MPIRUN=""

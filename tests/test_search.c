@@ -326,6 +326,13 @@ static uint64_t dbits(double x)
     return u;
 }
 
+static uint64_t fbits(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+}
+
 /* Every field of the binary state file: each corrupt value is refused with
  * IDIM_ERR_FORMAT, the path, the byte offset and the field named; a good
  * file round-trips bit for bit. */
@@ -338,7 +345,8 @@ static void test_state_fields(void **unused)
     st.threads = 2;
     struct search_trial t[2] = {
         {.seed = 7, .d = 100, .lr = 3e-3, .metric = 0.8125, .epochs = 3, .seconds = 1.5,
-         .outcome = 1, .steps = 40, .total_steps = 90, .met_step = 40},
+         .outcome = 1, .steps = 40, .total_steps = 90, .met_step = 40, .n_curve = 3,
+         .loss_curve = {0.69f, 0.5f, 0.25f}, .metric_curve = {0.5f, NAN, 0.8125f}},
         {.seed = 7, .d = 0, .lr = 2e-5, .metric = NAN, .epochs = 1, .seconds = 0.25,
          .diverged = 1, .outcome = 3, .steps = 3, .total_steps = 30},
     };
@@ -357,16 +365,23 @@ static void test_state_fields(void **unused)
     assert_true(back.trials[0].metric == 0.8125 && back.trials[0].outcome == 1 &&
                 back.trials[0].met_step == 40);
     assert_true(isnan(back.trials[1].metric) && back.trials[1].diverged);
+    /* the curves (state format 3): the optimizer-limited rule reads them */
+    assert_int_equal(back.trials[0].n_curve, 3);
+    assert_memory_equal(back.trials[0].loss_curve, t[0].loss_curve, 3 * sizeof(float));
+    assert_true(back.trials[0].metric_curve[0] == 0.5f && isnan(back.trials[0].metric_curve[1]) &&
+                back.trials[0].metric_curve[2] == 0.8125f);
+    assert_int_equal(back.trials[1].n_curve, 0);
     search_state_free(&back);
 
-    size_t k = 32 + strlen(st.key), t0 = k, t1 = k + 80;
+    size_t k = 32 + strlen(st.key), t0 = k, t1 = k + 344;
     struct {
         size_t off;
         uint64_t v;
         int w;
         const char *field;
     } cases[] = {
-        {8, 3, 4, "version"},
+        {8, 4, 4, "version"},
+        {8, 1, 4, "version"},
         {12, 0, 4, "threads"},
         {16, 0, 4, "key length"},
         {16, 12, 4, "file size"},
@@ -386,6 +401,13 @@ static void test_state_fields(void **unused)
         {t0 + 76, 1u << 4, 4, "trial flags"},
         {t0 + 76, 1u, 4, "trial flags"}, /* diverged with outcome met */
         {t1 + 48, (uint64_t)1 << 41, 8, "trial total steps"},
+        {t0 + 80, 4, 4, "trial curve length"}, /* more epochs than the trial ran */
+        {t0 + 84, 1, 4, "reserved"},
+        {t0 + 88 + 4, fbits(-0.5f), 4, "trial loss curve"},
+        {t0 + 88 + 4, fbits(INFINITY), 4, "trial loss curve"},
+        {t0 + 88 + 128 + 8, fbits(2.0f), 4, "trial metric curve"},
+        {t0 + 88 + 12, fbits(0.5f), 4, "trial loss curve"}, /* beyond the curve: 0 */
+        {t1 + 80, 2, 4, "trial curve length"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memcpy(buf, good, len);
@@ -416,6 +438,20 @@ static void test_state_fields(void **unused)
     assert_int_equal(search_state_parse(&back, good, 20, "S", &err), IDIM_ERR_FORMAT);
     assert_int_equal(search_state_parse(&back, good, len - 1, "S", &err), IDIM_ERR_FORMAT);
     search_state_free(&back);
+    /* a version-2 file (trials of 80 bytes, no curves) still loads */
+    size_t len2 = len - 2 * 264;
+    unsigned char *v2 = malloc(len2);
+    memcpy(v2, good, t0 + 80);
+    memcpy(v2 + t0 + 80, good + t1, 80);
+    memset(v2 + len2 - 8, 0, 8);
+    poke(v2, len2, 8, 2, 4);
+    memset(&back, 0, sizeof back);
+    assert_int_equal(search_state_parse(&back, v2, len2, "S", &err), IDIM_OK);
+    assert_int_equal((int)back.n, 2);
+    assert_true(back.trials[0].met_step == 40 && back.trials[0].n_curve == 0);
+    assert_true(back.trials[1].diverged && back.trials[1].total_steps == 30);
+    search_state_free(&back);
+    free(v2);
     free(buf);
     free(good);
 }

@@ -634,18 +634,26 @@ static enum idim_status grab_ckpt(void *user, const unsigned char *ck, size_t le
 
 /* A run resumed from a checkpoint taken at any step (also at an epoch
  * boundary, also after a mid-epoch evaluation) ends bit-identical to the
- * uninterrupted run; corrupt checkpoint fields are refused with their byte
- * offset; another run's checkpoint is refused. */
+ * uninterrupted run, for every method and optimizer: subspace runs with
+ * adamw (the old convention), with adamw-proj (the default: per-weight
+ * moments, SAID's lambda moments), with sgd, and full fine-tuning (the
+ * baseline); corrupt checkpoint fields are refused with their byte offset;
+ * another run's checkpoint is refused. */
 static void test_checkpoint_resume(void **st)
 {
     (void)st;
-    enum train_mode modes[2] = {TRAIN_DID, TRAIN_SAID};
-    for (int k = 0; k < 2; k++) {
+    static const struct {
+        enum train_mode mode;
+        enum train_optim opt;
+    } cases[] = {{TRAIN_DID, TRAIN_ADAMW},      {TRAIN_SAID, TRAIN_ADAMW},
+                 {TRAIN_DID, TRAIN_ADAMW_PROJ}, {TRAIN_SAID, TRAIN_ADAMW_PROJ},
+                 {TRAIN_DID, TRAIN_SGD},        {TRAIN_FULL, TRAIN_ADAMW}};
+    for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
         struct train_data td;
         make_data(&td);
         struct train_opts o;
-        short_opts(&o, modes[k]);
-        o.optimizer = TRAIN_ADAMW; /* in-run checkpoints cover adamw and sgd, not adamw-proj yet */
+        short_opts(&o, cases[k].mode);
+        o.optimizer = cases[k].opt;
         o.epochs = 3;
         o.eval_every = 2;
         o.dropout = 0.1;
@@ -675,7 +683,52 @@ static void test_checkpoint_resume(void **st)
             assert_memory_equal(r->eval_step, full->eval_step, sizeof r->eval_step);
             assert_memory_equal(&r->best, &full->best, sizeof r->best);
             assert_int_equal(r->best_step, full->best_step);
-            if (at == 7) {
+            /* what each run keeps: the trained vector and its optimizer state */
+            size_t D = full->n_params, nt = full->n_tensors;
+            size_t n_theta = cases[k].mode == TRAIN_FULL ? D : o.d;
+            assert_int_equal(id.n_theta, n_theta);
+            assert_int_equal(id.n_mom, cases[k].opt == TRAIN_ADAMW_PROJ ? D
+                                       : cases[k].opt == TRAIN_SGD     ? 0
+                                                                       : n_theta);
+            assert_int_equal(id.n_aux, cases[k].opt == TRAIN_ADAMW_PROJ &&
+                                               cases[k].mode == TRAIN_SAID
+                                           ? nt
+                                           : 0);
+            assert_int_equal(id.d, cases[k].mode == TRAIN_FULL ? 0 : o.d);
+            if (at == 7 && k == 3) {
+                /* the vector lengths of version 2: each refused when wrong */
+                static const size_t offs[] = {13176, 13184, 13192, 13200};
+                unsigned char *bad = malloc(g.len);
+                for (size_t i = 0; i < 4; i++) {
+                    memcpy(bad, g.buf, g.len);
+                    bad[offs[i]] ^= 0x01;
+                    assert_int_equal(train_ckpt_parse(bad, g.len, "ck", 0, NULL, &err),
+                                     IDIM_ERR_FORMAT);
+                    char at_s[32];
+                    snprintf(at_s, sizeof at_s, "byte %zu", offs[i]);
+                    if (!strstr(err.msg, at_s) && !strstr(err.msg, "byte 13176")) {
+                        print_error("length at %zu: %s\n", offs[i], err.msg);
+                        fail();
+                    }
+                }
+                /* a negative second moment of a weight */
+                memcpy(bad, g.buf, g.len);
+                float neg = -1.0f;
+                memcpy(bad + 13208 + 4 * (o.d + D), &neg, 4);
+                assert_int_equal(train_ckpt_parse(bad, g.len, "ck", 0, NULL, &err),
+                                 IDIM_ERR_FORMAT);
+                assert_non_null(strstr(err.msg, "second moment"));
+                free(bad);
+                /* an adamw checkpoint does not resume an adamw-proj run */
+                o.optimizer = TRAIN_ADAMW;
+                o.resume = g.buf;
+                o.resume_len = g.len;
+                assert_int_equal(train_run(&td, &o, r, &err), IDIM_ERR_USAGE);
+                assert_non_null(strstr(err.msg, "another run"));
+                o.resume = NULL;
+                o.optimizer = cases[k].opt;
+            }
+            if (at == 7 && k == 0) {
                 /* corrupt fields: each refused, naming its byte */
                 static const size_t offs[] = {8, 12, 16, 20, 40, 48, 64, 72, 76, 80, 120,
                                               176, 184, 240, 376, 4472, 12664};
