@@ -9,8 +9,8 @@
 #
 # usage: scripts/kill-resume.sh KILLS [OUT_DIR]
 # Environment: IDIM (default ./idim), MODEL (an idim model for data/demo; made
-# as `make demo` does when unset), CKPT (--checkpoint-every in seconds,
-# default 1), EPOCHS (default 6), LIMIT (training rows, default 0 = all),
+# as `make demo` does when unset), CKPT (--checkpoint-every in seconds, as
+# 1 or 1s; default 1), EPOCHS (default 6), LIMIT (training rows, default 0 = all),
 # THREADS (1), DMAX (default 10000), WAIT (a kill falls WAIT/4 to WAIT
 # seconds into a session, default 6; WAITS="1 4.5": the first kills at
 # these moments instead), OPTS (more measure options, e.g.
@@ -112,6 +112,6 @@ EXEC=""
 run "$OUT/k.json" --state "$OUT/s.state" || fail "final resumed run: exit $?"
 runs "$OUT/k.json" > "$OUT/k.runs"
 cmp -s "$OUT/ref.runs" "$OUT/k.runs" || { diff "$OUT/ref.runs" "$OUT/k.runs"; fail "resumed report differs"; }
-over=$(awk -v a="$max_lost" -v c="$CKPT" 'BEGIN { print (a > c) ? 1 : 0 }')
+over=$(awk -v a="$max_lost" -v c="${CKPT%s}" 'BEGIN { print (a > c) ? 1 : 0 }')
 [ "$over" = 0 ] || [ "${BOUND:-1}" = 0 ] || fail "a kill lost $max_lost s, more than the checkpoint interval ($CKPT s)"
 echo "kill-resume: ok: $k kills, same d90 ($(sed -n 's/^d90 //p' "$OUT/ref.runs")) and same per-run results bit for bit; largest lost work $max_lost s (checkpoint every $CKPT s)"

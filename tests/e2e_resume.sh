@@ -9,7 +9,7 @@ IDIM=${IDIM:-./idim}
 [ -f data/demo/train.tsv ] || { echo "e2e_resume: data/demo missing"; exit 77; }
 command -v python3 >/dev/null || { echo "e2e_resume: python3 missing"; exit 77; }
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-out=$(IDIM=$IDIM BOUND=0 CKPT=0.2 EPOCHS=3 LIMIT=500 DMAX=64 WAITS='0.8 4' sh scripts/kill-resume.sh 2 "$T" 2>&1); rc=$?
+out=$(IDIM=$IDIM BOUND=0 CKPT=0.2s EPOCHS=3 LIMIT=500 DMAX=64 WAITS='0.8 4' sh scripts/kill-resume.sh 2 "$T" 2>&1); rc=$?
 printf '%s\n' "$out"
 [ $rc -eq 0 ] || exit 1
 printf '%s\n' "$out" | grep -q "^kill 1 " || { echo "e2e_resume FAIL: no kill landed inside a run"; exit 1; }

@@ -774,6 +774,35 @@ static void test_checkpoint_resume(void **st)
             }
             free(g.buf);
         }
+        if (k == 2) {
+            /* by steps: every 4 optimizer steps (steps 4, 8, 12 of 15) */
+            struct ck_grab g = {0, 3, NULL, 0};
+            o.ckpt_every_s = 0;
+            o.ckpt_every_steps = 4;
+            o.ckpt_fn = grab_ckpt;
+            o.ckpt_user = &g;
+            assert_int_equal(train_run(&td, &o, r, &err), IDIM_OK);
+            assert_int_equal(g.calls, 3);
+            assert_int_equal(r->n_ckpts, 3);
+            struct train_ckpt_id id;
+            assert_int_equal(train_ckpt_parse(g.buf, g.len, "ck", 0, &id, &err), IDIM_OK);
+            assert_int_equal(id.step, 12);
+            free(g.buf);
+            /* by time, with an interval far beyond the run: none */
+            g = (struct ck_grab){0, 1, NULL, 0};
+            o.ckpt_every_steps = 0;
+            o.ckpt_every_s = 1e6;
+            assert_int_equal(train_run(&td, &o, r, &err), IDIM_OK);
+            assert_int_equal(g.calls, 0);
+            /* a checkpoint above ckpt_max_bytes: the run is not checkpointed */
+            o.ckpt_every_s = 1e-12;
+            o.ckpt_max_bytes = 1000;
+            assert_int_equal(train_run(&td, &o, r, &err), IDIM_OK);
+            assert_int_equal(g.calls, 0);
+            assert_true(r->ckpt_skipped_bytes > 1000);
+            o.ckpt_max_bytes = 0;
+            o.ckpt_fn = NULL;
+        }
         free(full);
         free(r);
         drop_data(&td);
