@@ -147,9 +147,299 @@ static enum idim_status parse_seed(const struct cli_opt *o, const char *arg, str
     return cli_parse_u64("--proj-seed", arg, &s->v, err);
 }
 
+/* One `idim project` request as resolved from the options and the theta
+ * file, and the tensor it picks from the model's table. */
+struct proj_job {
+    const char *model, *tname, *theta_path;
+    int binary;              /* theta_path is a theta file (tf holds it) */
+    struct theta_file tf;    /* binary: owns theta */
+    float *theta;            /* [n_theta]: tf.theta (binary) or owned (text) */
+    size_t n_theta, d;       /* values read; d as on the command line */
+    int method, scope;       /* TRAIN_DID/SAID; FF_SCOPE_*; 0 = not given */
+    unsigned long long seed; /* projection seed */
+    int have_seed;           /* --proj-seed given */
+    long n_labels;           /* -1 = not given */
+    struct arch_tensor *tab; /* [m] the model table (owned) */
+    size_t m, t;             /* tensors in the table; index of the chosen one */
+    size_t d_proj;           /* projection columns: d, or d - m for SAID */
+    float lambda;            /* SAID's lambda_t, else 1 */
+};
+
+static void proj_job_free(struct proj_job *j)
+{
+    free(j->tab);
+    if (j->binary)
+        theta_free(&j->tf);
+    else
+        free(j->theta);
+}
+
+/* A binary theta file: its recorded settings win, and an option that
+ * contradicts them is a usage error. */
+static enum idim_status proj_from_theta_file(struct proj_job *j, long d_opt, struct idim_err *err)
+{
+    enum idim_status st = theta_load(j->theta_path, &j->tf, err);
+    if (st)
+        return st;
+    const struct theta_file *tf = &j->tf;
+    const char *clash = NULL;
+    if (d_opt >= 0 && (size_t)d_opt != tf->d)
+        clash = "--d";
+    else if (j->method && j->method != (int)tf->mode)
+        clash = "--method";
+    else if (j->scope && j->scope != (int)tf->scope)
+        clash = "--scope";
+    else if (j->have_seed && j->seed != tf->proj_seed)
+        clash = "--proj-seed";
+    else if (j->n_labels > 0 && j->n_labels != tf->n_labels)
+        clash = "--n-labels";
+    if (clash)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "project: %s contradicts the theta file %s (which records d %zu, "
+                         "method %s, scope %s, proj-seed %" PRIu64 ", %d labels); omit it",
+                         clash, j->theta_path, tf->d, train_mode_name(tf->mode),
+                         tf->scope == FF_SCOPE_GLOBAL ? "global" : "tensor", tf->proj_seed,
+                         tf->n_labels);
+    j->theta = tf->theta;
+    j->n_theta = tf->d;
+    j->d = tf->d;
+    j->method = (int)tf->mode;
+    j->scope = (int)tf->scope;
+    j->seed = tf->proj_seed;
+    if (j->n_labels < 0)
+        j->n_labels = tf->n_labels;
+    return IDIM_OK;
+}
+
+/* The theta (binary theta file or text) and the settings not given. */
+static enum idim_status proj_load_theta(struct proj_job *j, long d_opt, struct idim_err *err)
+{
+    enum idim_status st;
+    j->binary = is_binary_theta(j->theta_path);
+    if (j->binary) {
+        if ((st = proj_from_theta_file(j, d_opt, err)))
+            return st;
+    } else {
+        if (d_opt < 0)
+            return cli_usage(err, "project", "%s", "--d is required with a text theta file");
+        if ((st = read_text_theta(j->theta_path, &j->theta, &j->n_theta, err)))
+            return st;
+        j->d = (size_t)d_opt;
+    }
+    if (!j->have_seed && !j->binary) {
+        struct train_opts o;
+        train_opts_default(&o, TRAIN_DID);
+        j->seed = o.proj_seed; /* the trainer's default, so both agree */
+    }
+    if (!j->method)
+        j->method = TRAIN_DID;
+    if (!j->scope)
+        j->scope = FF_SCOPE_TENSOR;
+    return IDIM_OK;
+}
+
+/* The model's table for the job's labels and the index of --tensor in it;
+ * a theta file must have been trained on this model. */
+static enum idim_status proj_find_tensor(struct proj_job *j, const struct wfile *w,
+                                         struct idim_err *err)
+{
+    if (j->binary && strcmp(j->tf.model_checksum, w->checksum_hex) != 0 &&
+        strcmp(j->tf.model_checksum, "random") != 0)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "project: %s was trained on the model with checksum %s, but %s has "
+                         "checksum %s",
+                         j->theta_path, j->tf.model_checksum, j->model, w->checksum_hex);
+    if (j->n_labels < 0)
+        j->n_labels = w->cfg.n_labels > 0 ? w->cfg.n_labels : 2;
+    j->m = arch_tensors(&w->cfg, ARCH_TABLE_MODEL, (int)j->n_labels, NULL, 0);
+    j->tab = calloc(j->m, sizeof *j->tab);
+    if (!j->tab)
+        return idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
+    arch_tensors(&w->cfg, ARCH_TABLE_MODEL, (int)j->n_labels, j->tab, j->m);
+    for (j->t = 0; j->t < j->m && strcmp(j->tab[j->t].name, j->tname); j->t++)
+        ;
+    if (j->t == j->m)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "project: %s has no tensor '%s' in its model table (%zu tensors, e.g. "
+                         "%s; see 'idim info %s')",
+                         j->model, j->tname, j->m, j->tab[0].name, j->model);
+    return IDIM_OK;
+}
+
+/* The projection's width and, for SAID, the tensor's lambda; the theta
+ * must hold as many values as d implies. */
+static enum idim_status proj_split_theta(struct proj_job *j, struct idim_err *err)
+{
+    size_t d = j->d, m = j->m;
+    j->d_proj = d;
+    j->lambda = 1.0f;
+    if (j->method != TRAIN_SAID) {
+        if (j->n_theta != d)
+            return idim_fail(err, IDIM_ERR_FORMAT, "%s: holds %zu values, but d = %zu",
+                             j->theta_path, j->n_theta, d);
+        return IDIM_OK;
+    }
+    if (d <= m)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "project: --d %zu is too small for SAID: d counts the %zu lambdas "
+                         "of this model, so it must exceed %zu",
+                         d, m, m);
+    j->d_proj = d - m;
+    if (j->n_theta == d)
+        j->lambda = j->theta[j->d_proj + j->t];
+    else if (j->n_theta != j->d_proj)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: holds %zu values; SAID with d = %zu on this model needs %zu "
+                         "(theta then %zu lambdas) or %zu (lambdas 1)",
+                         j->theta_path, j->n_theta, d, d, m, j->d_proj);
+    return IDIM_OK;
+}
+
+/* The transform for the job's scope and the tensor's update into *upd
+ * (owned by the caller, tab[t].n_elem values). */
+static enum idim_status proj_compute(const struct proj_job *j, int threads, struct fastfood **ff,
+                                     float **upd, struct idim_err *err)
+{
+    size_t nt = j->tab[j->t].n_elem;
+    enum idim_status st;
+    if (j->scope == FF_SCOPE_TENSOR) {
+        st = fastfood_new_tensor(ff, nt, j->t, j->d_proj, j->seed, threads, err);
+    } else {
+        size_t *nvec = calloc(j->m, sizeof *nvec);
+        if (!nvec)
+            return idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
+        for (size_t k = 0; k < j->m; k++)
+            nvec[k] = j->tab[k].n_elem;
+        st = fastfood_new(ff, nvec, j->m, j->d_proj, FF_SCOPE_GLOBAL, j->seed, 0, threads, err);
+        free(nvec);
+    }
+    if (st)
+        return st;
+    *upd = malloc(nt * sizeof **upd);
+    if (!*upd)
+        return idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory for %zu values", nt);
+    fastfood_forward_tensor(*ff, j->scope == FF_SCOPE_TENSOR ? 0 : j->t, j->theta, *upd);
+    if (j->method == TRAIN_SAID)
+        for (size_t i = 0; i < nt; i++)
+            (*upd)[i] *= j->lambda;
+    return IDIM_OK;
+}
+
+/* meta.json of --tables: what a second implementation needs to rebuild the
+ * transform from B, Pi and G (docs/PROJECTION.md). NULL: out of memory. */
+static char *proj_meta_json(const struct proj_job *j, const struct fastfood_tables *ft,
+                            const char *checksum)
+{
+    int tensor = j->scope == FF_SCOPE_TENSOR;
+    cJSON *meta = cJSON_CreateObject();
+    cJSON_AddStringToObject(meta, "generator",
+                            "idim-fastfood-1: rng_init(rng_key(proj_seed, key)), xoshiro256**; "
+                            "B: LL draws, -1 if top bit set; Pi: Fisher-Yates i=LL-1..1, "
+                            "j=rng_below(i+1); G: LL draws (float)rng_normal");
+    cJSON_AddStringToObject(meta, "formula",
+                            "update = lambda * (H G Pi H B pad(x))[offset:offset+n_tensor] "
+                            "* scale, (Pi z)_i = z[Pi[i]], H unnormalised Sylvester "
+                            "Walsh-Hadamard, x = theta[0:d_proj]");
+    cJSON_AddStringToObject(meta, "tensor", j->tname);
+    cJSON_AddNumberToObject(meta, "tensor_index", (double)j->t);
+    cJSON_AddNumberToObject(meta, "key", tensor ? (double)j->t : 0.0);
+    cJSON_AddStringToObject(meta, "scope", tensor ? "tensor" : "global");
+    cJSON_AddStringToObject(meta, "method", j->method == TRAIN_SAID ? "said" : "did");
+    cJSON_AddNumberToObject(meta, "n", (double)ft->n);
+    cJSON_AddNumberToObject(meta, "n_tensor", (double)j->tab[j->t].n_elem);
+    cJSON_AddNumberToObject(meta, "offset", tensor ? 0.0 : (double)j->tab[j->t].offset);
+    cJSON_AddNumberToObject(meta, "LL", (double)ft->LL);
+    cJSON_AddNumberToObject(meta, "d", (double)j->d);
+    cJSON_AddNumberToObject(meta, "d_proj", (double)j->d_proj);
+    cJSON_AddNumberToObject(meta, "n_tensors", (double)j->m);
+    cJSON_AddNumberToObject(meta, "n_labels", (double)j->n_labels);
+    char sbuf[32];
+    snprintf(sbuf, sizeof sbuf, "%" PRIu64, (uint64_t)j->seed);
+    cJSON_AddStringToObject(meta, "proj_seed", sbuf);
+    snprintf(sbuf, sizeof sbuf, "%.17g", ft->scale);
+    cJSON_AddRawToObject(meta, "scale", sbuf);
+    snprintf(sbuf, sizeof sbuf, "%.9g", (double)j->lambda);
+    cJSON_AddRawToObject(meta, "lambda", sbuf);
+    cJSON_AddStringToObject(meta, "model_checksum", checksum);
+    char *text = cJSON_Print(meta);
+    cJSON_Delete(meta);
+    if (!text)
+        return NULL;
+    size_t tl = strlen(text);
+    char *t2 = realloc(text, tl + 2);
+    if (t2) {
+        text = t2;
+        text[tl] = '\n', text[tl + 1] = 0;
+    }
+    return text;
+}
+
+/* --tables DIR: the folder (created), B.bin, Pi.bin, G.bin and meta.json. */
+static enum idim_status proj_write_tables(const struct proj_job *j, struct fastfood *ff,
+                                          const char *dir, const char *checksum,
+                                          struct idim_err *err)
+{
+    struct fastfood_tables ft;
+    fastfood_get_tables(ff, 0, &ft);
+    if (ft.LL == 0)
+        return idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory for the tables");
+    struct stat sb;
+    if (mkdir(dir, 0777) != 0 && (errno != EEXIST || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+        return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot create folder: %s", dir,
+                         errno == EEXIST ? "a file of that name exists" : strerror(errno));
+    char *text = proj_meta_json(j, &ft, checksum);
+    if (!text)
+        return idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
+    enum idim_status st;
+    if (!(st = write_le(dir, "B.bin", ft.B, ft.LL, 1, err)) &&
+        !(st = write_le(dir, "Pi.bin", ft.Pi, ft.LL, 4, err)) &&
+        !(st = write_le(dir, "G.bin", ft.G, ft.LL, 4, err)))
+        st = write_text(dir, "meta.json", text, err);
+    free(text);
+    return st;
+}
+
+/* The update on stdout: one %.9g value a line, or one JSON object. */
+static enum idim_status proj_print(const struct proj_job *j, const float *upd, int json,
+                                   struct idim_err *err)
+{
+    size_t nt = j->tab[j->t].n_elem;
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "tensor", j->tname);
+        cJSON_AddNumberToObject(o, "index", (double)j->t);
+        cJSON_AddNumberToObject(o, "n", (double)nt);
+        cJSON_AddNumberToObject(o, "d", (double)j->d);
+        cJSON_AddNumberToObject(o, "d_proj", (double)j->d_proj);
+        cJSON_AddStringToObject(o, "method", j->method == TRAIN_SAID ? "said" : "did");
+        cJSON_AddStringToObject(o, "scope", j->scope == FF_SCOPE_TENSOR ? "tensor" : "global");
+        char sbuf[32];
+        snprintf(sbuf, sizeof sbuf, "%" PRIu64, (uint64_t)j->seed);
+        cJSON_AddStringToObject(o, "proj_seed", sbuf);
+        snprintf(sbuf, sizeof sbuf, "%.9g", (double)j->lambda);
+        cJSON_AddRawToObject(o, "lambda", sbuf);
+        cJSON *arr = cJSON_AddArrayToObject(o, "update");
+        for (size_t i = 0; arr && i < nt; i++) {
+            snprintf(sbuf, sizeof sbuf, "%.9g", (double)upd[i]);
+            cJSON_AddItemToArray(arr, cJSON_CreateRaw(sbuf));
+        }
+        char *s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!s)
+            return idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
+        printf("%s\n", s);
+        free(s);
+    } else {
+        for (size_t i = 0; i < nt; i++)
+            printf("%.9g\n", (double)upd[i]);
+    }
+    if (fflush(stdout) != 0)
+        return idim_fail(err, IDIM_ERR_WRITE, "project: cannot write to stdout");
+    return IDIM_OK;
+}
+
 enum idim_status cli_project(int argc, char **argv, struct idim_err *err)
 {
-    const char *cmd = "project";
     const char *model = NULL, *tname = NULL, *theta_path = NULL, *tables = NULL;
     const char *method_s = NULL, *scope_s = NULL;
     long d_opt = -1, n_labels = -1;
@@ -209,259 +499,25 @@ enum idim_status cli_project(int argc, char **argv, struct idim_err *err)
     }
     if (threads > 64) /* the transform's pool */
         threads = 64;
-    int method = !method_s ? 0 : !strcmp(method_s, "said") ? TRAIN_SAID : TRAIN_DID;
-    int scope = !scope_s ? 0 : !strcmp(scope_s, "global") ? FF_SCOPE_GLOBAL : FF_SCOPE_TENSOR;
-    unsigned long long seed = sa.v;
-    int have_seed = sa.given;
-
-    /* theta: binary theta file or text */
-    float *theta = NULL;
-    size_t n_theta = 0, d = 0;
-    struct theta_file tf;
-    memset(&tf, 0, sizeof tf);
-    int binary = is_binary_theta(theta_path);
-    if (binary) {
-        if ((st = theta_load(theta_path, &tf, err)))
-            return st;
-        const char *clash = NULL;
-        if (d_opt >= 0 && (size_t)d_opt != tf.d)
-            clash = "--d";
-        else if (method && method != (int)tf.mode)
-            clash = "--method";
-        else if (scope && scope != (int)tf.scope)
-            clash = "--scope";
-        else if (have_seed && seed != tf.proj_seed)
-            clash = "--proj-seed";
-        else if (n_labels > 0 && n_labels != tf.n_labels)
-            clash = "--n-labels";
-        if (clash) {
-            st = idim_fail(err, IDIM_ERR_USAGE,
-                           "project: %s contradicts the theta file %s (which records d %zu, "
-                           "method %s, scope %s, proj-seed %" PRIu64 ", %d labels); omit it",
-                           clash, theta_path, tf.d, train_mode_name(tf.mode),
-                           tf.scope == FF_SCOPE_GLOBAL ? "global" : "tensor", tf.proj_seed,
-                           tf.n_labels);
-            theta_free(&tf);
-            return st;
-        }
-        theta = tf.theta;
-        n_theta = tf.d;
-        d = tf.d;
-        method = (int)tf.mode;
-        scope = (int)tf.scope;
-        seed = tf.proj_seed;
-        if (n_labels < 0)
-            n_labels = tf.n_labels;
-    } else {
-        if (d_opt < 0)
-            return cli_usage(err, cmd, "%s",
-                                   "--d is required with a text theta file");
-        if ((st = read_text_theta(theta_path, &theta, &n_theta, err)))
-            return st;
-        d = (size_t)d_opt;
-    }
-    if (!have_seed && !binary) {
-        struct train_opts o;
-        train_opts_default(&o, TRAIN_DID);
-        seed = o.proj_seed; /* the trainer's default, so both agree */
-    }
-    if (!method)
-        method = TRAIN_DID;
-    if (!scope)
-        scope = FF_SCOPE_TENSOR;
-
+    struct proj_job j;
+    memset(&j, 0, sizeof j);
+    j.model = model, j.tname = tname, j.theta_path = theta_path;
+    j.method = !method_s ? 0 : !strcmp(method_s, "said") ? TRAIN_SAID : TRAIN_DID;
+    j.scope = !scope_s ? 0 : !strcmp(scope_s, "global") ? FF_SCOPE_GLOBAL : FF_SCOPE_TENSOR;
+    j.seed = sa.v, j.have_seed = sa.given;
+    j.n_labels = n_labels;
     struct wfile w;
     memset(&w, 0, sizeof w);
-    struct arch_tensor *tab = NULL;
     struct fastfood *ff = NULL;
     float *upd = NULL;
-    size_t *nvec = NULL;
-    cJSON *meta = NULL;
-    char *text = NULL;
-    if ((st = wfile_open(&w, model, err)))
-        goto out;
-    if (binary && strcmp(tf.model_checksum, w.checksum_hex) != 0 &&
-        strcmp(tf.model_checksum, "random") != 0) {
-        st = idim_fail(err, IDIM_ERR_USAGE,
-                       "project: %s was trained on the model with checksum %s, but %s has "
-                       "checksum %s",
-                       theta_path, tf.model_checksum, model, w.checksum_hex);
-        goto out;
-    }
-    if (n_labels < 0)
-        n_labels = w.cfg.n_labels > 0 ? w.cfg.n_labels : 2;
-    size_t m = arch_tensors(&w.cfg, ARCH_TABLE_MODEL, (int)n_labels, NULL, 0);
-    tab = calloc(m, sizeof *tab);
-    nvec = calloc(m, sizeof *nvec);
-    if (!tab || !nvec) {
-        st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
-        goto out;
-    }
-    arch_tensors(&w.cfg, ARCH_TABLE_MODEL, (int)n_labels, tab, m);
-    size_t t = m;
-    for (size_t k = 0; k < m; k++) {
-        nvec[k] = tab[k].n_elem;
-        if (!strcmp(tab[k].name, tname))
-            t = k;
-    }
-    if (t == m) {
-        st = idim_fail(err, IDIM_ERR_USAGE,
-                       "project: %s has no tensor '%s' in its model table (%zu tensors, e.g. "
-                       "%s; see 'idim info %s')",
-                       model, tname, m, tab[0].name, model);
-        goto out;
-    }
-    size_t d_proj = d;
-    float lambda = 1.0f;
-    if (method == TRAIN_SAID) {
-        if (d <= m) {
-            st = idim_fail(err, IDIM_ERR_USAGE,
-                           "project: --d %zu is too small for SAID: d counts the %zu lambdas "
-                           "of this model, so it must exceed %zu",
-                           d, m, m);
-            goto out;
-        }
-        d_proj = d - m;
-        if (n_theta == d)
-            lambda = theta[d_proj + t];
-        else if (n_theta != d_proj) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: holds %zu values; SAID with d = %zu on this model needs %zu "
-                           "(theta then %zu lambdas) or %zu (lambdas 1)",
-                           theta_path, n_theta, d, d, m, d_proj);
-            goto out;
-        }
-    } else if (n_theta != d) {
-        st = idim_fail(err, IDIM_ERR_FORMAT, "%s: holds %zu values, but d = %zu", theta_path,
-                       n_theta, d);
-        goto out;
-    }
-
-    size_t nt = tab[t].n_elem, kx = 0, off_in = 0;
-    if (scope == FF_SCOPE_TENSOR) {
-        st = fastfood_new_tensor(&ff, nt, t, d_proj, seed, (int)threads, err);
-    } else {
-        st = fastfood_new(&ff, nvec, m, d_proj, FF_SCOPE_GLOBAL, seed, 0, (int)threads, err);
-        off_in = tab[t].offset;
-    }
-    if (st)
-        goto out;
-    upd = malloc(nt * sizeof *upd);
-    if (!upd) {
-        st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory for %zu values", nt);
-        goto out;
-    }
-    fastfood_forward_tensor(ff, scope == FF_SCOPE_TENSOR ? 0 : t, theta, upd);
-    if (method == TRAIN_SAID)
-        for (size_t i = 0; i < nt; i++)
-            upd[i] *= lambda;
-
-    if (tables) {
-        struct fastfood_tables ft;
-        fastfood_get_tables(ff, kx, &ft);
-        if (ft.LL == 0) {
-            st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory for the tables");
-            goto out;
-        }
-        struct stat sb;
-        if (mkdir(tables, 0777) != 0 &&
-            (errno != EEXIST || stat(tables, &sb) != 0 || !S_ISDIR(sb.st_mode))) {
-            st = idim_fail(err, IDIM_ERR_WRITE, "%s: cannot create folder: %s", tables,
-                           errno == EEXIST ? "a file of that name exists" : strerror(errno));
-            goto out;
-        }
-        meta = cJSON_CreateObject();
-        cJSON_AddStringToObject(meta, "generator",
-                                "idim-fastfood-1: rng_init(rng_key(proj_seed, key)), xoshiro256**; "
-                                "B: LL draws, -1 if top bit set; Pi: Fisher-Yates i=LL-1..1, "
-                                "j=rng_below(i+1); G: LL draws (float)rng_normal");
-        cJSON_AddStringToObject(meta, "formula",
-                                "update = lambda * (H G Pi H B pad(x))[offset:offset+n_tensor] "
-                                "* scale, (Pi z)_i = z[Pi[i]], H unnormalised Sylvester "
-                                "Walsh-Hadamard, x = theta[0:d_proj]");
-        cJSON_AddStringToObject(meta, "tensor", tname);
-        cJSON_AddNumberToObject(meta, "tensor_index", (double)t);
-        cJSON_AddNumberToObject(meta, "key", scope == FF_SCOPE_TENSOR ? (double)t : 0.0);
-        cJSON_AddStringToObject(meta, "scope", scope == FF_SCOPE_TENSOR ? "tensor" : "global");
-        cJSON_AddStringToObject(meta, "method", method == TRAIN_SAID ? "said" : "did");
-        cJSON_AddNumberToObject(meta, "n", (double)ft.n);
-        cJSON_AddNumberToObject(meta, "n_tensor", (double)nt);
-        cJSON_AddNumberToObject(meta, "offset", (double)off_in);
-        cJSON_AddNumberToObject(meta, "LL", (double)ft.LL);
-        cJSON_AddNumberToObject(meta, "d", (double)d);
-        cJSON_AddNumberToObject(meta, "d_proj", (double)d_proj);
-        cJSON_AddNumberToObject(meta, "n_tensors", (double)m);
-        cJSON_AddNumberToObject(meta, "n_labels", (double)n_labels);
-        char sbuf[32];
-        snprintf(sbuf, sizeof sbuf, "%" PRIu64, (uint64_t)seed);
-        cJSON_AddStringToObject(meta, "proj_seed", sbuf);
-        snprintf(sbuf, sizeof sbuf, "%.17g", ft.scale);
-        cJSON_AddRawToObject(meta, "scale", sbuf);
-        snprintf(sbuf, sizeof sbuf, "%.9g", (double)lambda);
-        cJSON_AddRawToObject(meta, "lambda", sbuf);
-        cJSON_AddStringToObject(meta, "model_checksum", w.checksum_hex);
-        text = cJSON_Print(meta);
-        if (!text) {
-            st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
-            goto out;
-        }
-        size_t tl = strlen(text);
-        char *t2 = realloc(text, tl + 2);
-        if (t2) {
-            text = t2;
-            text[tl] = '\n', text[tl + 1] = 0;
-        }
-        if ((st = write_le(tables, "B.bin", ft.B, ft.LL, 1, err)) ||
-            (st = write_le(tables, "Pi.bin", ft.Pi, ft.LL, 4, err)) ||
-            (st = write_le(tables, "G.bin", ft.G, ft.LL, 4, err)) ||
-            (st = write_text(tables, "meta.json", text, err)))
-            goto out;
-    }
-
-    if (json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "tensor", tname);
-        cJSON_AddNumberToObject(j, "index", (double)t);
-        cJSON_AddNumberToObject(j, "n", (double)nt);
-        cJSON_AddNumberToObject(j, "d", (double)d);
-        cJSON_AddNumberToObject(j, "d_proj", (double)d_proj);
-        cJSON_AddStringToObject(j, "method", method == TRAIN_SAID ? "said" : "did");
-        cJSON_AddStringToObject(j, "scope", scope == FF_SCOPE_TENSOR ? "tensor" : "global");
-        char sbuf[32];
-        snprintf(sbuf, sizeof sbuf, "%" PRIu64, (uint64_t)seed);
-        cJSON_AddStringToObject(j, "proj_seed", sbuf);
-        snprintf(sbuf, sizeof sbuf, "%.9g", (double)lambda);
-        cJSON_AddRawToObject(j, "lambda", sbuf);
-        cJSON *arr = cJSON_AddArrayToObject(j, "update");
-        for (size_t i = 0; arr && i < nt; i++) {
-            snprintf(sbuf, sizeof sbuf, "%.9g", (double)upd[i]);
-            cJSON_AddItemToArray(arr, cJSON_CreateRaw(sbuf));
-        }
-        char *s = cJSON_PrintUnformatted(j);
-        cJSON_Delete(j);
-        if (!s) {
-            st = idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
-            goto out;
-        }
-        printf("%s\n", s);
-        free(s);
-    } else {
-        for (size_t i = 0; i < nt; i++)
-            printf("%.9g\n", (double)upd[i]);
-    }
-    if (fflush(stdout) != 0)
-        st = idim_fail(err, IDIM_ERR_WRITE, "project: cannot write to stdout");
-out:
-    free(text);
-    cJSON_Delete(meta);
+    if (!(st = proj_load_theta(&j, d_opt, err)) && !(st = wfile_open(&w, model, err)) &&
+        !(st = proj_find_tensor(&j, &w, err)) && !(st = proj_split_theta(&j, err)) &&
+        !(st = proj_compute(&j, threads, &ff, &upd, err)) &&
+        !(tables && (st = proj_write_tables(&j, ff, tables, w.checksum_hex, err))))
+        st = proj_print(&j, upd, json, err);
     free(upd);
     fastfood_free(ff);
-    free(tab);
-    free(nvec);
     wfile_free(&w);
-    if (binary)
-        theta_free(&tf);
-    else
-        free(theta);
+    proj_job_free(&j);
     return st;
 }
