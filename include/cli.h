@@ -131,6 +131,9 @@ enum idim_status cli_train_data_load(struct train_data *td, const char *model,
 /* 1 when stderr is a terminal (progress bars), else 0. */
 int cli_stderr_is_tty(void);
 
+/* --threads as given, or (0: not given) the number of online cores, at
+ * least 1. */
+int cli_threads_default(int threads);
 
 /* The training option group of `idim finetune` and `idim train`, for a
  * cli_opt table: targets in *o (struct train_opts, defaults from

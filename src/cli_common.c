@@ -120,6 +120,14 @@ enum idim_status cli_parse_list(const char *opt, const char *s, double lo, doubl
 
 int cli_stderr_is_tty(void) { return isatty(2); }
 
+int cli_threads_default(int threads)
+{
+    if (threads >= 1)
+        return threads;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    return ncpu < 1 ? 1 : (int)ncpu;
+}
+
 /* A usage error with cmd's usage line, or a bare one when cmd is NULL. */
 static enum idim_status task_usage(struct idim_err *err, const char *cmd, const char *usage,
                                    const char *what)

@@ -36,6 +36,56 @@ static void put_metric(const char *name, double v, int *first)
     *first = 0;
 }
 
+/* One example's JSON line: the score (regression) or the logits and the
+ * arg-max; records what task_score() needs in pred[i] and score[i]. */
+static void put_example(size_t i, const float *z, int NL, const struct encoded *enc,
+                        int32_t *pred, float *score)
+{
+    printf("{\"index\":%zu,", i);
+    if (NL == 1) {
+        score[i] = z[0];
+        pred[i] = 0;
+        printf("\"score\":");
+        put_num(z[0]);
+        printf(",\"label\":");
+        put_num(enc->targets ? enc->targets[i] : NAN);
+    } else {
+        int k = 0;
+        printf("\"logits\":[");
+        for (int j = 0; j < NL; j++) {
+            if (z[j] > z[k])
+                k = j;
+            if (j)
+                putchar(',');
+            put_num(z[j]);
+        }
+        pred[i] = k;
+        score[i] = 0.0f;
+        printf("],\"pred\":%d,\"label\":%d", k, (int)enc->labels[i]);
+    }
+    printf("}\n");
+}
+
+/* The closing JSON line: the task's metric and the others it defines. */
+static void put_summary(const struct task_spec *spec, const char *split,
+                        const struct encoded *enc, const int32_t *pred, const float *score,
+                        const char *checksum)
+{
+    struct metrics mt;
+    task_score(spec, enc->labels, enc->targets, pred, score, enc->n, &mt);
+    printf("{\"task\":\"%s\",\"split\":\"%s\",\"n\":%zu,\"model_checksum\":\"%s\",\"metric\":\"%s\","
+           "\"score\":",
+           spec->name, split, enc->n, checksum, metric_name(spec->metric));
+    put_num(mt.primary);
+    int first = 0;
+    put_metric("accuracy", mt.accuracy, &first);
+    put_metric("f1", mt.f1, &first);
+    put_metric("mcc", mt.mcc, &first);
+    put_metric("pearson", mt.pearson, &first);
+    put_metric("spearman", mt.spearman, &first);
+    printf(",\"majority_only\":%s}\n", mt.majority_only ? "true" : "false");
+}
+
 enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
 {
     const char *model_path = NULL, *split = "dev";
@@ -77,10 +127,7 @@ enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
         return st;
     if (!limit)
         limit = strcmp(split, "train") ? limit_dev : limit_train;
-    if (threads < 1) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = ncpu < 1 ? 1 : (int)ncpu;
-    }
+    threads = cli_threads_default(threads);
 
     struct wfile w;
     struct task_spec spec;
@@ -142,51 +189,14 @@ enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
             idx[r] = start + (size_t)r;
         batch_fill(&b, &enc, idx, n, w.cfg.pad_id); /* the pad rule of training */
         model_forward(&m, &b, 0);
-        for (int r = 0; r < n; r++) {
-            size_t i = start + (size_t)r;
-            const float *z = m.logits + (size_t)r * NL;
-            printf("{\"index\":%zu,", i);
-            if (NL == 1) {
-                score[i] = z[0];
-                pred[i] = 0;
-                printf("\"score\":");
-                put_num(z[0]);
-                printf(",\"label\":");
-                put_num(enc.targets ? enc.targets[i] : NAN);
-            } else {
-                int k = 0;
-                printf("\"logits\":[");
-                for (int j = 0; j < NL; j++) {
-                    if (z[j] > z[k])
-                        k = j;
-                    if (j)
-                        putchar(',');
-                    put_num(z[j]);
-                }
-                pred[i] = k;
-                score[i] = 0.0f;
-                printf("],\"pred\":%d,\"label\":%d", k, (int)enc.labels[i]);
-            }
-            printf("}\n");
-        }
+        for (int r = 0; r < n; r++)
+            put_example(start + (size_t)r, m.logits + (size_t)r * NL, NL, &enc, pred, score);
         if (tty)
             fprintf(stderr, "\rpredict: %zu/%zu", start + (size_t)n, enc.n);
     }
     if (tty)
         fprintf(stderr, "\n");
-    struct metrics mt;
-    task_score(&spec, enc.labels, enc.targets, pred, score, enc.n, &mt);
-    printf("{\"task\":\"%s\",\"split\":\"%s\",\"n\":%zu,\"model_checksum\":\"%s\",\"metric\":\"%s\","
-           "\"score\":",
-           spec.name, split, enc.n, w.checksum_hex, metric_name(spec.metric));
-    put_num(mt.primary);
-    int first = 0;
-    put_metric("accuracy", mt.accuracy, &first);
-    put_metric("f1", mt.f1, &first);
-    put_metric("mcc", mt.mcc, &first);
-    put_metric("pearson", mt.pearson, &first);
-    put_metric("spearman", mt.spearman, &first);
-    printf(",\"majority_only\":%s}\n", mt.majority_only ? "true" : "false");
+    put_summary(&spec, split, &enc, pred, score, w.checksum_hex);
     st = IDIM_OK;
 done:
     free(pred), free(score), free(idx);

@@ -493,10 +493,7 @@ enum idim_status cli_project(int argc, char **argv, struct idim_err *err)
     enum idim_status st;
     if ((st = cli_parse(&c, argc, argv, &pos, err)) || pos < 0)
         return st;
-    if (threads < 1) {
-        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = ncpu < 1 ? 1 : (int)ncpu;
-    }
+    threads = cli_threads_default(threads);
     if (threads > 64) /* the transform's pool */
         threads = 64;
     struct proj_job j;
