@@ -123,6 +123,303 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
     return IDIM_OK;
 }
 
+/* One `idim measure`: the options, the runs, and what the report needs. */
+struct measure {
+    struct probe_args *a;
+    long dmin, dmin_used, dmax, n_seeds; /* dmin_used: raised for SAID */
+    double precision;
+    int force;
+    const char *state_path;
+    struct probe_run run;
+    double baseline, target;
+    char source[1100];                    /* where the baseline came from */
+    struct search_trial btrials[SEARCH_MAX_LR]; /* the baseline's fine-tuning runs */
+    size_t n_btrials;
+    struct search_result *results;        /* [n_seeds] */
+    int n_not_reached;                    /* seeds whose search met no target */
+    size_t n_extra;                       /* speculative runs the search did not use */
+    char notes[REPORT_MAX_NOTES][256];
+    int n_notes;
+};
+
+#define MEASURE_NOTE(m, ...) \
+    snprintf((m)->notes[(m)->n_notes++], sizeof (m)->notes[0], __VA_ARGS__)
+
+/* SAID needs d > m: raises --dmin to m+1 (with a note); --dmax must allow it. */
+static enum idim_status measure_said_dmin(struct measure *m, struct idim_err *err)
+{
+    size_t nt = m->run.ctx.n_tensors;
+    m->dmin_used = m->dmin;
+    if (m->a->mode != TRAIN_SAID || (size_t)m->dmin > nt)
+        return IDIM_OK;
+    m->dmin_used = (long)nt + 1;
+    MEASURE_NOTE(m, "dmin raised from %ld to %ld: SAID needs d > m = %zu tensors (m lambdas)",
+                 m->dmin, m->dmin_used, nt);
+    if (m->dmax < m->dmin_used)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "measure: --dmax %ld is too small for SAID on this model: d must "
+                         "exceed m = %zu tensors",
+                         m->dmax, nt);
+    return IDIM_OK;
+}
+
+/* The state file, and a word on stderr when it resumes a run. */
+static enum idim_status measure_open_state(struct measure *m, struct idim_err *err)
+{
+    enum idim_status st = probe_run_state(&m->run, "measure", m->state_path, err);
+    if (st)
+        return st;
+    const struct search_state *s = &m->run.state;
+    if ((s->n || s->ckpt) && !m->a->quiet)
+        fprintf(stderr, "idim: measure: resuming from %s (%zu finished runs%s)\n", m->state_path,
+                s->n, s->ckpt ? ", one in progress" : "");
+    if ((s->n || s->ckpt) && s->threads_file != m->run.ctx.threads && !m->a->quiet)
+        fprintf(stderr,
+                "idim: measure: warning: %s was written with %d threads, this run uses %d: "
+                "the runs still to do may differ from an uninterrupted run in the last bits\n",
+                m->state_path, s->threads_file, m->run.ctx.threads);
+    return IDIM_OK;
+}
+
+/* With slots: trains every run the search needs (speculatively), so that
+ * the sequential search afterwards replays finished runs. */
+static enum idim_status measure_parallel(struct measure *m, struct idim_err *err)
+{
+    struct probe_run *r = &m->run;
+    const struct probe_args *a = m->a;
+    struct search_config *cfgs = calloc((size_t)m->n_seeds, sizeof *cfgs), base;
+    if (!cfgs)
+        return idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
+    for (long i = 0; i < m->n_seeds; i++)
+        measure_config(&cfgs[i], a, m->dmin_used, m->dmax, m->precision, i);
+    struct sched_search_plan plan = {.cfg = cfgs, .n_cfg = (size_t)m->n_seeds,
+                                     .threshold = a->threshold, .threads = r->ctx.threads};
+    enum idim_status st = IDIM_OK;
+    if (probe_baseline_trains(a)) {
+        probe_baseline_config(a, &base);
+        plan.base = &base;
+        plan.guard = !m->force;
+        plan.guard_majority = probe_majority(&r->ctx);
+        plan.guard_margin = PROBE_GUARD_MARGIN;
+    } else {
+        st = probe_baseline(&r->ctx, &r->state, probe_trial, &r->ctx, &plan.baseline, m->source,
+                            sizeof m->source, m->btrials, &m->n_btrials, err);
+    }
+    if (st == IDIM_OK)
+        st = probe_run_parallel(&r->sc, sched_plan_search, &plan, &r->state, &r->old, &r->fn,
+                                &r->fn_ctx, &r->rst, err);
+    free(cfgs);
+    return st;
+}
+
+/* The guard: a baseline that does not clearly beat the majority class
+ * makes every d90 meaningless, and the search would take hours. */
+static enum idim_status measure_guard(struct measure *m, struct idim_err *err)
+{
+    if (!m->n_btrials)
+        return IDIM_OK;
+    const struct search_trial *bt = &m->btrials[search_best_trial(m->btrials, m->n_btrials)];
+    double maj = probe_majority(&m->run.ctx);
+    int weak = bt->majority_only || (isfinite(maj) && !(m->baseline - maj >= PROBE_GUARD_MARGIN));
+    if (weak && !m->force)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "measure: full fine-tuning reached dev %s %.4f%s, not clearly above "
+                         "the majority class (%.4f; the guard wants %.2f more): the model is "
+                         "probably not pretrained for this task, so no d90 would mean "
+                         "anything. To search anyway give the baseline with --baseline VALUE, "
+                         "or pass --force",
+                         m->run.ctx.metric, m->baseline,
+                         bt->majority_only ? " predicting one class" : "", maj,
+                         PROBE_GUARD_MARGIN);
+    if (weak)
+        MEASURE_NOTE(m,
+                     "--force: the baseline %.4f is not clearly above the majority class "
+                     "%.4f; d90 against it is not meaningful",
+                     m->baseline, maj);
+    return IDIM_OK;
+}
+
+/* The search for each projection seed; a seed that meets no target is
+ * counted in m->n_not_reached, not an error. */
+static enum idim_status measure_search(struct measure *m, struct report_measure *rep,
+                                       struct idim_err *err)
+{
+    struct probe_run *r = &m->run;
+    m->results = calloc((size_t)m->n_seeds, sizeof *m->results);
+    if (!m->results)
+        return idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
+    for (long i = 0; i < m->n_seeds; i++) {
+        struct search_config cfg;
+        measure_config(&cfg, m->a, m->dmin_used, m->dmax, m->precision, i);
+        cfg.target = m->target;
+        r->ctx.seed_index = (int)i;
+        rep->proj_seeds[i] = cfg.seed;
+        enum idim_status st = search_run(&cfg, r->fn, r->fn_ctx, r->rst, &m->results[i], err);
+        if (st == IDIM_ERR_NOT_REACHED) {
+            m->n_not_reached++;
+            st = IDIM_OK;
+        }
+        if (st)
+            return st;
+    }
+    if (r->rst != &r->state && r->state.n > r->old.n) {
+        m->n_extra = r->state.n - r->old.n;
+        MEASURE_NOTE(m,
+                     "%zu speculative runs on branches the search did not take were trained "
+                     "too%s",
+                     m->n_extra, m->state_path ? " (kept in the state file)" : "");
+    }
+    if (r->sc.n_restarts)
+        MEASURE_NOTE(m,
+                     "%zu worker processes died during a run and were started again; those "
+                     "runs were trained again from their start",
+                     r->sc.n_restarts);
+    if (m->n_not_reached)
+        MEASURE_NOTE(m, "no d up to %ld met the target for %d of %ld projection seeds; see "
+                        "best_probe",
+                     m->dmax, m->n_not_reached, m->n_seeds);
+    return IDIM_OK;
+}
+
+/* Everything the report says about the run besides proj_seeds. */
+static void measure_report(struct report_measure *r, const struct measure *m, double t0)
+{
+    const struct probe_args *a = m->a;
+    const struct probe_ctx *ctx = &m->run.ctx;
+    const struct sched *sc = &m->run.sc;
+    r->version = IDIM_VERSION;
+    r->task = ctx->td.spec.name;
+    r->metric = ctx->metric;
+    r->model_path = a->model;
+    r->model_checksum = ctx->td.checksum_hex;
+    r->n_params = ctx->n_params;
+    r->n_tensors = ctx->n_tensors;
+    r->data_dir = a->t.data ? a->t.data : "";
+    r->train_path = ctx->train_path;
+    r->dev_path = ctx->dev_path;
+    r->train_sha256 = ctx->train_sha;
+    r->dev_sha256 = ctx->dev_sha;
+    r->n_train = ctx->td.train.n;
+    r->n_dev = ctx->td.dev.n;
+    r->method = train_mode_name(a->mode);
+    r->scope = a->scope == FF_SCOPE_GLOBAL ? "global" : "tensor";
+    r->projection = proj_kind_name(a->projection);
+    r->lr_rule = train_lr_rule_name(a->lr_rule);
+    r->optimizer = train_optim_name(a->optimizer);
+    r->threshold = a->threshold;
+    r->baseline = m->baseline;
+    r->baseline_source = m->source;
+    r->baseline_trials = m->btrials;
+    r->n_baseline_trials = m->n_btrials;
+    r->target = m->target;
+    r->dmin = m->dmin_used;
+    r->dmin_requested = m->dmin;
+    r->dmax = m->dmax;
+    r->precision = m->precision;
+    r->n_lr = a->n_lr;
+    r->lr = a->lr;
+    r->n_baseline_lr = m->n_btrials ? a->n_baseline_lr : 0;
+    r->baseline_lr = a->baseline_lr;
+    r->epochs = a->epochs;
+    r->seed = a->seed;
+    r->n_seeds = (int)m->n_seeds;
+    r->results = m->results;
+    r->threads = ctx->threads;
+    r->runs = m->run.state.trials;
+    r->n_runs = m->run.state.n;
+    r->early_stop = !a->no_early_stop;
+    r->eval_every = ctx->sub.eval_every;
+    r->slots = sc->kind == SCHED_NONE ? 1 : sc->n_slots;
+    r->transport = sc->kind == SCHED_FORK ? "fork" : sc->kind == SCHED_MPI ? "mpi" : "none";
+    r->extra_runs = m->n_extra;
+    r->wall_seconds = probe_now() - t0;
+    r->n_notes = m->n_notes;
+    for (int i = 0; i < m->n_notes; i++)
+        r->notes[i] = m->notes[i];
+}
+
+/* --plot: every probe of every seed, the baseline, the 90% line and the
+ * median d90. */
+static enum idim_status measure_plot(const char *plot, const struct measure *m,
+                                     const struct report_measure *r, struct idim_err *err)
+{
+    size_t np = 0;
+    for (long i = 0; i < m->n_seeds; i++)
+        np += m->results[i].n_probes;
+    struct search_trial *pts = calloc(np ? np : 1, sizeof *pts);
+    if (!pts)
+        return idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
+    np = 0;
+    for (long i = 0; i < m->n_seeds; i++)
+        for (size_t k = 0; k < m->results[i].n_probes; k++)
+            pts[np++] = m->results[i].probes[k].best;
+    struct report_d90 s;
+    report_d90_summary(r, &s);
+    char title[128];
+    snprintf(title, sizeof title, "%s: dev %s against d (%s)", r->task, r->metric, r->method);
+    struct report_plot p = {.pts = pts, .n = np, .metric_name = r->metric,
+                            .baseline = m->baseline, .threshold = m->a->threshold,
+                            .d90 = s.n_reached ? lround(s.median) : 0, .title = title};
+    enum idim_status st = probe_write_plot(plot, &p, "probe", err);
+    free(pts);
+    return st;
+}
+
+/* The report: JSON to --out, the SVG to --plot, the text on stdout. */
+static enum idim_status measure_write(struct measure *m, struct report_measure *r,
+                                      const char *out, const char *plot, struct idim_err *err)
+{
+    cJSON *json = report_measure_json(r);
+    char *text = report_measure_text(r);
+    enum idim_status st = IDIM_OK;
+    if (!json || !text)
+        st = idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory building the report");
+    if (!st && out)
+        st = report_write_json(out, json, err);
+    if (!st && plot)
+        st = measure_plot(plot, m, r, err);
+    if (!st)
+        fputs(text, stdout);
+    cJSON_Delete(json);
+    free(text);
+    return st;
+}
+
+/* Baseline (and guard), the searches, the report. */
+static enum idim_status measure_run(struct measure *m, const char *out, const char *plot,
+                                    double t0, struct idim_err *err)
+{
+    struct probe_run *r = &m->run;
+    enum idim_status st;
+    if (r->sc.kind != SCHED_NONE && (st = measure_parallel(m, err)))
+        return st;
+    if ((st = probe_baseline(&r->ctx, r->rst, r->fn, r->fn_ctx, &m->baseline, m->source,
+                             sizeof m->source, m->btrials, &m->n_btrials, err)) ||
+        (st = measure_guard(m, err)))
+        return st;
+    m->target = m->a->threshold * m->baseline;
+    r->ctx.target = m->target;
+    r->ctx.dmax = m->dmax;
+    r->ctx.precision = m->precision;
+    r->ctx.n_seeds = (int)m->n_seeds;
+    if (!m->a->quiet)
+        fprintf(stderr, "idim: baseline %s %.4f, target > %.4f\n", r->ctx.metric, m->baseline,
+                m->target);
+    struct report_measure rep;
+    memset(&rep, 0, sizeof rep);
+    if ((st = measure_search(m, &rep, err)))
+        return st;
+    measure_report(&rep, m, t0);
+    if ((st = measure_write(m, &rep, out, plot, err)))
+        return st;
+    if (m->n_not_reached)
+        return idim_fail(err, IDIM_ERR_NOT_REACHED,
+                         "measure: no d up to %ld reached %s > %.4f (%g x baseline %.4f)%s%s",
+                         m->dmax, r->ctx.metric, m->target, m->a->threshold, m->baseline,
+                         out ? "; report written to " : "", out ? out : "");
+    return IDIM_OK;
+}
+
 enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
 {
     struct probe_args a;
@@ -195,273 +492,22 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         return cli_usage(err, "measure", "%s", "--dmax must be at least --dmin");
 
     double t0 = probe_now();
-    if ((st = probe_check_writable(out, "--out", err)))
-        return st;
-    if ((st = probe_check_writable(plot, "--plot", err)))
-        return st;
-    struct probe_ctx ctx;
-    struct search_state state, old;
-    memset(&state, 0, sizeof state);
-    memset(&old, 0, sizeof old);
-    struct sched sc;
-    memset(&sc, 0, sizeof sc);
-    search_trial_fn fn = probe_trial;
-    void *fn_ctx = &ctx;
-    struct search_state *rst = &state; /* the state the report's search reads */
-    size_t n_extra = 0;
-    struct search_result *results = NULL;
-    char *text = NULL;
-    cJSON *json = NULL;
-    char notes[REPORT_MAX_NOTES][256];
-    int n_notes = 0;
-    st = probe_ctx_open(&ctx, &a, err);
-    if (st)
-        return st;
-    /* Workers (forked, or MPI ranks > 0) start here, with the model and
-     * data loaded; an MPI worker rank returns once rank 0 is done. */
-    st = sched_start(&sc, a.jobs, ctx.threads, probe_spec_trial, &ctx, err);
-    if (st || sc.is_worker)
+    struct measure *m = calloc(1, sizeof *m);
+    if (!m)
+        return idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
+    m->a = &a;
+    m->dmin = dmin, m->dmax = dmax, m->n_seeds = n_seeds;
+    m->precision = precision;
+    m->force = force;
+    m->state_path = state_path;
+    m->baseline = NAN;
+    st = probe_run_open(&m->run, &a, out, plot, err);
+    if (st || m->run.sc.is_worker || (st = measure_said_dmin(m, err)))
         goto done;
-
-    long dmin_used = dmin;
-    if (a.mode == TRAIN_SAID && (size_t)dmin <= ctx.n_tensors) {
-        dmin_used = (long)ctx.n_tensors + 1;
-        snprintf(notes[n_notes++], sizeof notes[0],
-                 "dmin raised from %ld to %ld: SAID needs d > m = %zu tensors (m lambdas)",
-                 dmin, dmin_used, ctx.n_tensors);
-        if (dmax < dmin_used) {
-            st = idim_fail(err, IDIM_ERR_USAGE,
-                           "measure: --dmax %ld is too small for SAID on this model: d must "
-                           "exceed m = %zu tensors",
-                           dmax, ctx.n_tensors);
-            goto done;
-        }
-    }
-
-    if (dry_run) {
-        st = dry_run_plan(&ctx, dmin_used, dmax, precision, n_seeds, err);
-        goto done;
-    }
-
-    char key[SEARCH_KEY_MAX];
-    probe_state_key(&ctx, "measure", key, sizeof key);
-    st = search_state_open(&state, state_path, key, ctx.threads, err);
-    if (st)
-        goto done;
-    ctx.state = &state;
-    if ((state.n || state.ckpt) && !a.quiet)
-        fprintf(stderr, "idim: measure: resuming from %s (%zu finished runs%s)\n", state_path,
-                state.n, state.ckpt ? ", one in progress" : "");
-    if ((state.n || state.ckpt) && state.threads_file != ctx.threads && !a.quiet)
-        fprintf(stderr,
-                "idim: measure: warning: %s was written with %d threads, this run uses %d: "
-                "the runs still to do may differ from an uninterrupted run in the last bits\n",
-                state_path, state.threads_file, ctx.threads);
-
-    double baseline = NAN;
-    char source[1100];
-    struct search_trial btrials[SEARCH_MAX_LR];
-    size_t n_btrials = 0;
-    if (sc.kind != SCHED_NONE) {
-        /* Train every run the search needs on the slots, then replay the
-         * sequential search below over the finished runs. */
-        struct search_config *cfgs = calloc((size_t)n_seeds, sizeof *cfgs), base;
-        if (!cfgs) {
-            st = idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
-            goto done;
-        }
-        for (long i = 0; i < n_seeds; i++)
-            measure_config(&cfgs[i], &a, dmin_used, dmax, precision, i);
-        struct sched_search_plan plan = {.cfg = cfgs, .n_cfg = (size_t)n_seeds,
-                                         .threshold = a.threshold, .threads = ctx.threads};
-        if (probe_baseline_trains(&a)) {
-            probe_baseline_config(&a, &base);
-            plan.base = &base;
-            plan.guard = !force;
-            plan.guard_majority = probe_majority(&ctx);
-            plan.guard_margin = PROBE_GUARD_MARGIN;
-        } else {
-            st = probe_baseline(&ctx, &state, probe_trial, &ctx, &plan.baseline, source,
-                                sizeof source, btrials, &n_btrials, err);
-        }
-        if (st == IDIM_OK)
-            st = probe_run_parallel(&sc, sched_plan_search, &plan, &state, &old, &fn, &fn_ctx,
-                                    &rst, err);
-        free(cfgs);
-        if (st)
-            goto done;
-    }
-    st = probe_baseline(&ctx, rst, fn, fn_ctx, &baseline, source, sizeof source, btrials,
-                        &n_btrials, err);
-    if (st)
-        goto done;
-    if (n_btrials) {
-        /* The guard: a baseline that does not clearly beat the majority class
-         * makes every d90 meaningless, and the search would take hours. */
-        const struct search_trial *bt = &btrials[search_best_trial(btrials, n_btrials)];
-        double maj = probe_majority(&ctx);
-        int weak = bt->majority_only || (isfinite(maj) && !(baseline - maj >= PROBE_GUARD_MARGIN));
-        if (weak && !force) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "measure: full fine-tuning reached dev %s %.4f%s, not clearly above "
-                           "the majority class (%.4f; the guard wants %.2f more): the model is "
-                           "probably not pretrained for this task, so no d90 would mean "
-                           "anything. To search anyway give the baseline with --baseline VALUE, "
-                           "or pass --force",
-                           ctx.metric, baseline, bt->majority_only ? " predicting one class" : "",
-                           maj, PROBE_GUARD_MARGIN);
-            goto done;
-        }
-        if (weak)
-            snprintf(notes[n_notes++], sizeof notes[0],
-                     "--force: the baseline %.4f is not clearly above the majority class "
-                     "%.4f; d90 against it is not meaningful",
-                     baseline, maj);
-    }
-    double target = a.threshold * baseline;
-    ctx.target = target;
-    ctx.dmax = dmax;
-    ctx.precision = precision;
-    ctx.n_seeds = (int)n_seeds;
-    if (!a.quiet)
-        fprintf(stderr, "idim: baseline %s %.4f, target > %.4f\n", ctx.metric, baseline, target);
-
-    results = calloc((size_t)n_seeds, sizeof *results);
-    if (!results) {
-        st = idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
-        goto done;
-    }
-    struct report_measure r;
-    memset(&r, 0, sizeof r);
-    int any_not_reached = 0, n_not_reached = 0;
-    for (long i = 0; i < n_seeds; i++) {
-        struct search_config cfg;
-        measure_config(&cfg, &a, dmin_used, dmax, precision, i);
-        cfg.target = target;
-        ctx.seed_index = (int)i;
-        r.proj_seeds[i] = cfg.seed;
-        st = search_run(&cfg, fn, fn_ctx, rst, &results[i], err);
-        if (st == IDIM_ERR_NOT_REACHED) {
-            any_not_reached = 1;
-            n_not_reached++;
-            st = IDIM_OK;
-        }
-        if (st)
-            goto done;
-    }
-    if (rst != &state && state.n > old.n) {
-        n_extra = state.n - old.n;
-        snprintf(notes[n_notes++], sizeof notes[0],
-                 "%zu speculative runs on branches the search did not take were trained too%s",
-                 n_extra, state_path ? " (kept in the state file)" : "");
-    }
-    if (sc.n_restarts)
-        snprintf(notes[n_notes++], sizeof notes[0],
-                 "%zu worker processes died during a run and were started again; those runs "
-                 "were trained again from their start",
-                 sc.n_restarts);
-    if (any_not_reached)
-        snprintf(notes[n_notes++], sizeof notes[0],
-                 "no d up to %ld met the target for %d of %ld projection seeds; see "
-                 "best_probe",
-                 dmax, n_not_reached, n_seeds);
-
-    r.version = IDIM_VERSION;
-    r.task = ctx.td.spec.name;
-    r.metric = ctx.metric;
-    r.model_path = a.model;
-    r.model_checksum = ctx.td.checksum_hex;
-    r.n_params = ctx.n_params;
-    r.n_tensors = ctx.n_tensors;
-    r.data_dir = a.t.data ? a.t.data : "";
-    r.train_path = ctx.train_path;
-    r.dev_path = ctx.dev_path;
-    r.train_sha256 = ctx.train_sha;
-    r.dev_sha256 = ctx.dev_sha;
-    r.n_train = ctx.td.train.n;
-    r.n_dev = ctx.td.dev.n;
-    r.method = train_mode_name(a.mode);
-    r.scope = a.scope == FF_SCOPE_GLOBAL ? "global" : "tensor";
-    r.projection = proj_kind_name(a.projection);
-    r.lr_rule = train_lr_rule_name(a.lr_rule);
-    r.optimizer = train_optim_name(a.optimizer);
-    r.threshold = a.threshold;
-    r.baseline = baseline;
-    r.baseline_source = source;
-    r.baseline_trials = btrials;
-    r.n_baseline_trials = n_btrials;
-    r.target = target;
-    r.dmin = dmin_used;
-    r.dmin_requested = dmin;
-    r.dmax = dmax;
-    r.precision = precision;
-    r.n_lr = a.n_lr;
-    r.lr = a.lr;
-    r.n_baseline_lr = n_btrials ? a.n_baseline_lr : 0;
-    r.baseline_lr = a.baseline_lr;
-    r.epochs = a.epochs;
-    r.seed = a.seed;
-    r.n_seeds = (int)n_seeds;
-    r.results = results;
-    r.threads = ctx.threads;
-    r.runs = state.trials;
-    r.n_runs = state.n;
-    r.early_stop = !a.no_early_stop;
-    r.eval_every = ctx.sub.eval_every;
-    r.slots = sc.kind == SCHED_NONE ? 1 : sc.n_slots;
-    r.transport = sc.kind == SCHED_FORK ? "fork" : sc.kind == SCHED_MPI ? "mpi" : "none";
-    r.extra_runs = n_extra;
-    r.wall_seconds = probe_now() - t0;
-    r.n_notes = n_notes;
-    for (int i = 0; i < n_notes; i++)
-        r.notes[i] = notes[i];
-
-    json = report_measure_json(&r);
-    text = report_measure_text(&r);
-    if (!json || !text) {
-        st = idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory building the report");
-        goto done;
-    }
-    if (out && (st = report_write_json(out, json, err)))
-        goto done;
-    if (plot) {
-        size_t np = 0;
-        for (long i = 0; i < n_seeds; i++)
-            np += results[i].n_probes;
-        struct search_trial *pts = calloc(np ? np : 1, sizeof *pts);
-        if (!pts) {
-            st = idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
-            goto done;
-        }
-        np = 0;
-        for (long i = 0; i < n_seeds; i++)
-            for (size_t k = 0; k < results[i].n_probes; k++)
-                pts[np++] = results[i].probes[k].best;
-        struct report_d90 s;
-        report_d90_summary(&r, &s);
-        char title[128];
-        snprintf(title, sizeof title, "%s: dev %s against d (%s)", r.task, r.metric, r.method);
-        struct report_plot p = {.pts = pts, .n = np, .metric_name = r.metric,
-                                .baseline = baseline, .threshold = a.threshold,
-                                .d90 = s.n_reached ? lround(s.median) : 0, .title = title};
-        char *svg = report_svg(&p);
-        free(pts);
-        if (!svg) {
-            st = idim_fail(err, IDIM_ERR_FORMAT, "%s: no probe with a finite metric to plot",
-                           plot);
-            goto done;
-        }
-        st = report_write_file(plot, svg, strlen(svg), err);
-        free(svg);
-        if (st)
-            goto done;
-    }
-    fputs(text, stdout);
-    if (any_not_reached)
-        st = idim_fail(err, IDIM_ERR_NOT_REACHED,
-                       "measure: no d up to %ld reached %s > %.4f (%g x baseline %.4f)%s%s",
-                       dmax, ctx.metric, target, a.threshold, baseline,
-                       out ? "; report written to " : "", out ? out : "");
+    if (dry_run)
+        st = dry_run_plan(&m->run.ctx, m->dmin_used, dmax, precision, n_seeds, err);
+    else if (!(st = measure_open_state(m, err)))
+        st = measure_run(m, out, plot, t0, err);
 done:
     if (st == IDIM_ERR_INTERRUPTED) {
         char why[sizeof err->msg];
@@ -470,16 +516,12 @@ done:
             idim_fail(err, st,
                       "measure: %s; %zu finished runs are saved in %s: run the same command "
                       "again to resume",
-                      why, state.n, state_path);
+                      why, m->run.state.n, state_path);
         else
             idim_fail(err, st, "measure: %s (without --state nothing was kept)", why);
     }
-    sched_stop(&sc);
-    cJSON_Delete(json);
-    free(text);
-    free(results);
-    search_state_free(&old);
-    search_state_free(&state);
-    probe_ctx_free(&ctx);
+    probe_run_free(&m->run);
+    free(m->results);
+    free(m);
     return st;
 }

@@ -587,3 +587,53 @@ enum idim_status probe_check_writable(const char *path, const char *opt, struct 
         return idim_fail(err, st, "%s %.480s", opt, why.msg);
     return IDIM_OK;
 }
+
+enum idim_status probe_run_open(struct probe_run *r, struct probe_args *a, const char *out,
+                                const char *plot, struct idim_err *err)
+{
+    memset(r, 0, sizeof *r);
+    r->fn = probe_trial;
+    r->fn_ctx = &r->ctx;
+    r->rst = &r->state;
+    enum idim_status st;
+    if ((st = probe_check_writable(out, "--out", err)) ||
+        (st = probe_check_writable(plot, "--plot", err)) ||
+        (st = probe_ctx_open(&r->ctx, a, err)))
+        return st;
+    r->ctx_open = 1;
+    return sched_start(&r->sc, a->jobs, r->ctx.threads, probe_spec_trial, &r->ctx, err);
+}
+
+enum idim_status probe_run_state(struct probe_run *r, const char *cmd, const char *path,
+                                 struct idim_err *err)
+{
+    char key[SEARCH_KEY_MAX];
+    probe_state_key(&r->ctx, cmd, key, sizeof key);
+    enum idim_status st = search_state_open(&r->state, path, key, r->ctx.threads, err);
+    if (st)
+        return st;
+    r->ctx.state = &r->state;
+    return IDIM_OK;
+}
+
+void probe_run_free(struct probe_run *r)
+{
+    sched_stop(&r->sc);
+    search_state_free(&r->old);
+    search_state_free(&r->state);
+    if (r->ctx_open)
+        probe_ctx_free(&r->ctx);
+    r->ctx_open = 0;
+}
+
+enum idim_status probe_write_plot(const char *path, const struct report_plot *p,
+                                  const char *what, struct idim_err *err)
+{
+    char *svg = report_svg(p);
+    if (!svg)
+        return idim_fail(err, IDIM_ERR_FORMAT, "%s: no %s with a finite metric to plot", path,
+                         what);
+    enum idim_status st = report_write_file(path, svg, strlen(svg), err);
+    free(svg);
+    return st;
+}

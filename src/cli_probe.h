@@ -215,4 +215,38 @@ double probe_majority(const struct probe_ctx *c);
  * cannot be created, before hours of training. NULL path: IDIM_OK. */
 enum idim_status probe_check_writable(const char *path, const char *opt, struct idim_err *err);
 
+/* One search over runs, as measure and sweep set it up: the loaded model
+ * and data, the state file, the slots, and the trial function the search
+ * reads results through (probe_trial, or the replay after a parallel pass). */
+struct probe_run {
+    struct probe_ctx ctx;
+    int ctx_open;                /* ctx loaded (probe_run_free frees it) */
+    struct search_state state;   /* finished runs (and their file) */
+    struct search_state old;     /* after a parallel pass: the runs held before */
+    struct sched sc;
+    search_trial_fn fn;          /* what the search calls for a run */
+    void *fn_ctx;
+    struct search_state *rst;    /* the state the search reads */
+};
+
+/* Checks that OUT and PLOT (either may be NULL) can be written, loads the
+ * model and data (probe_ctx_open) and starts the slots (sched_start).
+ * Workers (forked, or MPI ranks > 0) start at sched_start and come back
+ * with r->sc.is_worker set once the work is done. Release with
+ * probe_run_free(), also after a failure. */
+enum idim_status probe_run_open(struct probe_run *r, struct probe_args *a, const char *out,
+                                const char *plot, struct idim_err *err);
+
+/* Opens the state file PATH (NULL: in memory only) under CMD's key and
+ * lets in-run checkpoints go there. Returns search_state_open's status. */
+enum idim_status probe_run_state(struct probe_run *r, const char *cmd, const char *path,
+                                 struct idim_err *err);
+
+void probe_run_free(struct probe_run *r);
+
+/* Writes the SVG of P to PATH; a plot without one finite point is
+ * IDIM_ERR_FORMAT ("no WHAT with a finite metric to plot"). */
+enum idim_status probe_write_plot(const char *path, const struct report_plot *p,
+                                  const char *what, struct idim_err *err);
+
 #endif

@@ -31,6 +31,146 @@ static enum idim_status parse_dlist(const struct cli_opt *o, const char *arg, st
     return st;
 }
 
+/* SAID needs d > m: drops the grid's smaller d values (with a note unless
+ * --json). Returns how many are left. */
+static size_t sweep_said_grid(long *grid, size_t n_grid, const struct probe_run *r,
+                              const struct probe_args *a, int json)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n_grid; i++) {
+        if (a->mode == TRAIN_SAID && (size_t)grid[i] <= r->ctx.n_tensors) {
+            if (!json)
+                printf("note: d=%ld left out: SAID needs d > m = %zu tensors\n", grid[i],
+                       r->ctx.n_tensors);
+            continue;
+        }
+        grid[kept++] = grid[i];
+    }
+    return kept;
+}
+
+/* With slots: every run (the baseline's too) trained first; the rows are
+ * then read from the finished runs. */
+static enum idim_status sweep_parallel(struct probe_run *r, const struct probe_args *a,
+                                       const long *grid, size_t n_grid, int no_base, int json,
+                                       struct idim_err *err)
+{
+    long *plan_d = calloc(n_grid + 1, sizeof *plan_d);
+    if (!plan_d)
+        return idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
+    size_t n_plan = 0;
+    if (!no_base && probe_baseline_trains(a))
+        plan_d[n_plan++] = 0;
+    memcpy(plan_d + n_plan, grid, n_grid * sizeof *grid);
+    n_plan += n_grid;
+    struct sched_list_plan plan = {.d = plan_d, .n_d = n_plan, .seed = a->proj_seed,
+                                   .lr = {a->baseline_lr, a->lr},
+                                   .n_lr = {a->n_baseline_lr, a->n_lr},
+                                   .threads = r->ctx.threads};
+    enum idim_status st = probe_run_parallel(&r->sc, sched_plan_list, &plan, &r->state, &r->old,
+                                             &r->fn, &r->fn_ctx, &r->rst, err);
+    free(plan_d);
+    if (!st && r->sc.n_restarts && !json)
+        printf("note: %zu worker processes died during a run and were started again\n",
+               r->sc.n_restarts);
+    return st;
+}
+
+/* One row: a JSON line (--json) or a line of the table. */
+static enum idim_status sweep_print_row(const struct probe_run *r, const struct probe_args *a,
+                                        const struct search_probe *p, double baseline, int json,
+                                        struct idim_err *err)
+{
+    const struct search_trial *t = &p->best;
+    if (!json) {
+        printf("%8ld %10g %10.4f %6d %8.1f%s%s%s\n", t->d, t->lr, t->metric, t->epochs,
+               t->seconds, p->met ? "  meets target" : "",
+               t->majority_only ? "  majority class only" : "", t->diverged ? "  diverged" : "");
+        return IDIM_OK;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "task", r->ctx.td.spec.name);
+    cJSON_AddStringToObject(o, "method", train_mode_name(a->mode));
+    cJSON_AddNumberToObject(o, "d", (double)t->d);
+    cJSON_AddNumberToObject(o, "lr", t->lr);
+    cJSON_AddStringToObject(o, "metric_name", r->ctx.metric);
+    if (isfinite(t->metric))
+        cJSON_AddNumberToObject(o, "metric", t->metric);
+    else
+        cJSON_AddNullToObject(o, "metric");
+    cJSON_AddNumberToObject(o, "epochs", t->epochs);
+    cJSON_AddNumberToObject(o, "seconds", t->seconds);
+    cJSON_AddBoolToObject(o, "diverged", t->diverged);
+    cJSON_AddBoolToObject(o, "majority_only", t->majority_only);
+    cJSON_AddNumberToObject(o, "proj_seed", (double)t->seed);
+    if (isfinite(baseline)) {
+        cJSON_AddNumberToObject(o, "baseline", baseline);
+        cJSON_AddBoolToObject(o, "meets_target", p->met);
+    }
+    cJSON_AddStringToObject(o, "model_checksum", r->ctx.td.checksum_hex);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        return idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
+    printf("%s\n", s);
+    free(s);
+    return IDIM_OK;
+}
+
+/* --out (CSV) and --plot (SVG) of the rows. */
+static enum idim_status sweep_write(const char *out, const char *plot, const struct probe_run *r,
+                                    const struct probe_args *a, const struct search_trial *rows,
+                                    size_t n_rows, double baseline, struct idim_err *err)
+{
+    enum idim_status st;
+    if (out) {
+        char *csv = report_csv_text(rows, n_rows, r->ctx.metric, baseline);
+        if (!csv)
+            return idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
+        st = report_write_file(out, csv, strlen(csv), err);
+        free(csv);
+        if (st)
+            return st;
+    }
+    if (!plot)
+        return IDIM_OK;
+    char title[128];
+    snprintf(title, sizeof title, "%s: dev %s against d (%s)", r->ctx.td.spec.name,
+             r->ctx.metric, train_mode_name(a->mode));
+    struct report_plot p = {.pts = rows, .n = n_rows, .metric_name = r->ctx.metric,
+                            .baseline = baseline, .threshold = a->threshold, .d90 = 0,
+                            .title = title};
+    return probe_write_plot(plot, &p, "run", err);
+}
+
+/* The rows: the best run over the lr grid at each d, printed as they
+ * finish and kept in rows[] (n_grid entries, caller-owned). */
+static enum idim_status sweep_rows(struct probe_run *r, const struct probe_args *a,
+                                   const long *grid, size_t n_grid, double baseline, int json,
+                                   struct search_trial *rows, struct idim_err *err)
+{
+    double target = a->threshold * baseline;
+    if (!json)
+        printf("%8s %10s %10s %6s %8s\n", "d", "lr", r->ctx.metric, "epochs", "seconds");
+    struct search_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.seed = a->proj_seed;
+    cfg.target = isfinite(target) ? target : INFINITY;
+    cfg.n_lr = a->n_lr;
+    memcpy(cfg.lr, a->lr, sizeof cfg.lr);
+    for (size_t i = 0; i < n_grid; i++) {
+        struct search_probe p;
+        enum idim_status st = search_probe_d(&cfg, grid[i], r->fn, r->fn_ctx, r->rst, &p, err);
+        if (st)
+            return st;
+        rows[i] = p.best;
+        if ((st = sweep_print_row(r, a, &p, baseline, json, err)))
+            return st;
+        fflush(stdout);
+    }
+    return IDIM_OK;
+}
+
 enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
 {
     struct probe_args a;
@@ -91,188 +231,48 @@ enum idim_status cli_sweep(int argc, char **argv, struct idim_err *err)
         n_grid = search_log_grid(dmin, dmax, (size_t)points, grid);
     }
 
-    if ((st = probe_check_writable(out, "--out", err)))
-        return st;
-    if ((st = probe_check_writable(plot, "--plot", err)))
-        return st;
-    struct probe_ctx ctx;
-    struct search_state state, old;
-    memset(&state, 0, sizeof state);
-    memset(&old, 0, sizeof old);
-    struct sched sc;
-    memset(&sc, 0, sizeof sc);
-    search_trial_fn fn = probe_trial;
-    void *fn_ctx = &ctx;
-    struct search_state *rst = &state; /* the state the rows are read through */
-    long *plan_d = NULL;
+    struct probe_run r;
     struct search_trial *rows = NULL;
-    size_t n_rows = 0;
-    char *csv = NULL;
-    st = probe_ctx_open(&ctx, &a, err);
-    if (st)
-        return st;
-    st = sched_start(&sc, a.jobs, ctx.threads, probe_spec_trial, &ctx, err);
-    if (st || sc.is_worker)
+    st = probe_run_open(&r, &a, out, plot, err);
+    if (st || r.sc.is_worker || (st = probe_run_state(&r, "sweep", state_path, err)))
         goto done;
-    char key[SEARCH_KEY_MAX];
-    probe_state_key(&ctx, "sweep", key, sizeof key);
-    st = search_state_open(&state, state_path, key, ctx.threads, err);
-    ctx.state = &state;
-    if (st)
-        goto done;
-
-    size_t kept = 0;
-    for (size_t i = 0; i < n_grid; i++) {
-        if (a.mode == TRAIN_SAID && (size_t)grid[i] <= ctx.n_tensors) {
-            if (!json)
-                printf("note: d=%ld left out: SAID needs d > m = %zu tensors\n", grid[i],
-                       ctx.n_tensors);
-            continue;
-        }
-        grid[kept++] = grid[i];
-    }
-    n_grid = kept;
+    n_grid = sweep_said_grid(grid, n_grid, &r, &a, json);
     if (!n_grid) {
         st = idim_fail(err, IDIM_ERR_USAGE, "sweep: no d left to train (SAID needs d > m = %zu)",
-                       ctx.n_tensors);
+                       r.ctx.n_tensors);
         goto done;
     }
-
-    if (sc.kind != SCHED_NONE) {
-        /* every run on the slots first, then the rows from the finished runs */
-        plan_d = calloc(n_grid + 1, sizeof *plan_d);
-        if (!plan_d) {
-            st = idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
-            goto done;
-        }
-        size_t n_plan = 0;
-        if (!no_base && probe_baseline_trains(&a))
-            plan_d[n_plan++] = 0;
-        memcpy(plan_d + n_plan, grid, n_grid * sizeof *grid);
-        n_plan += n_grid;
-        struct sched_list_plan plan = {.d = plan_d, .n_d = n_plan, .seed = a.proj_seed,
-                                       .lr = {a.baseline_lr, a.lr},
-                                       .n_lr = {a.n_baseline_lr, a.n_lr},
-                                       .threads = ctx.threads};
-        st = probe_run_parallel(&sc, sched_plan_list, &plan, &state, &old, &fn, &fn_ctx, &rst,
-                                err);
-        if (st)
-            goto done;
-        if (sc.n_restarts && !json)
-            printf("note: %zu worker processes died during a run and were started again\n",
-                   sc.n_restarts);
-    }
+    if (r.sc.kind != SCHED_NONE && (st = sweep_parallel(&r, &a, grid, n_grid, no_base, json, err)))
+        goto done;
 
     double baseline = NAN;
     char source[1100] = "none";
     struct search_trial bt[SEARCH_MAX_LR];
     size_t nbt = 0;
     if (!no_base) {
-        st = probe_baseline(&ctx, rst, fn, fn_ctx, &baseline, source, sizeof source, bt, &nbt,
-                            err);
+        st = probe_baseline(&r.ctx, r.rst, r.fn, r.fn_ctx, &baseline, source, sizeof source, bt,
+                            &nbt, err);
         if (st)
             goto done;
         if (!json)
-            printf("baseline %s %.4f (%s); %g x baseline = %.4f\n", ctx.metric, baseline, source,
-                   a.threshold, a.threshold * baseline);
+            printf("baseline %s %.4f (%s); %g x baseline = %.4f\n", r.ctx.metric, baseline,
+                   source, a.threshold, a.threshold * baseline);
     }
-    double target = a.threshold * baseline;
-
     rows = calloc(n_grid, sizeof *rows);
     if (!rows) {
         st = idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
         goto done;
     }
-    if (!json)
-        printf("%8s %10s %10s %6s %8s\n", "d", "lr", ctx.metric, "epochs", "seconds");
-    struct search_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    cfg.seed = a.proj_seed;
-    cfg.target = isfinite(target) ? target : INFINITY;
-    cfg.n_lr = a.n_lr;
-    memcpy(cfg.lr, a.lr, sizeof cfg.lr);
-    for (size_t i = 0; i < n_grid; i++) {
-        struct search_probe p;
-        st = search_probe_d(&cfg, grid[i], fn, fn_ctx, rst, &p, err);
-        if (st)
-            goto done;
-        rows[n_rows++] = p.best;
-        const struct search_trial *t = &p.best;
-        if (json) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "task", ctx.td.spec.name);
-            cJSON_AddStringToObject(o, "method", train_mode_name(a.mode));
-            cJSON_AddNumberToObject(o, "d", (double)t->d);
-            cJSON_AddNumberToObject(o, "lr", t->lr);
-            cJSON_AddStringToObject(o, "metric_name", ctx.metric);
-            if (isfinite(t->metric))
-                cJSON_AddNumberToObject(o, "metric", t->metric);
-            else
-                cJSON_AddNullToObject(o, "metric");
-            cJSON_AddNumberToObject(o, "epochs", t->epochs);
-            cJSON_AddNumberToObject(o, "seconds", t->seconds);
-            cJSON_AddBoolToObject(o, "diverged", t->diverged);
-            cJSON_AddBoolToObject(o, "majority_only", t->majority_only);
-            cJSON_AddNumberToObject(o, "proj_seed", (double)t->seed);
-            if (isfinite(baseline)) {
-                cJSON_AddNumberToObject(o, "baseline", baseline);
-                cJSON_AddBoolToObject(o, "meets_target", p.met);
-            }
-            cJSON_AddStringToObject(o, "model_checksum", ctx.td.checksum_hex);
-            char *s = cJSON_PrintUnformatted(o);
-            cJSON_Delete(o);
-            if (!s) {
-                st = idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
-                goto done;
-            }
-            printf("%s\n", s);
-            free(s);
-        } else {
-            printf("%8ld %10g %10.4f %6d %8.1f%s%s%s\n", t->d, t->lr, t->metric, t->epochs,
-                   t->seconds, p.met ? "  meets target" : "",
-                   t->majority_only ? "  majority class only" : "",
-                   t->diverged ? "  diverged" : "");
-        }
-        fflush(stdout);
-    }
-    if (out) {
-        csv = report_csv_text(rows, n_rows, ctx.metric, baseline);
-        if (!csv) {
-            st = idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
-            goto done;
-        }
-        if ((st = report_write_file(out, csv, strlen(csv), err)))
-            goto done;
-    }
-    if (plot) {
-        char title[128];
-        snprintf(title, sizeof title, "%s: dev %s against d (%s)", ctx.td.spec.name, ctx.metric,
-                 train_mode_name(a.mode));
-        struct report_plot p = {.pts = rows, .n = n_rows, .metric_name = ctx.metric,
-                                .baseline = baseline, .threshold = a.threshold, .d90 = 0,
-                                .title = title};
-        char *svg = report_svg(&p);
-        if (!svg) {
-            st = idim_fail(err, IDIM_ERR_FORMAT, "%s: no run with a finite metric to plot",
-                           plot);
-            goto done;
-        }
-        st = report_write_file(plot, svg, strlen(svg), err);
-        free(svg);
-    }
+    if (!(st = sweep_rows(&r, &a, grid, n_grid, baseline, json, rows, err)))
+        st = sweep_write(out, plot, &r, &a, rows, n_grid, baseline, err);
 done:
     if (st == IDIM_ERR_INTERRUPTED && state_path) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
-        idim_fail(err, st, "sweep: %s; %zu finished runs are saved in %s", why, state.n,
+        idim_fail(err, st, "sweep: %s; %zu finished runs are saved in %s", why, r.state.n,
                   state_path);
     }
-    sched_stop(&sc);
-    free(plan_d);
-    free(csv);
     free(rows);
-    search_state_free(&old);
-    search_state_free(&state);
-    probe_ctx_free(&ctx);
+    probe_run_free(&r);
     return st;
 }
