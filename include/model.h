@@ -6,7 +6,8 @@
  * largest batch (max_B x max_T) at model_init; nothing is allocated in
  * model_forward / model_backward. Matrix products go through cblas_sgemm.
  *
- * Stage: after wfile. Inputs: struct batch (task.h). */
+ * Stage: after wfile. Inputs: struct batch (batch.h); no task or tokenizer
+ * code. */
 #ifndef IDIM_MODEL_H
 #define IDIM_MODEL_H
 
@@ -14,9 +15,9 @@
 #include <stdint.h>
 
 #include "arch.h"
+#include "batch.h"
 #include "rng.h"
 #include "status.h"
-#include "task.h"
 #include "wfile.h"
 
 /* Dropout draws from rng_key(seed, MODEL_DROP_STREAM) after model_load /

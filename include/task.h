@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "batch.h"
 #include "status.h"
 #include "tokenizer.h"
 
@@ -59,19 +60,6 @@ struct encoded {
     int32_t *labels;   /* [n] */
     float *targets;    /* [n] or NULL */
     int max_len;       /* longest row */
-};
-
-/* One padded batch: B rows, each padded to T = longest row in the batch.
- * Arrays are row-major [B*T] with stride T (the current T, not cap_T). */
-struct batch {
-    int B, T;          /* rows and tokens of the current fill */
-    int32_t *ids;      /* [B*T], pad id where mask is 0 */
-    int32_t *type_ids; /* [B*T] */
-    int32_t *mask;     /* [B*T] 1 = token, 0 = padding */
-    int32_t *labels;   /* [B] */
-    float *targets;    /* [B] regression targets (NULL when classification) */
-    int cap_B, cap_T;  /* allocated room (batch_alloc) */
-    float *targets_buf; /* owned storage behind targets */
 };
 
 struct metrics {
@@ -126,10 +114,6 @@ void dataset_free(struct dataset *ds);
 enum idim_status encoded_build(struct encoded *enc, const struct dataset *ds,
                                struct tokenizer *tk, int max_len, struct idim_err *err);
 void encoded_free(struct encoded *enc);
-
-/* Allocates a batch for up to B rows of up to T tokens; batch_free frees. */
-enum idim_status batch_alloc(struct batch *b, int B, int T, struct idim_err *err);
-void batch_free(struct batch *b);
 
 /* Fills b with rows idx[0..n) of enc, padded with pad_id to the longest. */
 void batch_fill(struct batch *b, const struct encoded *enc, const size_t *idx, int n,
