@@ -643,21 +643,17 @@ void fastfood_free(struct fastfood *ff)
 }
 
 /* fastfood_new with transform k keyed by stream key0 + k. */
-static enum idim_status ff_create(struct fastfood **out, const size_t *n, size_t m, size_t d,
-                                  enum ff_scope scope, uint64_t proj_seed, int grad_compat,
-                                  int threads, uint64_t key0, struct idim_err *err)
+/* The arguments of ff_create: at least one tensor, d and every tensor
+ * within the transform limit; *D = the parameter count. */
+static enum idim_status ff_check_args(const size_t *n, size_t m, size_t d, enum ff_scope scope,
+                                      size_t *D_out, struct idim_err *err)
 {
-    *out = NULL;
     if (m == 0 || d == 0)
         return idim_fail(err, IDIM_ERR_USAGE,
                          "fastfood: need at least one tensor and d >= 1 (got %zu tensors, d = %zu)",
                          m, d);
     if (scope != FF_SCOPE_TENSOR && scope != FF_SCOPE_GLOBAL)
         return idim_fail(err, IDIM_ERR_USAGE, "fastfood: unknown scope %d", (int)scope);
-    if (threads < 1)
-        threads = 1;
-    if (threads > 64)
-        threads = 64;
     const size_t llcap = (size_t)1 << LL_MAX_LG;
     if (d > llcap)
         return idim_fail(err, IDIM_ERR_USAGE, "fastfood: d = %zu is above the limit 2^%d", d,
@@ -675,38 +671,154 @@ static enum idim_status ff_create(struct fastfood **out, const size_t *n, size_t
         return idim_fail(err, IDIM_ERR_USAGE,
                          "fastfood: %zu parameters exceed the global-scope limit 2^%d", D,
                          LL_MAX_LG);
+    *D_out = D;
+    return IDIM_OK;
+}
 
-    /* What the tables and scratch below will take, checked before any of
-     * it is allocated: with d above a tensor's size every transform pads
-     * to 2^ceil(log2 d) entries, so d = 10^8 over 200 tensors is ~150 GiB. */
-    {
-        size_t Md0 = pow2_at_least(d), nx = scope == FF_SCOPE_TENSOR ? m : 1;
-        size_t llmax = 0, mmax = 0;
-        double need = (double)d * sizeof(double);
-        for (size_t k = 0; k < nx; k++) {
-            size_t nk = scope == FF_SCOPE_TENSOR ? n[k] : D;
-            size_t LL = pow2_at_least(nk > d ? nk : d), M = Md0 < LL ? Md0 : LL;
-            need += (double)d + (double)LL * (sizeof(float) + (M <= 65536 ? 2 : 4));
-            llmax = LL > llmax ? LL : llmax;
-            mmax = M > mmax ? M : mmax;
-        }
-        need += (double)llmax * sizeof(float) * (1 + (size_t)threads) +
-                (double)mmax * (sizeof(float) + NCH_MAX * sizeof(double)) +
-                (double)threads * TILE_FLOATS * sizeof(float);
-        int lg = 0;
-        while (lg < 63 && ((size_t)1 << lg) < llmax)
-            lg++;
-        char what[160];
-        snprintf(what, sizeof what,
-                 "the Fastfood projection for d = %zu over %zu transform%s (largest 2^%d entries)",
-                 d, nx, nx == 1 ? "" : "s", lg);
-        enum idim_status mst = memguard_check(
-            need > 1.8e19 ? UINT64_MAX : (uint64_t)need, what,
-            "lower --d (each transform holds max(tensor size, d) entries, rounded up to a power "
-            "of 2), or raise --max-memory", err);
-        if (mst)
-            return mst;
+/* What the tables and scratch will take, checked (memguard) before any of
+ * it is allocated: with d above a tensor's size every transform pads to
+ * 2^ceil(log2 d) entries, so d = 10^8 over 200 tensors is ~150 GiB. */
+static enum idim_status ff_check_memory(const size_t *n, size_t m, size_t d, size_t D,
+                                        enum ff_scope scope, int threads, struct idim_err *err)
+{
+    size_t Md0 = pow2_at_least(d), nx = scope == FF_SCOPE_TENSOR ? m : 1;
+    size_t llmax = 0, mmax = 0;
+    double need = (double)d * sizeof(double);
+    for (size_t k = 0; k < nx; k++) {
+        size_t nk = scope == FF_SCOPE_TENSOR ? n[k] : D;
+        size_t LL = pow2_at_least(nk > d ? nk : d), M = Md0 < LL ? Md0 : LL;
+        need += (double)d + (double)LL * (sizeof(float) + (M <= 65536 ? 2 : 4));
+        llmax = LL > llmax ? LL : llmax;
+        mmax = M > mmax ? M : mmax;
     }
+    need += (double)llmax * sizeof(float) * (1 + (size_t)threads) +
+            (double)mmax * (sizeof(float) + NCH_MAX * sizeof(double)) +
+            (double)threads * TILE_FLOATS * sizeof(float);
+    int lg = 0;
+    while (lg < 63 && ((size_t)1 << lg) < llmax)
+        lg++;
+    char what[160];
+    snprintf(what, sizeof what,
+             "the Fastfood projection for d = %zu over %zu transform%s (largest 2^%d entries)", d,
+             nx, nx == 1 ? "" : "s", lg);
+    return memguard_check(need > 1.8e19 ? UINT64_MAX : (uint64_t)need, what,
+                          "lower --d (each transform holds max(tensor size, d) entries, rounded "
+                          "up to a power of 2), or raise --max-memory",
+                          err);
+}
+
+/* The transforms' geometry and table memory (ff->n, off, nx set).
+ * Returns 0, FF_NOMEM or FF_TOOLARGE. */
+enum { FF_NOMEM = 1, FF_TOOLARGE = 2 };
+static int ff_alloc_xforms(struct fastfood *ff, uint64_t key0)
+{
+    size_t d = ff->d, Md = pow2_at_least(d);
+    for (size_t k = 0; k < ff->nx; k++) {
+        struct xform *X = &ff->x[k];
+        X->n = ff->scope == FF_SCOPE_TENSOR ? ff->n[k] : ff->D;
+        X->off = ff->scope == FF_SCOPE_TENSOR ? ff->off[k] : 0;
+        X->LL = pow2_at_least(X->n > d ? X->n : d);
+        if (X->LL > ((size_t)1 << LL_MAX_LG))
+            return FF_TOOLARGE;
+        X->M = Md < X->LL ? Md : X->LL;
+        X->key = rng_key(ff->proj_seed, key0 + (uint64_t)k);
+        geom_of(X->LL, &X->g);
+        X->B = malloc(d);
+        X->G = alloc_big(X->LL * sizeof(float));
+        if (X->M <= 65536)
+            X->pi16 = alloc_big(X->LL * sizeof(uint16_t));
+        else
+            X->pi32 = alloc_big(X->LL * sizeof(uint32_t));
+        if (!X->B || !X->G || (!X->pi16 && !X->pi32))
+            return FF_NOMEM;
+        ff->table_bytes += d + X->LL * (sizeof(float) + (X->pi16 ? 2 : 4));
+        if (X->LL > ff->LLmax)
+            ff->LLmax = X->LL;
+        if (X->M > ff->Mmax)
+            ff->Mmax = X->M;
+    }
+    return 0;
+}
+
+/* Scratch of the transforms and one tile per thread. 0 or FF_NOMEM. */
+static int ff_alloc_scratch(struct fastfood *ff, int threads)
+{
+    ff->buf = alloc_big(ff->LLmax * sizeof(float));
+    ff->wbuf = alloc_big(ff->Mmax * sizeof(float));
+    ff->part = alloc_big((size_t)NCH_MAX * ff->Mmax * sizeof(double));
+    ff->xacc = malloc(ff->d * sizeof(double));
+    ff->tile = malloc((size_t)threads * sizeof *ff->tile);
+    ff->tile_mem = alloc_big((size_t)threads * TILE_FLOATS * sizeof(float));
+    if (!ff->buf || !ff->wbuf || !ff->part || !ff->xacc || !ff->tile || !ff->tile_mem)
+        return FF_NOMEM;
+    for (int i = 0; i < threads; i++)
+        ff->tile[i] = ff->tile_mem + (size_t)i * TILE_FLOATS;
+    return 0;
+}
+
+/* The pool: threads - 1 workers; the caller is thread 0. Fewer workers
+ * when pthread_create fails. 0 or FF_NOMEM. */
+static int ff_start_pool(struct fastfood *ff, int threads)
+{
+    ff->pool.T = threads;
+    if (threads <= 1)
+        return 0;
+    ff->pool.th = calloc((size_t)threads, sizeof(pthread_t));
+    ff->wargs = calloc((size_t)threads, sizeof *ff->wargs);
+    if (!ff->pool.th || !ff->wargs)
+        return FF_NOMEM;
+    for (int i = 1; i < threads; i++) {
+        ff->wargs[i].p = &ff->pool;
+        ff->wargs[i].tid = i;
+        if (pthread_create(&ff->pool.th[ff->pool.started], NULL, worker_main, &ff->wargs[i]))
+            break;
+        ff->pool.started++;
+    }
+    ff->pool.T = ff->pool.started + 1;
+    return 0;
+}
+
+/* Tables: transforms are independent streams, so threads may draw them
+ * in any order without changing a bit. 0 or FF_NOMEM. */
+static int ff_draw_tables(struct fastfood *ff)
+{
+    int T = ff->pool.T;
+    uint32_t *pmem = alloc_big((size_t)T * ff->LLmax * sizeof(uint32_t));
+    uint32_t *pp[64];
+    size_t *order = malloc(ff->nx * sizeof *order);
+    if (!pmem || !order) {
+        free(pmem);
+        free(order);
+        return FF_NOMEM;
+    }
+    for (int i = 0; i < T; i++)
+        pp[i] = pmem + (size_t)i * ff->LLmax;
+    for (size_t k = 0; k < ff->nx; k++)
+        order[k] = k;
+    qsort_r(order, ff->nx, sizeof *order, cmp_ll_desc, ff->x);
+    struct gen_ctx gc = {.ff = ff, .perm = pp, .order = order};
+    atomic_init(&gc.next, 0);
+    pool_run(&ff->pool, (size_t)T, gen_task, &gc, 1);
+    free(order);
+    free(pmem);
+    return 0;
+}
+
+static enum idim_status ff_create(struct fastfood **out, const size_t *n, size_t m, size_t d,
+                                  enum ff_scope scope, uint64_t proj_seed, int grad_compat,
+                                  int threads, uint64_t key0, struct idim_err *err)
+{
+    *out = NULL;
+    size_t D = 0;
+    enum idim_status st = ff_check_args(n, m, d, scope, &D, err);
+    if (st)
+        return st;
+    if (threads < 1)
+        threads = 1;
+    if (threads > 64)
+        threads = 64;
+    if ((st = ff_check_memory(n, m, d, D, scope, threads, err)))
+        return st;
 
     struct fastfood *ff = calloc(1, sizeof *ff);
     if (!ff)
@@ -725,101 +837,32 @@ static enum idim_status ff_create(struct fastfood **out, const size_t *n, size_t
     ff->off = malloc(m * sizeof *ff->off);
     ff->nx = scope == FF_SCOPE_TENSOR ? m : 1;
     ff->x = calloc(ff->nx, sizeof *ff->x);
-    if (!ff->n || !ff->off || !ff->x)
-        goto nomem;
-    size_t o = 0;
-    for (size_t t = 0; t < m; t++) {
+    int fail = !ff->n || !ff->off || !ff->x ? FF_NOMEM : 0;
+    for (size_t t = 0, o = 0; !fail && t < m; t++) {
         ff->n[t] = n[t];
         ff->off[t] = o;
         o += n[t];
     }
-    size_t Md = pow2_at_least(d);
-    for (size_t k = 0; k < ff->nx; k++) {
-        struct xform *X = &ff->x[k];
-        X->n = scope == FF_SCOPE_TENSOR ? n[k] : D;
-        X->off = scope == FF_SCOPE_TENSOR ? ff->off[k] : 0;
-        X->LL = pow2_at_least(X->n > d ? X->n : d);
-        if (X->LL > llcap)
-            goto toolarge;
-        X->M = Md < X->LL ? Md : X->LL;
-        X->key = rng_key(proj_seed, key0 + (uint64_t)k);
-        geom_of(X->LL, &X->g);
-        X->B = malloc(d);
-        X->G = alloc_big(X->LL * sizeof(float));
-        if (X->M <= 65536)
-            X->pi16 = alloc_big(X->LL * sizeof(uint16_t));
-        else
-            X->pi32 = alloc_big(X->LL * sizeof(uint32_t));
-        if (!X->B || !X->G || (!X->pi16 && !X->pi32))
-            goto nomem;
-        ff->table_bytes += d + X->LL * (sizeof(float) + (X->pi16 ? 2 : 4));
-        if (X->LL > ff->LLmax)
-            ff->LLmax = X->LL;
-        if (X->M > ff->Mmax)
-            ff->Mmax = X->M;
+    if (!fail)
+        fail = ff_alloc_xforms(ff, key0);
+    if (!fail)
+        fail = ff_alloc_scratch(ff, threads);
+    if (!fail)
+        fail = ff_start_pool(ff, threads);
+    if (!fail)
+        fail = ff_draw_tables(ff);
+    if (!fail) {
+        *out = ff;
+        return IDIM_OK;
     }
-    ff->buf = alloc_big(ff->LLmax * sizeof(float));
-    ff->wbuf = alloc_big(ff->Mmax * sizeof(float));
-    ff->part = alloc_big((size_t)NCH_MAX * ff->Mmax * sizeof(double));
-    ff->xacc = malloc(d * sizeof(double));
-    ff->tile = malloc((size_t)threads * sizeof *ff->tile);
-    ff->tile_mem = alloc_big((size_t)threads * TILE_FLOATS * sizeof(float));
-    if (!ff->buf || !ff->wbuf || !ff->part || !ff->xacc || !ff->tile || !ff->tile_mem)
-        goto nomem;
-    for (int i = 0; i < threads; i++)
-        ff->tile[i] = ff->tile_mem + (size_t)i * TILE_FLOATS;
-
-    /* The pool: threads - 1 workers; the caller is thread 0. */
-    ff->pool.T = threads;
-    if (threads > 1) {
-        ff->pool.th = calloc((size_t)threads, sizeof(pthread_t));
-        ff->wargs = calloc((size_t)threads, sizeof *ff->wargs);
-        if (!ff->pool.th || !ff->wargs)
-            goto nomem;
-        for (int i = 1; i < threads; i++) {
-            ff->wargs[i].p = &ff->pool;
-            ff->wargs[i].tid = i;
-            if (pthread_create(&ff->pool.th[ff->pool.started], NULL, worker_main, &ff->wargs[i]))
-                break;
-            ff->pool.started++;
-        }
-        ff->pool.T = ff->pool.started + 1;
-    }
-
-    /* Tables: transforms are independent streams, so threads may draw them
-     * in any order without changing a bit. */
-    {
-        int T = ff->pool.T;
-        uint32_t *pmem = alloc_big((size_t)T * ff->LLmax * sizeof(uint32_t));
-        uint32_t *pp[64];
-        size_t *order = malloc(ff->nx * sizeof *order);
-        if (!pmem || !order) {
-            free(pmem);
-            free(order);
-            goto nomem;
-        }
-        for (int i = 0; i < T; i++)
-            pp[i] = pmem + (size_t)i * ff->LLmax;
-        for (size_t k = 0; k < ff->nx; k++)
-            order[k] = k;
-        qsort_r(order, ff->nx, sizeof *order, cmp_ll_desc, ff->x);
-        struct gen_ctx gc = {.ff = ff, .perm = pp, .order = order};
-        atomic_init(&gc.next, 0);
-        pool_run(&ff->pool, (size_t)T, gen_task, &gc, 1);
-        free(order);
-        free(pmem);
-    }
-    *out = ff;
-    return IDIM_OK;
-toolarge:
     fastfood_free(ff);
-    return idim_fail(err, IDIM_ERR_USAGE,
-                     "fastfood: a transform would exceed 2^%d entries (d = %zu)", LL_MAX_LG, d);
-nomem:
-    fastfood_free(ff);
+    if (fail == FF_TOOLARGE)
+        return idim_fail(err, IDIM_ERR_USAGE,
+                         "fastfood: a transform would exceed 2^%d entries (d = %zu)", LL_MAX_LG,
+                         d);
     return idim_fail(err, IDIM_ERR_NOMEM,
-                     "fastfood: out of memory for the projection tables (d = %zu, %zu tensors)",
-                     d, m);
+                     "fastfood: out of memory for the projection tables (d = %zu, %zu tensors)", d,
+                     m);
 }
 
 enum idim_status fastfood_new(struct fastfood **out, const size_t *n, size_t m, size_t d,
