@@ -852,19 +852,11 @@ static int cmp_label(const void *a, const void *b)
     return strcmp(x, y);
 }
 
-enum idim_status task_custom(struct task_spec *spec, const char *train, const char *dev,
-                             const char *text_cols, const char *label_col, const char *format,
-                             const char *metric, struct idim_err *err)
+/* --format, or the format the first file's name implies (.csv, .jsonl or
+ * .json, else TSV). */
+static enum idim_status custom_format(const char *first, const char *format, int *out,
+                                      struct idim_err *err)
 {
-    memset(spec, 0, sizeof *spec);
-    snprintf(spec->name, sizeof spec->name, "custom");
-    if (!train && !dev)
-        return idim_fail(err, IDIM_ERR_USAGE, "--task custom needs --train FILE and/or --dev FILE");
-    if (!text_cols || !*text_cols)
-        return idim_fail(err, IDIM_ERR_USAGE, "--task custom needs --text-cols C1[,C2]");
-    if (!label_col || !*label_col)
-        return idim_fail(err, IDIM_ERR_USAGE, "--task custom needs --label-col C");
-    const char *first = train ? train : dev;
     int fmt;
     if (format) {
         if (!strcmp(format, "tsv"))
@@ -886,7 +878,14 @@ enum idim_status task_custom(struct task_spec *spec, const char *train, const ch
         else
             fmt = FMT_TSV;
     }
-    spec->format = fmt;
+    *out = fmt;
+    return IDIM_OK;
+}
+
+/* --metric into spec->metric (accuracy unless given). */
+static enum idim_status custom_metric(struct task_spec *spec, const char *metric,
+                                      struct idim_err *err)
+{
     spec->metric = METRIC_ACCURACY;
     if (metric) {
         static const char *const names[5] = {"accuracy", "f1", "mcc", "pearson", "spearman"};
@@ -901,24 +900,15 @@ enum idim_status task_custom(struct task_spec *spec, const char *train, const ch
                              "--metric takes accuracy, f1, mcc, pearson or spearman, not '%s'",
                              metric);
     }
-    int regression = spec->metric == METRIC_PEARSON || spec->metric == METRIC_SPEARMAN;
-    char ca[256], cb[256];
-    size_t la = strcspn(text_cols, ",");
-    if (la >= sizeof ca || strlen(text_cols) - la >= sizeof cb)
-        return idim_fail(err, IDIM_ERR_USAGE, "--text-cols: column names too long");
-    snprintf(ca, sizeof ca, "%.*s", (int)la, text_cols);
-    cb[0] = 0;
-    if (text_cols[la])
-        snprintf(cb, sizeof cb, "%s", text_cols + la + 1);
-    if (!ca[0] || strchr(cb, ','))
-        return idim_fail(err, IDIM_ERR_USAGE, "--text-cols takes one or two columns, not '%s'",
-                         text_cols);
-    if (train && snprintf(spec->train_path, sizeof spec->train_path, "%s", train) >=
-                     (int)sizeof spec->train_path)
-        return idim_fail(err, IDIM_ERR_USAGE, "--train: path too long");
-    if (dev && snprintf(spec->dev_path, sizeof spec->dev_path, "%s", dev) >=
-                   (int)sizeof spec->dev_path)
-        return idim_fail(err, IDIM_ERR_USAGE, "--dev: path too long");
+    return IDIM_OK;
+}
+
+/* The text columns CA (and CB, "" for none) and the label column: JSON
+ * keys, or header names or 0-based numbers looked up in FIRST's header. */
+static enum idim_status custom_columns(struct task_spec *spec, int fmt, const char *first,
+                                       const char *ca, const char *cb, const char *label_col,
+                                       struct idim_err *err)
+{
     enum idim_status st;
     if (fmt == FMT_JSONL) {
         if (strlen(ca) > 63 || strlen(cb) > 63 || strlen(label_col) > 63)
@@ -951,10 +941,16 @@ enum idim_status task_custom(struct task_spec *spec, const char *train, const ch
                              "by 0-based number)",
                              first, missing);
     }
-    if (regression) {
-        spec->n_labels = 1;
-        return IDIM_OK;
-    }
+    return IDIM_OK;
+}
+
+/* The class names: the distinct values of the label column of TRAIN (else
+ * the dev file; FIRST names it), sorted, 2..16 of them. */
+static enum idim_status custom_labels(struct task_spec *spec, const char *train,
+                                      const char *first, struct idim_err *err)
+{
+    enum idim_status st;
+    int fmt = spec->format;
     /* labels: the distinct values of the label column. Load the file once
      * with the label column also read as text b, every label accepted. */
     char labels[16][32];
@@ -1003,6 +999,53 @@ enum idim_status task_custom(struct task_spec *spec, const char *train, const ch
                          "--metric f1 is binary F1 of class 1, but the labels have %d classes",
                          nl);
     return IDIM_OK;
+}
+
+enum idim_status task_custom(struct task_spec *spec, const char *train, const char *dev,
+                             const char *text_cols, const char *label_col, const char *format,
+                             const char *metric, struct idim_err *err)
+{
+    memset(spec, 0, sizeof *spec);
+    snprintf(spec->name, sizeof spec->name, "custom");
+    if (!train && !dev)
+        return idim_fail(err, IDIM_ERR_USAGE, "--task custom needs --train FILE and/or --dev FILE");
+    if (!text_cols || !*text_cols)
+        return idim_fail(err, IDIM_ERR_USAGE, "--task custom needs --text-cols C1[,C2]");
+    if (!label_col || !*label_col)
+        return idim_fail(err, IDIM_ERR_USAGE, "--task custom needs --label-col C");
+    const char *first = train ? train : dev;
+    int fmt = FMT_TSV;
+    enum idim_status st = custom_format(first, format, &fmt, err);
+    if (st)
+        return st;
+    spec->format = fmt;
+    if ((st = custom_metric(spec, metric, err)))
+        return st;
+    int regression = spec->metric == METRIC_PEARSON || spec->metric == METRIC_SPEARMAN;
+    char ca[256], cb[256];
+    size_t la = strcspn(text_cols, ",");
+    if (la >= sizeof ca || strlen(text_cols) - la >= sizeof cb)
+        return idim_fail(err, IDIM_ERR_USAGE, "--text-cols: column names too long");
+    snprintf(ca, sizeof ca, "%.*s", (int)la, text_cols);
+    cb[0] = 0;
+    if (text_cols[la])
+        snprintf(cb, sizeof cb, "%s", text_cols + la + 1);
+    if (!ca[0] || strchr(cb, ','))
+        return idim_fail(err, IDIM_ERR_USAGE, "--text-cols takes one or two columns, not '%s'",
+                         text_cols);
+    if (train && snprintf(spec->train_path, sizeof spec->train_path, "%s", train) >=
+                     (int)sizeof spec->train_path)
+        return idim_fail(err, IDIM_ERR_USAGE, "--train: path too long");
+    if (dev && snprintf(spec->dev_path, sizeof spec->dev_path, "%s", dev) >=
+                   (int)sizeof spec->dev_path)
+        return idim_fail(err, IDIM_ERR_USAGE, "--dev: path too long");
+    if ((st = custom_columns(spec, fmt, first, ca, cb, label_col, err)))
+        return st;
+    if (regression) {
+        spec->n_labels = 1;
+        return IDIM_OK;
+    }
+    return custom_labels(spec, train, first, err);
 }
 
 /* ---------------------------------------------------------------- encoded, batches */
