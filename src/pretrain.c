@@ -694,6 +694,135 @@ static void scale(float *x, size_t n, float f)
         x[i] *= f;
 }
 
+/* Opens log.jsonl: on resume its bytes up to what the state recorded
+ * (R->path names it after this call). */
+static enum idim_status open_log(struct run *R, long step, struct idim_err *err)
+{
+    enum idim_status st = out_path(R, "log.jsonl", err);
+    if (st)
+        return st;
+    if (step == 0) {
+        R->log_bytes = 0;
+        return IDIM_OK;
+    }
+    size_t n = 0;
+    if ((st = fileio_read_all(R->path, &R->logbuf, &n, err)))
+        return st;
+    R->log_cap = n + 1;
+    if (n < (size_t)R->log_bytes)
+        return idim_fail(err, IDIM_ERR_FORMAT,
+                         "%s: %zu bytes, shorter than the %ld the state recorded: cannot resume",
+                         R->path, n, R->log_bytes);
+    return IDIM_OK;
+}
+
+/* One optimisation step at STEP (0-based): the batch of that step, its
+ * masks and dropout keyed by (seed, step), forward, backward, clipping,
+ * AdamW on encoder and head. *loss and *gn: the step's loss and gradient
+ * norm (before clipping); *lr_out: the learning rate used. */
+static enum idim_status mlm_train_step(struct run *R, long step, long warm, double *loss_out,
+                                       double *gn_out, double *lr_out, struct idim_err *err)
+{
+    const struct pretrain_opts *o = R->o;
+    int N = R->B * R->T;
+    const size_t P = R->m.n_params;
+    float *wte_g = R->m.grads + R->m.tensors[0].offset;
+    /* batch: global positions step*B .. step*B+B-1 over the epochs */
+    for (int i = 0; i < R->B; i++) {
+        uint64_t g = (uint64_t)step * (uint64_t)R->B + (uint64_t)i;
+        epoch_order(R, (long)(g / R->n_train));
+        fill_block(R, R->perm[g % R->n_train], R->ids + (size_t)i * R->T,
+                   R->mask + (size_t)i * R->T);
+    }
+    struct rng mr;
+    rng_init(&mr, rng_key(rng_key(o->seed, PT_MASK_STREAM), (uint64_t)step));
+    int M = pretrain_mask(R->ids, N, &R->sp, o->mask_prob, &mr, R->pos, R->labels, R->max_M);
+    rng_init(&R->m.drop_rng, rng_key(rng_key(o->seed, PT_DROP_STREAM), (uint64_t)step));
+    struct batch bt = {.B = R->B, .T = R->T, .ids = R->ids, .type_ids = R->type_ids,
+                       .mask = R->mask};
+    double loss = 0.0;
+    memset(R->m.grads, 0, P * sizeof(float));
+    memset(R->h.grads, 0, R->h.n_params * sizeof(float));
+    if (M > 0) {
+        model_forward(&R->m, &bt, 1);
+        mlm_forward(&R->h, model_hidden(&R->m), R->m.params + R->m.tensors[0].offset, R->pos,
+                    R->labels, M);
+        loss = R->h.loss;
+        if (!isfinite(loss))
+            return idim_fail(err, IDIM_ERR_DIVERGED,
+                             "pretrain: the loss became %g at step %ld (lr %g): try a lower --lr",
+                             loss, step + 1, o->lr);
+        mlm_backward(&R->h, N);
+        model_backward_hidden(&R->m, R->h.dhidden);
+        mlm_add_decoder_grad(&R->h, wte_g);
+    }
+    double gn = sqrt(sumsq(R->m.grads, R->n_enc) + sumsq(R->h.grads, R->h.n_params));
+    if (o->clip > 0 && gn > o->clip) {
+        float f = (float)(o->clip / (gn + 1e-6));
+        scale(R->m.grads, R->n_enc, f);
+        scale(R->h.grads, R->h.n_params, f);
+    }
+    double lr = o->lr * train_lr_factor(step, warm, o->steps);
+    train_adamw_step(R->m.params, R->m.grads, R->mom, R->vel, R->n_enc, lr, 0.9, 0.999, 1e-6,
+                     o->weight_decay, R->decay, step + 1);
+    train_adamw_step(R->h.params, R->h.grads, R->hmom, R->hvel, R->h.n_params, lr, 0.9, 0.999,
+                     1e-6, o->weight_decay, R->hdecay, step + 1);
+    *loss_out = loss;
+    *gn_out = gn;
+    *lr_out = lr;
+    return IDIM_OK;
+}
+
+/* After step STEP (1-based count done) at a log or checkpoint point: the
+ * log line, and at a checkpoint the held-out score, the checkpoint file
+ * and the state; then progress. T0/STEP0: when and where this process
+ * started, for tokens/s and the time left. */
+static enum idim_status log_step(struct run *R, long step, long step0, double t0, double lr,
+                                 double gn, struct pretrain_result *res, struct idim_err *err)
+{
+    const struct pretrain_opts *o = R->o;
+    int N = R->B * R->T;
+    enum idim_status st;
+    int ckpt = step % o->checkpoint_every == 0 || step == o->steps;
+    double el = now_s() - t0;
+    double tps = el > 0 ? (double)(step - step0) * N / el : 0.0;
+    struct pretrain_progress p = {.step = step, .steps = o->steps,
+                                  .loss = R->loss_sum / (double)R->loss_n, .lr = lr,
+                                  .tokens_per_s = tps,
+                                  .eta_s = step > step0 ? el / (double)(step - step0) *
+                                                              (double)(o->steps - step)
+                                                        : 0.0};
+    char line[512];
+    int k = snprintf(line, sizeof line,
+                     "{\"step\":%ld,\"tokens\":%.0f,\"lr\":%.9g,\"loss\":%.9g,"
+                     "\"grad_norm\":%.9g",
+                     step, (double)step * N, lr, p.loss, gn);
+    if (ckpt) {
+        heldout_score(R, &p.heldout_loss, &p.heldout_acc);
+        p.checkpoint = 1;
+        res->heldout_loss = p.heldout_loss;
+        res->heldout_acc = p.heldout_acc;
+        if ((st = write_checkpoint(R, step, err)))
+            return st;
+        snprintf(res->last_checkpoint, sizeof res->last_checkpoint, "%s", R->path);
+        k += snprintf(line + k, sizeof line - (size_t)k,
+                      ",\"heldout_loss\":%.9g,\"heldout_acc\":%.9g,\"checkpoint\":"
+                      "\"step-%07ld.bin\"",
+                      p.heldout_loss, p.heldout_acc, step);
+    }
+    snprintf(line + k, sizeof line - (size_t)k, "}\n");
+    R->loss_sum = 0.0;
+    R->loss_n = 0;
+    if ((st = log_line(R, line, err)))
+        return st;
+    if (ckpt && (st = save_state(R, step, err)))
+        return st;
+    res->tokens_per_s = tps;
+    if (o->progress)
+        o->progress(&p, o->user);
+    return IDIM_OK;
+}
+
 enum idim_status pretrain_run(const struct pretrain_opts *o, struct pretrain_result *res,
                               struct idim_err *err)
 {
@@ -718,23 +847,8 @@ enum idim_status pretrain_run(const struct pretrain_opts *o, struct pretrain_res
     if ((st = load_state(&R, &step, err)))
         goto done;
     res->resumed_from = step;
-    /* the log: truncated to what the state had written */
-    if ((st = out_path(&R, "log.jsonl", err)))
+    if ((st = open_log(&R, step, err)))
         goto done;
-    if (step > 0) {
-        size_t n = 0;
-        if ((st = fileio_read_all(R.path, &R.logbuf, &n, err)))
-            goto done;
-        R.log_cap = n + 1;
-        if (n < (size_t)R.log_bytes) {
-            st = idim_fail(err, IDIM_ERR_FORMAT,
-                           "%s: %zu bytes, shorter than the %ld the state recorded: cannot resume",
-                           R.path, n, R.log_bytes);
-            goto done;
-        }
-    } else {
-        R.log_bytes = 0;
-    }
     long warm = o->warmup >= 0 ? o->warmup : (long)(0.06 * (double)o->steps);
     if (step == 0) {
         char line[512];
@@ -755,9 +869,6 @@ enum idim_status pretrain_run(const struct pretrain_opts *o, struct pretrain_res
     }
     double t0 = now_s();
     long step0 = step;
-    int N = R.B * R.T;
-    const size_t P = R.m.n_params;
-    float *wte_g = R.m.grads + R.m.tensors[0].offset;
     while (step < o->steps) {
         if (idim_interrupted) {
             if ((st = save_state(&R, step, err)))
@@ -768,90 +879,15 @@ enum idim_status pretrain_run(const struct pretrain_opts *o, struct pretrain_res
                            step, o->out_dir);
             goto done;
         }
-        /* batch: global positions step*B .. step*B+B-1 over the epochs */
-        for (int i = 0; i < R.B; i++) {
-            uint64_t g = (uint64_t)step * (uint64_t)R.B + (uint64_t)i;
-            epoch_order(&R, (long)(g / R.n_train));
-            fill_block(&R, R.perm[g % R.n_train], R.ids + (size_t)i * R.T,
-                       R.mask + (size_t)i * R.T);
-        }
-        struct rng mr;
-        rng_init(&mr, rng_key(rng_key(o->seed, PT_MASK_STREAM), (uint64_t)step));
-        int M = pretrain_mask(R.ids, N, &R.sp, o->mask_prob, &mr, R.pos, R.labels, R.max_M);
-        rng_init(&R.m.drop_rng, rng_key(rng_key(o->seed, PT_DROP_STREAM), (uint64_t)step));
-        struct batch bt = {.B = R.B, .T = R.T, .ids = R.ids, .type_ids = R.type_ids,
-                           .mask = R.mask};
-        double loss = 0.0;
-        memset(R.m.grads, 0, P * sizeof(float));
-        memset(R.h.grads, 0, R.h.n_params * sizeof(float));
-        if (M > 0) {
-            model_forward(&R.m, &bt, 1);
-            mlm_forward(&R.h, model_hidden(&R.m), R.m.params + R.m.tensors[0].offset, R.pos,
-                        R.labels, M);
-            loss = R.h.loss;
-            if (!isfinite(loss)) {
-                st = idim_fail(err, IDIM_ERR_DIVERGED,
-                               "pretrain: the loss became %g at step %ld (lr %g): try a lower --lr",
-                               loss, step + 1, o->lr);
-                goto done;
-            }
-            mlm_backward(&R.h, N);
-            model_backward_hidden(&R.m, R.h.dhidden);
-            mlm_add_decoder_grad(&R.h, wte_g);
-        }
-        double gn = sqrt(sumsq(R.m.grads, R.n_enc) + sumsq(R.h.grads, R.h.n_params));
-        if (o->clip > 0 && gn > o->clip) {
-            float f = (float)(o->clip / (gn + 1e-6));
-            scale(R.m.grads, R.n_enc, f);
-            scale(R.h.grads, R.h.n_params, f);
-        }
-        double lr = o->lr * train_lr_factor(step, warm, o->steps);
-        train_adamw_step(R.m.params, R.m.grads, R.mom, R.vel, R.n_enc, lr, 0.9, 0.999, 1e-6,
-                         o->weight_decay, R.decay, step + 1);
-        train_adamw_step(R.h.params, R.h.grads, R.hmom, R.hvel, R.h.n_params, lr, 0.9, 0.999,
-                         1e-6, o->weight_decay, R.hdecay, step + 1);
+        double loss = 0, gn = 0, lr = 0;
+        if ((st = mlm_train_step(&R, step, warm, &loss, &gn, &lr, err)))
+            goto done;
         step++;
         R.loss_sum += loss;
         R.loss_n++;
-        int ckpt = step % o->checkpoint_every == 0 || step == o->steps;
-        if (step % o->log_every == 0 || ckpt) {
-            double el = now_s() - t0;
-            double tps = el > 0 ? (double)(step - step0) * N / el : 0.0;
-            struct pretrain_progress p = {.step = step, .steps = o->steps,
-                                          .loss = R.loss_sum / (double)R.loss_n, .lr = lr,
-                                          .tokens_per_s = tps,
-                                          .eta_s = step > step0 ? el / (double)(step - step0) *
-                                                                      (double)(o->steps - step)
-                                                                : 0.0};
-            char line[512];
-            int k = snprintf(line, sizeof line,
-                             "{\"step\":%ld,\"tokens\":%.0f,\"lr\":%.9g,\"loss\":%.9g,"
-                             "\"grad_norm\":%.9g",
-                             step, (double)step * N, lr, p.loss, gn);
-            if (ckpt) {
-                heldout_score(&R, &p.heldout_loss, &p.heldout_acc);
-                p.checkpoint = 1;
-                res->heldout_loss = p.heldout_loss;
-                res->heldout_acc = p.heldout_acc;
-                if ((st = write_checkpoint(&R, step, err)))
-                    goto done;
-                snprintf(res->last_checkpoint, sizeof res->last_checkpoint, "%s", R.path);
-                k += snprintf(line + k, sizeof line - (size_t)k,
-                              ",\"heldout_loss\":%.9g,\"heldout_acc\":%.9g,\"checkpoint\":"
-                              "\"step-%07ld.bin\"",
-                              p.heldout_loss, p.heldout_acc, step);
-            }
-            snprintf(line + k, sizeof line - (size_t)k, "}\n");
-            R.loss_sum = 0.0;
-            R.loss_n = 0;
-            if ((st = log_line(&R, line, err)))
-                goto done;
-            if (ckpt && (st = save_state(&R, step, err)))
-                goto done;
-            res->tokens_per_s = tps;
-            if (o->progress)
-                o->progress(&p, o->user);
-        }
+        if ((step % o->log_every == 0 || step % o->checkpoint_every == 0 || step == o->steps) &&
+            (st = log_step(&R, step, step0, t0, lr, gn, res, err)))
+            goto done;
     }
     res->step = step;
 done:
