@@ -50,6 +50,13 @@ void fastfood_free(struct fastfood *ff);
 enum idim_status fastfood_new_tensor(struct fastfood **out, size_t n_t, size_t t, size_t d,
                                      uint64_t proj_seed, int threads, struct idim_err *err);
 
+/* Forward and adjoint poll *stop (NULL: never) between transforms and
+ * their tasks; once it is raised they return early with y / xgrad
+ * incomplete, and the caller must drop the result (Ctrl-C). Table building
+ * in fastfood_new polls idim_interrupted and then returns
+ * IDIM_ERR_INTERRUPTED. */
+void fastfood_set_stop(struct fastfood *ff, const volatile int *stop);
+
 /* y[off_t + i] = (P_t x)_i for every tensor t: y is the D-vector of
  * projected updates (not added to anything). x: [d], y: [D]. */
 void fastfood_forward(struct fastfood *ff, const float *x, float *y);

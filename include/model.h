@@ -45,6 +45,11 @@ struct model {
     float loss;                  /* mean loss of the last forward */
     double loss_f64;             /* the same before rounding to float (finite differences) */
     void *priv;                  /* activations and scratch (owned) */
+    const volatile int *stop;    /* NULL (model_init), or a flag polled between the passes'
+                                    steps (layers, products): once *stop is set, model_forward
+                                    returns NAN and model_backward returns early, leaving
+                                    logits and grads incomplete; the caller checks *stop and
+                                    drops the step (Ctrl-C within a second on large models) */
 };
 
 /* Allocates a model for cfg with an n_labels head and batches up to

@@ -63,6 +63,12 @@ void projection_forward(struct projection *p, const float *x, float *y);
  * the global scope w must be NULL (the caller weights g first). */
 void projection_adjoint(struct projection *p, const float *g, const float *w, float *xgrad);
 
+/* Forward and adjoint poll *stop (NULL, the default: never) and return
+ * early, the output incomplete, once it is raised: the caller drops the
+ * result (Ctrl-C within a second on large models). Building the tables in
+ * projection_new polls idim_interrupted and returns IDIM_ERR_INTERRUPTED. */
+void projection_set_stop(struct projection *p, const volatile int *stop);
+
 /* How P is normalised. PROJ_NORM_COLUMNS (the default, Li et al.; what
  * docs/PROJECTION.md defines): every column of every transform P_k has unit
  * norm (on average for Fastfood). PROJ_NORM_ROWS: transform k is scaled by

@@ -388,6 +388,7 @@ struct pool {
     void *ctx;
     size_t ntasks;
     atomic_size_t next;      /* next task to take */
+    const volatile int *stop; /* when set and raised, tasks not yet taken are skipped */
 };
 
 struct worker_arg {
@@ -401,7 +402,7 @@ static void run_tasks(struct pool *p, int tid)
 {
     for (;;) {
         size_t k = atomic_fetch_add(&p->next, 1);
-        if (k >= p->ntasks)
+        if (k >= p->ntasks || (p->stop && *p->stop))
             break;
         p->fn(p->ctx, k, tid);
     }
@@ -438,7 +439,7 @@ static void *worker_main(void *arg)
 static void pool_run(struct pool *p, size_t ntasks, task_fn fn, void *ctx, int parallel)
 {
     if (!parallel || p->started == 0 || ntasks < 2) {
-        for (size_t k = 0; k < ntasks; k++)
+        for (size_t k = 0; k < ntasks && !(p->stop && *p->stop); k++)
             fn(ctx, k, 0);
         return;
     }
@@ -525,15 +526,21 @@ static void *alloc_big(size_t bytes)
  *   Pi: identity, then for i = LL-1 down to 1: j = rng_below(i + 1),
  *       swap(Pi[i], Pi[j])  (Durstenfeld's Fisher-Yates: uniform);
  *   G_i, i = 0..LL-1:  (float) rng_normal().
- * B is kept for i < nB, Pi in perm (full), G in G. */
-static void gen_tables(uint64_t key, size_t LL, int8_t *B, size_t nB, uint32_t *perm, float *G)
+ * B is kept for i < nB, Pi in perm (full), G in G. Returns early, the
+ * tables incomplete, once stop (may be NULL) is raised. */
+static void gen_tables(uint64_t key, size_t LL, int8_t *B, size_t nB, uint32_t *perm, float *G,
+                       const volatile int *stop)
 {
     struct rng r;
     rng_init(&r, key);
+    /* Ctrl-C: every loop polls stop each 2^20 entries and returns; ff_create
+     * then drops the half-made tables */
     for (size_t i = 0; i < LL; i++) {
         uint64_t v = rng_next(&r);
         if (i < nB)
             B[i] = (v >> 63) ? -1 : 1;
+        if ((i & 0xfffff) == 0xfffff && stop && *stop)
+            return;
     }
     for (size_t i = 0; i < LL; i++)
         perm[i] = (uint32_t)i;
@@ -541,7 +548,7 @@ static void gen_tables(uint64_t key, size_t LL, int8_t *B, size_t nB, uint32_t *
      * not depend on the array, so this is the same sequence of swaps. */
     enum { AHEAD = 32 };
     uint32_t js[AHEAD];
-    size_t i = LL - 1;
+    size_t i = LL - 1, polls = 0;
     while (i >= 1) {
         size_t k = i < AHEAD ? i : AHEAD;
         for (size_t q = 0; q < k; q++) {
@@ -555,9 +562,14 @@ static void gen_tables(uint64_t key, size_t LL, int8_t *B, size_t nB, uint32_t *
             perm[b] = t;
         }
         i -= k;
+        if ((++polls & 0x7fff) == 0 && stop && *stop) /* every 2^20 swaps */
+            return;
     }
-    for (size_t q = 0; q < LL; q++)
+    for (size_t q = 0; q < LL; q++) {
         G[q] = (float)rng_normal(&r);
+        if ((q & 0xfffff) == 0xfffff && stop && *stop)
+            return;
+    }
 }
 
 struct gen_ctx {
@@ -569,17 +581,22 @@ struct gen_ctx {
 
 static void gen_one(struct fastfood *ff, struct xform *X, uint32_t *perm)
 {
-    gen_tables(X->key, X->LL, X->B, ff->d, perm, X->G);
+    gen_tables(X->key, X->LL, X->B, ff->d, perm, X->G, &idim_interrupted);
     size_t mask = X->M - 1;
-    if (X->pi16)
-        for (size_t i = 0; i < X->LL; i++)
-            X->pi16[i] = (uint16_t)(perm[i] & mask);
-    else
-        for (size_t i = 0; i < X->LL; i++)
-            X->pi32[i] = (uint32_t)(perm[i] & mask);
     double s = 0.0;
-    for (size_t i = 0; i < X->LL; i++)
-        s += (double)X->G[i] * (double)X->G[i];
+    /* by pieces of 2^20 entries, polling Ctrl-C (the first touch of the
+     * tables' pages is slow on a busy machine) */
+    for (size_t i0 = 0; i0 < X->LL && !idim_interrupted; i0 += (size_t)1 << 20) {
+        size_t i1 = X->LL - i0 < ((size_t)1 << 20) ? X->LL : i0 + ((size_t)1 << 20);
+        if (X->pi16)
+            for (size_t i = i0; i < i1; i++)
+                X->pi16[i] = (uint16_t)(perm[i] & mask);
+        else
+            for (size_t i = i0; i < i1; i++)
+                X->pi32[i] = (uint32_t)(perm[i] & mask);
+        for (size_t i = i0; i < i1; i++)
+            s += (double)X->G[i] * (double)X->G[i];
+    }
     X->scale = 1.0 / sqrt((double)X->n * s);
 }
 
@@ -589,7 +606,7 @@ static void gen_task(void *vctx, size_t task, int tid)
     struct gen_ctx *c = vctx;
     for (;;) {
         size_t k = atomic_fetch_add(&c->next, 1);
-        if (k >= c->ff->nx)
+        if (k >= c->ff->nx || idim_interrupted)
             break;
         gen_one(c->ff, &c->ff->x[c->order[k]], c->perm[tid]);
     }
@@ -851,6 +868,11 @@ static enum idim_status ff_create(struct fastfood **out, const size_t *n, size_t
         fail = ff_start_pool(ff, threads);
     if (!fail)
         fail = ff_draw_tables(ff);
+    if (!fail && idim_interrupted) { /* the draw stopped part-way */
+        fastfood_free(ff);
+        return idim_fail(err, IDIM_ERR_INTERRUPTED,
+                         "interrupted while building the Fastfood tables (d = %zu)", d);
+    }
     if (!fail) {
         *out = ff;
         return IDIM_OK;
@@ -1074,9 +1096,14 @@ static void xform_forward(struct fastfood *ff, const struct xform *X, const floa
         pool_run(&ff->pool, X->g.n_tiles, fwd_pass2, &c, par);
 }
 
+void fastfood_set_stop(struct fastfood *ff, const volatile int *stop)
+{
+    ff->pool.stop = stop;
+}
+
 void fastfood_forward(struct fastfood *ff, const float *x, float *y)
 {
-    for (size_t k = 0; k < ff->nx; k++) {
+    for (size_t k = 0; k < ff->nx && !(ff->pool.stop && *ff->pool.stop); k++) {
         const struct xform *X = &ff->x[k];
         xform_forward(ff, X, x, y + X->off, 0, X->n);
     }
@@ -1275,7 +1302,7 @@ void fastfood_adjoint(struct fastfood *ff, const float *g, const float *w, float
 {
     double *acc = ff->xacc;
     memset(acc, 0, ff->d * sizeof(double));
-    for (size_t k = 0; k < ff->nx; k++) {
+    for (size_t k = 0; k < ff->nx && !(ff->pool.stop && *ff->pool.stop); k++) {
         const struct xform *X = &ff->x[k];
         double coef = X->scale;
         if (ff->scope == FF_SCOPE_TENSOR && w)
@@ -1307,7 +1334,7 @@ void fastfood_get_tables(struct fastfood *ff, size_t k, struct fastfood_tables *
     float *G = ff->tab_mem;
     uint32_t *Pi = (uint32_t *)(G + X->LL);
     int8_t *B = (int8_t *)(Pi + X->LL);
-    gen_tables(X->key, X->LL, B, X->LL, Pi, G);
+    gen_tables(X->key, X->LL, B, X->LL, Pi, G, NULL);
     out->n = X->n;
     out->LL = X->LL;
     out->B = B;

@@ -22,6 +22,9 @@
 
 #include "ops.h"
 
+/* m->stop set and raised (model.h): the pass stops at its next check. */
+#define STOPPED(m) ((m)->stop && *(m)->stop)
+
 /* Created tensor t draws from rng_key(seed, ARCH_CREATED_KEY + t) (arch.h). */
 
 /* Pointers to one layer's parameters (into params or grads). */
@@ -373,7 +376,17 @@ enum idim_status model_load(struct model *m, const struct wfile *w, uint64_t see
         const struct arch_tensor *ten = &m->tensors[t];
         float *dst = m->params + ten->offset;
         if (src[t]) {
-            memcpy(dst, src[t]->data, ten->n_elem * sizeof(float));
+            /* in pieces of 16 MiB: from a cold file this is disk-bound, and
+             * Ctrl-C must act within a second */
+            for (size_t i = 0, piece = (size_t)4 << 20; i < ten->n_elem; i += piece) {
+                if (idim_interrupted) {
+                    st = idim_fail(err, IDIM_ERR_INTERRUPTED, "%s: interrupted while loading",
+                                   path);
+                    goto done;
+                }
+                size_t k = ten->n_elem - i < piece ? ten->n_elem - i : piece;
+                memcpy(dst + i, src[t]->data + i, k * sizeof(float));
+            }
             m->theta0[t] = src[t]->data;
             m->tensor_created[t] = 0;
         } else {
@@ -496,6 +509,8 @@ static void layer_forward(struct model *m, struct acts *a, int l, const float *i
     linear_forward(la->q, inp, w->qw, w->qb, N, C, C);
     linear_forward(la->k, inp, w->kw, w->kb, N, C, C);
     linear_forward(la->v, inp, w->vw, w->vb, N, C, C);
+    if (STOPPED(m))
+        return;
     size_t NC = (size_t)N * C;
     const uint8_t *pm = NULL, *m1 = NULL, *m2 = NULL;
     if (train) {
@@ -509,6 +524,8 @@ static void layer_forward(struct model *m, struct acts *a, int l, const float *i
     linear_forward(a->d_a, la->ctx, w->ow, w->ob, N, C, C);
     residual_layernorm_forward(la->h1, la->xhat1, la->rstd1, inp, a->d_a, m1, keep_scale,
                                w->ln1w, w->ln1b, eps, N, C);
+    if (STOPPED(m))
+        return;
     linear_forward(la->f, la->h1, w->iw, NULL, N, C, F);
     bias_gelu_forward(la->g, la->f, w->ib, N, F);
     linear_forward(a->d_a, la->g, w->o2w, w->o2b, N, F, C);
@@ -614,6 +631,8 @@ float model_forward(struct model *m, const struct batch *b, int train)
     const float *h = a->x0;
     for (int l = 0; l < m->cfg.n_layers; l++) {
         layer_forward(m, a, l, h, b->mask, B, T, train, keep_scale);
+        if (STOPPED(m))
+            return m->loss = NAN;
         h = a->layer[l].out;
     }
     head_forward(m, a, h, B, T, train, keep_scale);
@@ -661,13 +680,19 @@ static void layer_backward(struct model *m, struct acts *a, int l, float *dinp,
                                 la->rstd2, tr ? la->m2 : NULL, keep_scale, w->ln2w, N, C);
     linear_backward(a->d_f, dw->o2w, dw->o2b, a->d_tmp, la->g, w->o2w, N, F, C, 0.0f);
     gelu_backward(a->d_f, dw->ib, la->f, la->g, N, F);
+    if (STOPPED(m))
+        return;
     linear_backward(a->d_h1, dw->iw, NULL, a->d_f, la->h1, w->iw, N, C, F, 1.0f);
+    if (STOPPED(m))
+        return;
     /* h1 = LN1(inp + drop(ctx Wo^T + bo)) */
     residual_layernorm_backward(dinp, a->d_tmp, dw->ln1w, dw->ln1b, a->d_h1, la->xhat1,
                                 la->rstd1, tr ? la->m1 : NULL, keep_scale, w->ln1w, N, C);
     linear_backward(a->d_ctx, dw->ow, dw->ob, a->d_tmp, la->ctx, w->ow, N, C, C, 0.0f);
     attention_backward(a->d_q, a->d_k, a->d_v, a->att_scratch, a->d_ctx, la->q, la->k, la->v,
                        la->probs, tr ? la->pdrop : NULL, a->b->mask, B, T, C, NH);
+    if (STOPPED(m))
+        return;
     linear_backward(dinp, dw->qw, dw->qb, a->d_q, la->inp, w->qw, N, C, C, 1.0f);
     linear_backward(dinp, dw->kw, dw->kb, a->d_k, la->inp, w->kw, N, C, C, 1.0f);
     linear_backward(dinp, dw->vw, dw->vb, a->d_v, la->inp, w->vw, N, C, C, 1.0f);
@@ -694,6 +719,8 @@ static void encoder_backward(struct model *m, struct acts *a, float keep_scale)
     float *dout = a->d_a, *dinp = a->d_b;
     for (int l = m->cfg.n_layers - 1; l >= 0; l--) {
         layer_backward(m, a, l, dinp, dout, B, T, keep_scale);
+        if (STOPPED(m))
+            return;
         float *t = dout;
         dout = dinp;
         dinp = t;

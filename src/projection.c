@@ -41,7 +41,10 @@ struct projection {
     float *c;             /* [nk] per-transform scale (projection_set_norm) */
     float *wc;            /* [nk] scratch: w_k c_k */
     int scaled;           /* some c_k != 1 */
+    const volatile int *stop; /* projection_set_stop */
 };
+
+#define STOPPED(p) ((p)->stop && *(p)->stop)
 
 const char *proj_kind_name(enum proj_kind k)
 {
@@ -123,6 +126,9 @@ static enum idim_status dense_init(struct projection *p, const size_t *n, struct
     for (size_t k = 0; k < p->nk; k++) {
         memset(p->acc, 0, d * sizeof *p->acc);
         for (size_t r0 = 0, nr; r0 < p->rows[k]; r0 += nr) {
+            if (idim_interrupted)
+                return idim_fail(err, IDIM_ERR_INTERRUPTED,
+                                 "interrupted while building the dense projection");
             nr = dense_block(p, k, r0);
             for (size_t r = 0; r < nr; r++) {
                 const float *row = p->blk + r * d;
@@ -263,7 +269,7 @@ static void forward_unscaled(struct projection *p, const float *x, float *y)
             const float *s = p->colscale + k * d;
             for (size_t j = 0; j < d; j++)
                 p->xs[j] = s[j] * x[j];
-            for (size_t r0 = 0, nr; r0 < p->rows[k]; r0 += nr) {
+            for (size_t r0 = 0, nr; r0 < p->rows[k] && !STOPPED(p); r0 += nr) {
                 nr = dense_block(p, k, r0);
                 cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)nr, (int)d, 1.0f, p->blk, (int)d,
                             p->xs, 1, 0.0f, y + p->off[k] + r0, 1);
@@ -295,7 +301,7 @@ void projection_adjoint(struct projection *p, const float *g, const float *w, fl
         memset(p->acc, 0, d * sizeof *p->acc);
         for (size_t k = 0; k < p->nk; k++) {
             memset(p->xs, 0, d * sizeof *p->xs);
-            for (size_t r0 = 0, nr; r0 < p->rows[k]; r0 += nr) {
+            for (size_t r0 = 0, nr; r0 < p->rows[k] && !STOPPED(p); r0 += nr) {
                 nr = dense_block(p, k, r0);
                 cblas_sgemv(CblasRowMajor, CblasTrans, (int)nr, (int)d, 1.0f, p->blk, (int)d,
                             g + p->off[k] + r0, 1, 1.0f, p->xs, 1);
@@ -312,6 +318,13 @@ void projection_adjoint(struct projection *p, const float *g, const float *w, fl
     if (p->scaled && p->nk == 1)
         for (size_t j = 0; j < d; j++)
             xgrad[j] *= p->c[0];
+}
+
+void projection_set_stop(struct projection *p, const volatile int *stop)
+{
+    p->stop = stop;
+    if (p->ff)
+        fastfood_set_stop(p->ff, stop);
 }
 
 size_t projection_n_transforms(const struct projection *p)

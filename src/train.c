@@ -404,9 +404,10 @@ static void proj_adam_step(struct run *R, const struct train_opts *o, double lr,
 }
 
 /* One optimizer step on the n examples at idx: forward, backward, clip,
- * update. *step counts steps taken (incremented here). Returns 0, or 1
+ * update. *step counts steps taken (incremented here). Returns 0, 1
  * when the loss or the gradient norm is not finite (res->diverged set,
- * nothing updated). */
+ * nothing updated), or 2 when Ctrl-C stopped the forward or backward part-way
+ * (nothing updated). */
 static int train_step(struct run *R, struct train_data *td, const struct train_opts *o,
                       const struct plan *p, const size_t *idx, int n, int ep, long *step,
                       float *loss_out, struct train_result *res)
@@ -425,6 +426,8 @@ static int train_step(struct run *R, struct train_data *td, const struct train_o
         if (isfinite(loss))
             model_backward(m);
     }
+    if (idim_interrupted)
+        return 2;
     double gn = isfinite(loss) ? l2_norm(g, p->n_opt) : NAN;
     if (!isfinite(loss) || !isfinite(gn)) {
         res->diverged = 1;
@@ -534,6 +537,8 @@ static enum train_outcome eval_point(struct run *R, struct train_data *td,
         subspace_apply(&R->s);
     train_evaluate(R, td, p->n_dev, p->B, &met);
     res->eval_seconds += train_now_s() - t0;
+    if (idim_interrupted) /* stopped part-way: not a score; the caller stops */
+        return TRAIN_COMPLETED;
     if (res->n_evals < TRAIN_MAX_EVALS) {
         res->eval_step[res->n_evals] = step;
         res->eval_metric[res->n_evals] = met.primary;
@@ -800,6 +805,11 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
     st = run_alloc(&R, td, o, &p, threads, res, err);
     if (st)
         goto done;
+    /* Ctrl-C stops a step or an evaluation part-way (within a second on a
+     * base-size model); the loop below then drops it */
+    R.m.stop = &idim_interrupted;
+    if (o->mode != TRAIN_FULL)
+        projection_set_stop(R.s.proj, &idim_interrupted);
 
     struct rng shuf;
     rng_init(&shuf, rng_key(o->seed, STREAM_SHUFFLE));
@@ -874,7 +884,13 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
             }
             int n = (int)(p.n_train - i0 < (size_t)p.B ? p.n_train - i0 : (size_t)p.B);
             float loss;
-            if (train_step(&R, td, o, &p, R.idx + i0, n, ep, &step, &loss, res)) {
+            int rs = train_step(&R, td, o, &p, R.idx + i0, n, ep, &step, &loss, res);
+            if (rs == 2) {
+                st = idim_fail(err, IDIM_ERR_INTERRUPTED, "interrupted at epoch %d step %ld", ep,
+                               step + 1);
+                goto done;
+            }
+            if (rs) {
                 res->outcome = TRAIN_DIVERGED;
                 goto finish;
             }
@@ -907,6 +923,11 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
     }
 finish:
     res->steps = step;
+    if (idim_interrupted) { /* e.g. during the last evaluation, which then did not count */
+        st = idim_fail(err, IDIM_ERR_INTERRUPTED, "interrupted at epoch %d step %ld",
+                       res->n_epochs, step);
+        goto done;
+    }
     st = run_save(&R, td, o, &p, res, err);
 done:
     res->seconds = train_now_s() - t_start;

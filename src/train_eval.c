@@ -6,6 +6,7 @@
 #include "train_internal.h"
 #include "theta.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -85,6 +86,11 @@ void train_evaluate(struct run *r, struct train_data *td, size_t n_dev, int B,
         int n = (int)(n_dev - i0 < (size_t)B ? n_dev - i0 : (size_t)B);
         batch_fill(&r->b, &td->dev, r->eval_idx + i0, n, td->cfg.pad_id);
         model_forward(m, &r->b, 0);
+        if (m->stop && *m->stop) { /* Ctrl-C: no score; the caller checks the flag */
+            memset(met, 0, sizeof *met);
+            met->primary = met->majority_primary = NAN;
+            return;
+        }
         for (int i = 0; i < n; i++) {
             const float *lg = m->logits + (size_t)i * (size_t)NL;
             if (NL == 1) {
@@ -145,6 +151,8 @@ enum idim_status train_eval_theta(struct train_data *td, const struct theta_file
                             tf->proj_seed, tf->grad_compat, threads, err);
     if (st)
         goto done;
+    R.m.stop = &idim_interrupted;
+    projection_set_stop(R.s.proj, &idim_interrupted);
     memcpy(R.s.theta, tf->theta, tf->d * sizeof(float));
     subspace_apply(&R.s);
     st = batch_alloc(&R.b, B, train_model_T(td), err);
@@ -159,6 +167,8 @@ enum idim_status train_eval_theta(struct train_data *td, const struct theta_file
         goto done;
     }
     train_evaluate(&R, td, n_dev, B, out);
+    if (idim_interrupted)
+        st = idim_fail(err, IDIM_ERR_INTERRUPTED, "interrupted while scoring the dev split");
 done:
     train_scratch_free(&R);
     return st;

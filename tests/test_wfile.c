@@ -205,6 +205,28 @@ static void test_xxh64_vectors(void **state)
     assert_true(wfile_xxh64(s, strlen(s), 0) == 0xFBCEA83C8A378BF1ull);
 }
 
+/* Ctrl-C while the checksum is verified: IDIM_ERR_INTERRUPTED, nothing
+ * kept open (issue 12: a long checksum answers Ctrl-C within a second). */
+static void test_open_interrupted(void **state)
+{
+    (void)state;
+    struct arch_config c = tiny_cfg();
+    float *block = NULL;
+    struct idim_err err = {{0}};
+    const char *p = tpath("intr.bin");
+    assert_int_equal(write_tiny(p, &c, 1, &block, &err), IDIM_OK);
+    struct wfile w;
+    idim_interrupted = 1;
+    assert_int_equal(wfile_open(&w, p, &err), IDIM_ERR_INTERRUPTED);
+    idim_interrupted = 0;
+    printf("  expected error: %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "interrupted"));
+    assert_int_equal(wfile_open(&w, p, &err), IDIM_OK);
+    wfile_free(&w);
+    free(block);
+    unlink(p);
+}
+
 static void test_round_trip(void **state)
 {
     (void)state;
@@ -1125,6 +1147,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_xxh64_vectors),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_open_interrupted),
         cmocka_unit_test(test_no_tokenizer),
         cmocka_unit_test(test_missing_file),
         cmocka_unit_test(test_not_a_model_file),
