@@ -56,6 +56,11 @@ enum idim_status idim_fail(struct idim_err *err, enum idim_status st,
  * returns the length written. */
 size_t idim_escape(char *dst, size_t cap, const char *src, size_t n);
 
+/* s escaped as idim_escape does, for messages printed directly (warnings,
+ * notes, "wrote PATH"): returns one of 8 per-thread buffers of 1 KiB in turn,
+ * so up to 8 may appear in one printf. NULL gives "(null)". */
+const char *idim_esc(const char *s);
+
 /* Maps a status to the process exit code above. */
 int idim_exit_code(enum idim_status st);
 

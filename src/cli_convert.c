@@ -40,14 +40,16 @@ enum idim_status cli_convert(int argc, char **argv, struct idim_err *err)
         return st;
     struct convert_report rep;
     if (cli_stderr_is_tty())
-        fprintf(stderr, "convert: reading %s\n", dir);
+        fprintf(stderr, "convert: reading %s\n", idim_esc(dir));
     st = convert_hf(dir, out, &rep, err);
     if (st) {
         convert_report_free(&rep);
         return st;
     }
     const struct arch_config *c = &rep.cfg;
-    printf("wrote %s from %s (model_type %s, %d safetensors file%s)\n", out, dir, rep.model_type,
+    /* names and types below come from the folder's files: escaped */
+    printf("wrote %s from %s (model_type %s, %d safetensors file%s)\n", idim_esc(out),
+           idim_esc(dir), idim_esc(rep.model_type),
            rep.n_shards, rep.n_shards == 1 ? "" : "s");
     printf("architecture: %s, %d layers, hidden %d, %d heads, ffn %d, vocab %d, max positions %d\n",
            arch_family_name(c->family), c->n_layers, c->hidden, c->n_heads, c->ffn, c->vocab_size,
@@ -60,13 +62,13 @@ enum idim_status cli_convert(int argc, char **argv, struct idim_err *err)
         printf("none\n");
     if (verbose)
         for (size_t i = 0; i < rep.n_kept; i++)
-            printf("  kept    %-60s <- %s (%s)\n", rep.kept[i].dst, rep.kept[i].src,
-                   rep.kept[i].dtype);
+            printf("  kept    %-60s <- %s (%s)\n", rep.kept[i].dst, idim_esc(rep.kept[i].src),
+                   idim_esc(rep.kept[i].dtype));
     for (size_t i = 0; i < rep.n_dropped; i++)
-        printf("  dropped %s (%s): %s\n", rep.dropped[i].src, rep.dropped[i].dtype,
-               rep.dropped[i].reason);
+        printf("  dropped %s (%s): %s\n", idim_esc(rep.dropped[i].src),
+               idim_esc(rep.dropped[i].dtype), idim_esc(rep.dropped[i].reason));
     if (rep.note[0])
-        printf("note: %s\n", rep.note);
+        printf("note: %s\n", idim_esc(rep.note));
     convert_report_free(&rep);
     return IDIM_OK;
 }

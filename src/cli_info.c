@@ -126,7 +126,7 @@ static void print_text(const struct wfile *w, const struct groups *g, const int 
 {
     const struct arch_config *c = &w->cfg;
     char b[64];
-    printf("file:          %s (%s bytes)\n", w->path, commas(w->file_bytes, b, sizeof b));
+    printf("file:          %s (%s bytes)\n", idim_esc(w->path), commas(w->file_bytes, b, sizeof b));
     printf("format:        idim weights %u.%u\n", w->version_major, w->version_minor);
     printf("integrity:     checksum %s verified (XXH64)\n", w->checksum_hex);
     printf("architecture:  %s, %d layers, hidden %d, %d heads, ffn %d, activation gelu\n",
@@ -154,9 +154,11 @@ static void print_text(const struct wfile *w, const struct groups *g, const int 
             int32_t id = special_id(t, i);
             if (id < 0)
                 printf(" %s=none", special_names[i]);
-            else
-                printf(" %s=%d '%.*s'", special_names[i], id, (int)t->vocab[id].len,
-                       t->vocab[id].s);
+            else {
+                char tok[128]; /* the vocabulary's bytes, escaped */
+                idim_escape(tok, sizeof tok, t->vocab[id].s, t->vocab[id].len);
+                printf(" %s=%d '%s'", special_names[i], id, tok);
+            }
         }
         printf("\n");
     } else {
@@ -185,7 +187,7 @@ static void print_text(const struct wfile *w, const struct groups *g, const int 
             k += (size_t)snprintf(shp + k, sizeof shp - k, "%s%" PRId64, d ? ", " : "",
                                   t->shape[d]);
         snprintf(shp + k, sizeof shp - k, "]");
-        printf("  %-60s f32 %-14s %s\n", t->name, shp, group_name(tgroup[i]));
+        printf("  %-60s f32 %-14s %s\n", idim_esc(t->name), shp, group_name(tgroup[i]));
     }
 }
 

@@ -185,13 +185,13 @@ enum idim_status cli_init(int argc, char **argv, struct idim_err *err)
         src[t] = wfile_src_from_arch(&tab[t], block + tab[t].offset);
     }
     if (tty)
-        fprintf(stderr, "init: writing %s\n", out);
+        fprintf(stderr, "init: writing %s\n", idim_esc(out));
     st = wfile_write(out, &c, vocab ? &tok : NULL, src, nt, err);
     if (st)
         goto done;
     printf("wrote %s: %s, %d layers, hidden %d, %d heads, ffn %d, vocab %d, max positions %d, "
            "%zu parameters, seed %llu, tokenizer %s\n",
-           out, arch_family_name(c.family), c.n_layers, c.hidden, c.n_heads, c.ffn, c.vocab_size,
+           idim_esc(out), arch_family_name(c.family), c.n_layers, c.hidden, c.n_heads, c.ffn, c.vocab_size,
            c.max_pos, np, seed,
            vocab ? (tok.kind == TOK_WORDPIECE ? "WordPiece" : "byte-level BPE") : "none");
 done:

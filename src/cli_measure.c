@@ -171,13 +171,14 @@ static enum idim_status measure_open_state(struct measure *m, struct idim_err *e
         return st;
     const struct search_state *s = &m->run.state;
     if ((s->n || s->ckpt) && !m->a->quiet)
-        fprintf(stderr, "idim: measure: resuming from %s (%zu finished runs%s)\n", m->state_path,
+        fprintf(stderr, "idim: measure: resuming from %s (%zu finished runs%s)\n",
+                idim_esc(m->state_path),
                 s->n, s->ckpt ? ", one in progress" : "");
     if ((s->n || s->ckpt) && s->threads_file != m->run.ctx.threads && !m->a->quiet)
         fprintf(stderr,
                 "idim: measure: warning: %s was written with %d threads, this run uses %d: "
                 "the runs still to do may differ from an uninterrupted run in the last bits\n",
-                m->state_path, s->threads_file, m->run.ctx.threads);
+                idim_esc(m->state_path), s->threads_file, m->run.ctx.threads);
     return IDIM_OK;
 }
 

@@ -303,8 +303,9 @@ int main(int argc, char **argv)
         names[i] = commands[i].name;
     const char *s = cmd[0] == '-' ? NULL : cli_suggest(cmd, names, (int)N_COMMANDS);
     if (s)
-        fprintf(stderr, "idim: unknown command '%s'; did you mean '%s'? (see 'idim --help')\n", cmd, s);
+        fprintf(stderr, "idim: unknown command '%s'; did you mean '%s'? (see 'idim --help')\n",
+                idim_esc(cmd), s);
     else
-        fprintf(stderr, "idim: unknown command '%s' (see 'idim --help')\n", cmd);
+        fprintf(stderr, "idim: unknown command '%s' (see 'idim --help')\n", idim_esc(cmd));
     return IDIM_EXIT_USAGE;
 }

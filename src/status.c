@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 volatile int idim_interrupted = 0;
 const char *idim_share_dir = NULL;
@@ -70,6 +71,17 @@ size_t idim_escape(char *dst, size_t cap, const char *src, size_t n)
     }
     dst[o] = 0;
     return o;
+}
+
+const char *idim_esc(const char *s)
+{
+    static _Thread_local char buf[8][1024];
+    static _Thread_local unsigned k;
+    char *b = buf[k++ % 8];
+    if (!s)
+        s = "(null)";
+    idim_escape(b, sizeof buf[0], s, strlen(s));
+    return b;
 }
 
 enum idim_status idim_fail(struct idim_err *err, enum idim_status st,

@@ -140,5 +140,12 @@ kill -9 $pid 2>/dev/null && killed=1 || killed=0; wait $pid 2>/dev/null
 n=$(ls -A "$T/k" | grep -v '^big\.bin$' | wc -l)
 [ "$n" -eq 0 ] || fail "kill -9 left $(ls -A "$T/k")"
 [ $killed = 0 ] || [ ! -e "$T/k/big.bin" ] || fail "kill -9 mid-write left a big.bin"
+# names from the user or an input file printed directly (not as an error)
+# are escaped: a path with ESC and a byte that is not UTF-8 (issue 12, finding 6)
+E="$T/$(printf 'e\033[2Jx\377').bin"
+"$IDIM" init --preset tiny --vocab-size 100 -o "$E" >"$T/esc.out" 2>&1 || fail "init to an odd name"
+"$IDIM" info "$E" >>"$T/esc.out" 2>&1 || fail "info of an odd name"
+[ "$(grep -c 'e\\x1b\[2Jx\\xff\.bin' "$T/esc.out")" = 2 ] || fail "init/info did not escape the path: $(cat -v "$T/esc.out" | head -3)"
+LC_ALL=C grep -q "$(printf '\033')" "$T/esc.out" && fail "a raw ESC reached the terminal"
 echo "e2e_output: ok"
 exit 0
