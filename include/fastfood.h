@@ -50,6 +50,12 @@ void fastfood_free(struct fastfood *ff);
 enum idim_status fastfood_new_tensor(struct fastfood **out, size_t n_t, size_t t, size_t d,
                                      uint64_t proj_seed, int threads, struct idim_err *err);
 
+/* The bytes fastfood_new(out, n, m, d, scope, ..., threads, ...) would
+ * allocate (tables and scratch), for a command's memory total (memguard.h);
+ * UINT64_MAX when it does not fit in 64 bits. */
+uint64_t fastfood_memory_bytes(const size_t *n, size_t m, size_t d, enum ff_scope scope,
+                               int threads);
+
 /* Forward and adjoint poll *stop (NULL: never) between transforms and
  * their tasks; once it is raised they return early with y / xgrad
  * incomplete, and the caller must drop the result (Ctrl-C). Table building

@@ -26,12 +26,28 @@ int memguard_parse_size(const char *s, uint64_t *out);
 
 /* The bytes available and where that figure comes from ("--max-memory",
  * "IDIM_MAX_MEMORY" or "MemAvailable in /proc/meminfo"); 0 and "none"
- * when nothing is known. */
+ * when nothing is known. MemAvailable is read once, at the first call, so
+ * what the command itself has allocated since is not counted twice. */
 uint64_t memguard_available(const char **source);
 
 /* IDIM_OK when need fits in what is available, else IDIM_ERR_NOMEM with
  * "<what> needs <need>, more than the <avail> available (<source>); <lower>". */
 enum idim_status memguard_check(uint64_t need, const char *what, const char *lower,
                                 struct idim_err *err);
+
+/* One of the things a command holds at once, with the option that makes
+ * it smaller. */
+struct memguard_part {
+    const char *what;  /* "the Fastfood projection (201 transforms)" */
+    uint64_t bytes;
+    const char *lower; /* "lower --d" */
+};
+
+/* memguard_check on the sum of parts (saturating): the message lists every
+ * part that is not empty and suggests the largest part's `lower`:
+ * "<what> needs <sum> at once (<part> <bytes>, ...), more than the <avail>
+ * available (<source>); <lower>, or raise --max-memory". */
+enum idim_status memguard_check_parts(const char *what, const struct memguard_part *parts,
+                                      size_t n, struct idim_err *err);
 
 #endif

@@ -58,6 +58,11 @@ struct model {
 enum idim_status model_init(struct model *m, const struct arch_config *cfg, int n_labels,
                             int max_B, int max_T, struct idim_err *err);
 
+/* The bytes model_init(m, cfg, n_labels, max_B, max_T) allocates:
+ * weights, gradients and the activation block (for memguard.h totals; the
+ * arguments must be ones model_init accepts). */
+size_t model_memory_bytes(const struct arch_config *cfg, int n_labels, int max_B, int max_T);
+
 /* Copies the file's tensors into params and points theta0 at them; tensors
  * the file lacks (classification head, BERT pooler) are created with
  * normal(0, 0.02) weights and zero biases from rng_key(seed, 1000000 + t).

@@ -55,6 +55,12 @@ enum idim_status projection_new(struct projection **out, enum proj_kind kind, co
                                 int grad_compat, int threads, struct idim_err *err);
 void projection_free(struct projection *p);
 
+/* The bytes projection_new would allocate for these arguments (the
+ * Fastfood tables, or the dense kind's column scales and row block; 0 for
+ * identity), for a command's memory total (memguard.h). */
+uint64_t projection_memory_bytes(enum proj_kind kind, const size_t *n, size_t m, size_t d,
+                                 enum ff_scope scope, int threads);
+
 /* y = P x: x [d], y [D] (the updates, not added to anything). */
 void projection_forward(struct projection *p, const float *x, float *y);
 

@@ -659,6 +659,40 @@ void fastfood_free(struct fastfood *ff)
     free(ff);
 }
 
+/* The bytes fastfood_new(n, m, d, scope, threads) allocates (tables,
+ * scratch, the generation buffers), as a double so that absurd sizes do
+ * not wrap. */
+static double ff_bytes(const size_t *n, size_t m, size_t d, enum ff_scope scope, int threads)
+{
+    if (threads < 1)
+        threads = 1;
+    if (threads > 64)
+        threads = 64;
+    size_t D = 0;
+    for (size_t t = 0; t < m; t++)
+        D += n[t];
+    size_t Md0 = pow2_at_least(d), nx = scope == FF_SCOPE_TENSOR ? m : 1;
+    size_t llmax = 0, mmax = 0;
+    double need = (double)d * sizeof(double);
+    for (size_t k = 0; k < nx; k++) {
+        size_t nk = scope == FF_SCOPE_TENSOR ? n[k] : D;
+        size_t LL = pow2_at_least(nk > d ? nk : d), M = Md0 < LL ? Md0 : LL;
+        need += (double)d + (double)LL * (sizeof(float) + (M <= 65536 ? 2 : 4));
+        llmax = LL > llmax ? LL : llmax;
+        mmax = M > mmax ? M : mmax;
+    }
+    return need + (double)llmax * sizeof(float) * (1 + (size_t)threads) +
+           (double)mmax * (sizeof(float) + NCH_MAX * sizeof(double)) +
+           (double)threads * TILE_FLOATS * sizeof(float);
+}
+
+uint64_t fastfood_memory_bytes(const size_t *n, size_t m, size_t d, enum ff_scope scope,
+                               int threads)
+{
+    double b = ff_bytes(n, m, d, scope, threads);
+    return b > 1.8e19 ? UINT64_MAX : (uint64_t)b;
+}
+
 /* fastfood_new with transform k keyed by stream key0 + k. */
 /* The arguments of ff_create: at least one tensor, d and every tensor
  * within the transform limit; *D = the parameter count. */
@@ -692,25 +726,20 @@ static enum idim_status ff_check_args(const size_t *n, size_t m, size_t d, enum 
     return IDIM_OK;
 }
 
-/* What the tables and scratch will take, checked (memguard) before any of
- * it is allocated: with d above a tensor's size every transform pads to
- * 2^ceil(log2 d) entries, so d = 10^8 over 200 tensors is ~150 GiB. */
+/* What the tables and scratch will take (ff_bytes), checked (memguard)
+ * before any of it is allocated: with d above a tensor's size every
+ * transform pads to 2^ceil(log2 d) entries, so d = 10^8 over 200 tensors is
+ * ~150 GiB. */
 static enum idim_status ff_check_memory(const size_t *n, size_t m, size_t d, size_t D,
                                         enum ff_scope scope, int threads, struct idim_err *err)
 {
-    size_t Md0 = pow2_at_least(d), nx = scope == FF_SCOPE_TENSOR ? m : 1;
-    size_t llmax = 0, mmax = 0;
-    double need = (double)d * sizeof(double);
+    size_t nx = scope == FF_SCOPE_TENSOR ? m : 1, llmax = 0;
     for (size_t k = 0; k < nx; k++) {
         size_t nk = scope == FF_SCOPE_TENSOR ? n[k] : D;
-        size_t LL = pow2_at_least(nk > d ? nk : d), M = Md0 < LL ? Md0 : LL;
-        need += (double)d + (double)LL * (sizeof(float) + (M <= 65536 ? 2 : 4));
+        size_t LL = pow2_at_least(nk > d ? nk : d);
         llmax = LL > llmax ? LL : llmax;
-        mmax = M > mmax ? M : mmax;
     }
-    need += (double)llmax * sizeof(float) * (1 + (size_t)threads) +
-            (double)mmax * (sizeof(float) + NCH_MAX * sizeof(double)) +
-            (double)threads * TILE_FLOATS * sizeof(float);
+    double need = ff_bytes(n, m, d, scope, threads);
     int lg = 0;
     while (lg < 63 && ((size_t)1 << lg) < llmax)
         lg++;

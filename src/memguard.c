@@ -49,6 +49,11 @@ uint64_t memguard_available(const char **source)
         *source = "IDIM_MAX_MEMORY";
         return v;
     }
+    static uint64_t snap; /* MemAvailable at the first call (see memguard.h) */
+    if (snap) {
+        *source = "MemAvailable in /proc/meminfo";
+        return snap;
+    }
     FILE *f = fopen("/proc/meminfo", "r");
     char line[256];
     unsigned long long kb = 0;
@@ -65,7 +70,8 @@ uint64_t memguard_available(const char **source)
         return 0;
     }
     *source = "MemAvailable in /proc/meminfo";
-    return (uint64_t)kb * 1024;
+    snap = (uint64_t)kb * 1024;
+    return snap;
 }
 
 static void human(char *buf, size_t cap, uint64_t b)
@@ -93,4 +99,35 @@ enum idim_status memguard_check(uint64_t need, const char *what, const char *low
     human(a, sizeof a, avail);
     return idim_fail(err, IDIM_ERR_NOMEM, "%s needs %s, more than the %s available (%s); %s",
                      what, n, a, source, lower);
+}
+
+enum idim_status memguard_check_parts(const char *what, const struct memguard_part *parts,
+                                      size_t n, struct idim_err *err)
+{
+    uint64_t sum = 0;
+    size_t big = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum = parts[i].bytes > UINT64_MAX - sum ? UINT64_MAX : sum + parts[i].bytes;
+        if (parts[i].bytes > parts[big].bytes)
+            big = i;
+    }
+    const char *source;
+    uint64_t avail = memguard_available(&source);
+    if (avail == 0 || sum <= avail)
+        return IDIM_OK;
+    char list[400] = "", h[32], s[32], a[32];
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < sizeof list; i++) {
+        if (!parts[i].bytes)
+            continue;
+        human(h, sizeof h, parts[i].bytes);
+        int k = snprintf(list + o, sizeof list - o, "%s%s %s", o ? ", " : "", parts[i].what, h);
+        o += k > 0 ? (size_t)k : 0;
+    }
+    human(s, sizeof s, sum);
+    human(a, sizeof a, avail);
+    return idim_fail(err, IDIM_ERR_NOMEM,
+                     "%s needs %s at once (%s), more than the %s available (%s); %s, or raise "
+                     "--max-memory",
+                     what, s, list, a, source, parts[big].lower);
 }

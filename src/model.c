@@ -174,6 +174,19 @@ static size_t carve(struct acts *a, char *base, const struct model *m)
     return off;
 }
 
+size_t model_memory_bytes(const struct arch_config *cfg, int n_labels, int max_B, int max_T)
+{
+    struct model m;
+    struct acts a;
+    memset(&m, 0, sizeof m);
+    memset(&a, 0, sizeof a);
+    m.cfg = *cfg;
+    m.n_labels = n_labels;
+    m.max_B = max_B;
+    m.max_T = max_T;
+    return carve(&a, NULL, &m) + 2 * arch_n_params(cfg, ARCH_TABLE_MODEL, n_labels) * sizeof(float);
+}
+
 /* a*b with overflow check into *out; returns 0 on overflow. */
 static int mul_ok(size_t a, size_t b, size_t *out)
 {
@@ -733,8 +746,14 @@ void model_backward(struct model *m)
     struct acts *a = m->priv;
     assert(a->b);
     float keep_scale = a->train ? 1.0f / (1.0f - a->p) : 1.0f;
-    struct zero_args z = {m->grads, m->n_params};
-    ops_parallel(zero_part, &z);
+    /* in pieces of 16 MiB, polling m->stop: the first call touches the
+     * gradient's pages, seconds for a base-size model on a busy machine */
+    for (size_t i = 0, piece = (size_t)4 << 20; i < m->n_params; i += piece) {
+        if (STOPPED(m))
+            return;
+        struct zero_args z = {m->grads + i, m->n_params - i < piece ? m->n_params - i : piece};
+        ops_parallel(zero_part, &z);
+    }
     head_backward(m, a, a->d_a, a->B, a->T, keep_scale);
     encoder_backward(m, a, keep_scale);
 }

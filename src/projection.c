@@ -198,6 +198,22 @@ enum idim_status projection_new(struct projection **out, enum proj_kind kind, co
     return IDIM_OK;
 }
 
+uint64_t projection_memory_bytes(enum proj_kind kind, const size_t *n, size_t m, size_t d,
+                                 enum ff_scope scope, int threads)
+{
+    if (kind == PROJ_FASTFOOD)
+        return fastfood_memory_bytes(n, m, d, scope, threads);
+    if (kind != PROJ_DENSE || d == 0)
+        return 0;
+    /* colscale (nk x d) and one row block (DENSE_BLOCK_FLOATS, at least a
+     * row), xs, acc */
+    size_t nk = scope == FF_SCOPE_GLOBAL ? 1 : m;
+    double b = (double)nk * d * sizeof(float) +
+               (double)(d > DENSE_BLOCK_FLOATS ? d : DENSE_BLOCK_FLOATS) * sizeof(float) +
+               (double)d * (sizeof(float) + sizeof(double));
+    return b > 1.8e19 ? UINT64_MAX : (uint64_t)b;
+}
+
 void projection_free(struct projection *p)
 {
     if (!p)

@@ -15,6 +15,7 @@
  * clip / (norm + 1e-6) when below 1 (torch.nn.utils.clip_grad_norm_). */
 #include "train.h"
 #include "fileio.h"
+#include "memguard.h"
 #include "theta.h"
 #include "train_internal.h"
 
@@ -312,6 +313,64 @@ static enum idim_status plan_check(struct plan *p, const struct train_data *td,
     return IDIM_OK;
 }
 
+/* Everything the run holds at once, against the memory available (issue
+ * 12: each part alone fitting is not enough): the model, theta_d with its
+ * update buffer, the projection's tables, the optimizer state, the best
+ * theta, --step-stats and a checkpoint. Called with the model built and
+ * before anything else large is allocated. Arguments the later steps refuse
+ * (d > D, SAID d <= m) are left to them, so their messages win. */
+static enum idim_status memory_total(const struct model *m, const struct train_data *td,
+                                     const struct train_opts *o, int threads,
+                                     struct idim_err *err)
+{
+    int sub = o->mode != TRAIN_FULL;
+    size_t D = m->n_params, nt = m->n_tensors, F = sizeof(float);
+    size_t d = sub ? (o->projection == PROJ_IDENTITY && o->d == 0 ? D : o->d) : D;
+    size_t dp = sub && o->mode == TRAIN_SAID ? d - nt : d;
+    if (sub && (d == 0 || (o->mode == TRAIN_SAID && d <= nt) || dp > D))
+        return IDIM_OK;
+    uint64_t proj = 0;
+    if (sub && o->projection != PROJ_IDENTITY) {
+        size_t *n = malloc(nt * sizeof *n);
+        if (!n)
+            return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
+        for (size_t t = 0; t < nt; t++)
+            n[t] = m->tensors[t].n_elem;
+        proj = projection_memory_bytes(o->projection, n, nt, dp, o->scope, threads);
+        free(n);
+    }
+    size_t n_opt = sub ? d : D;
+    uint64_t opt = o->optimizer == TRAIN_ADAMW        ? 2 * (uint64_t)n_opt * F
+                   : o->optimizer == TRAIN_ADAMW_PROJ ? (3 * (uint64_t)D + 2 * nt) * F
+                                                      : 0;
+    /* a checkpoint holds theta, the best theta and the optimizer state
+     * (train_ckpt.c); runs whose checkpoint exceeds ckpt_max_bytes skip it */
+    uint64_t ck = 2 * (uint64_t)(sub ? d : D) * F + opt + 16384;
+    if (!o->ckpt_fn || (o->ckpt_max_bytes > 0 && ck > o->ckpt_max_bytes))
+        ck = 0;
+    uint64_t extra = (sub ? (uint64_t)d * F : 0) + (o->step_stats ? (uint64_t)D * F : 0) + ck;
+    char model_what[96];
+    snprintf(model_what, sizeof model_what, "the model with activations for %d x %d tokens",
+             m->max_B, m->max_T);
+    struct memguard_part parts[] = {
+        {model_what, model_memory_bytes(&m->cfg, m->n_labels, m->max_B, m->max_T),
+         "lower --batch or --max-len"},
+        {"theta_d and the weight update",
+         sub ? (2 * (uint64_t)d + D + (td->have_file ? 0 : D)) * F : 0, "lower --d"},
+        {o->projection == PROJ_DENSE ? "the dense projection" : "the Fastfood tables", proj,
+         "lower --d (each Fastfood transform holds max(tensor size, d) entries, rounded up to a "
+         "power of 2)"},
+        {"the optimizer state", opt,
+         o->optimizer == TRAIN_ADAMW_PROJ ? "--optimizer adamw or sgd keeps less state"
+                                          : "--optimizer sgd keeps no state"},
+        {"the best theta, step statistics and checkpoint", extra, "lower --d"},
+    };
+    char what[64];
+    snprintf(what, sizeof what, "%s",
+             !sub ? "full fine-tuning" : o->mode == TRAIN_SAID ? "SAID training" : "DID training");
+    return memguard_check_parts(what, parts, sizeof parts / sizeof *parts, err);
+}
+
 /* Builds the model, the projection, the batch and the optimizer state. */
 static enum idim_status run_alloc(struct run *R, struct train_data *td,
                                   const struct train_opts *o, struct plan *p, int threads,
@@ -325,6 +384,8 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
     struct model *m = &R->m;
     res->n_tensors = m->n_tensors;
     res->n_params = m->n_params;
+    if ((st = memory_total(m, td, o, threads, err)))
+        return st;
     p->lr = o->lr;
     if (sub) {
         p->d = o->projection == PROJ_IDENTITY && o->d == 0 ? m->n_params : o->d;

@@ -3,7 +3,8 @@
 # model's parameter count is a usage error that says the largest d; a
 # projection or model that would not fit in --max-memory is refused before
 # it is allocated, saying what it needs, what is available and which option
-# lowers it. Needs data/demo (committed).
+# lowers it; the check is on everything a run holds at once (model,
+# tables, optimizer state), not on each part alone. Needs data/demo (committed).
 IDIM=${IDIM:-./idim}
 [ -f data/demo/train.tsv ] && [ -f data/demo/vocab.txt ] ||
     { echo "e2e_memory: data/demo missing, skipped"; exit 77; }
@@ -24,8 +25,17 @@ grep -q "use --d [0-9]* or less" "$T/err" || fail "--d message lacks the largest
 # projection tables above --max-memory: exit 4 with what is needed and the way out
 "$IDIM" train $C --d 400000 --method did --max-memory 64M >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 4 ] || fail "projection over --max-memory: exit $rc: $(cat "$T/err")"
-grep -q "Fastfood projection for d = 400000 .* needs .* more than the 64.0 MiB available (--max-memory); lower --d" "$T/err" ||
+grep -q "DID training needs .* at once (.*the Fastfood tables .*), more than the 64.0 MiB available (--max-memory); lower --d" "$T/err" ||
     fail "projection message: $(cat "$T/err")"
+# what a run holds AT ONCE is checked, not each part alone: with 230 MiB the
+# model (22 MiB) and the tables (221 MiB) each fit, their sum (255 MiB) does not
+"$IDIM" train $C --d 400000 --method did --max-memory 230M >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 4 ] && grep -q "needs 25[0-9.]* MiB at once (the model with activations for 32 x 24 tokens 2[0-9.]* MiB, theta_d and the weight update .*, the Fastfood tables 2[0-9.]* MiB, the optimizer state" "$T/err" ||
+    fail "sum over --max-memory: exit $rc: $(cat "$T/err")"
+# full fine-tuning counts AdamW's two moments with the model (22.4 + 3.7 MiB)
+"$IDIM" finetune $C --lr 1e-3 --max-memory 24M >/dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 4 ] && grep -q "full fine-tuning needs .* at once (.*, the optimizer state 3.7 MiB)" "$T/err" ||
+    fail "finetune sum: exit $rc: $(cat "$T/err")"
 IDIM_MAX_MEMORY=64M "$IDIM" train $C --d 400000 --method did >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 4 ] && grep -q "(IDIM_MAX_MEMORY)" "$T/err" || fail "IDIM_MAX_MEMORY: exit $rc: $(cat "$T/err")"
 # the model and its activations above --max-memory

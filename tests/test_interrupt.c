@@ -76,21 +76,18 @@ static void test_model_stop(void **state)
     assert_true(isnan(model_forward(&m, &b, 1)));
     for (int i = 0; i < 4; i++)
         assert_true(m.logits[i] == 12345.0f);
-    /* the backward of a complete forward stops before the embeddings:
-     * the word-embedding gradient (tensor 0) stays zero */
+    /* the backward of a complete forward stops before it writes a gradient
+     * (its first step, zeroing the gradient, polls the flag) */
     flag = 0;
     model_forward(&m, &b, 1);
+    for (size_t i = 0; i < D; i++)
+        m.grads[i] = 3.0f;
     flag = 1;
     model_backward(&m);
-    const struct arch_tensor *t0 = &m.tensors[0];
-    double s = 0;
-    for (size_t i = 0; i < t0->n_elem; i++)
-        s += fabs((double)m.grads[t0->offset + i]);
-    assert_true(s == 0.0);
-    s = 0;
-    for (size_t i = 0; i < t0->n_elem; i++)
-        s += fabs((double)g_ref[t0->offset + i]);
-    assert_true(s > 0.0); /* a full backward does reach it */
+    size_t kept = 0;
+    for (size_t i = 0; i < D; i++)
+        kept += m.grads[i] == 3.0f;
+    assert_int_equal(kept, D);
     free(g_ref);
     batch_free(&b);
     model_free(&m);
