@@ -319,9 +319,9 @@ static enum idim_status plan_check(struct plan *p, const struct train_data *td,
  * theta, --step-stats and a checkpoint. Called with the model built and
  * before anything else large is allocated. Arguments the later steps refuse
  * (d > D, SAID d <= m) are left to them, so their messages win. */
-static enum idim_status memory_total(const struct model *m, const struct train_data *td,
-                                     const struct train_opts *o, int threads,
-                                     struct idim_err *err)
+enum idim_status train_memory_check(const struct model *m, const struct train_data *td,
+                                    const struct train_opts *o, int threads,
+                                    struct idim_err *err)
 {
     int sub = o->mode != TRAIN_FULL;
     size_t D = m->n_params, nt = m->n_tensors, F = sizeof(float);
@@ -366,8 +366,11 @@ static enum idim_status memory_total(const struct model *m, const struct train_d
         {"the best theta, step statistics and checkpoint", extra, "lower --d"},
     };
     char what[64];
-    snprintf(what, sizeof what, "%s",
-             !sub ? "full fine-tuning" : o->mode == TRAIN_SAID ? "SAID training" : "DID training");
+    if (sub)
+        snprintf(what, sizeof what, "a %s run with d = %zu", o->mode == TRAIN_SAID ? "SAID" : "DID",
+                 d);
+    else
+        snprintf(what, sizeof what, "full fine-tuning");
     return memguard_check_parts(what, parts, sizeof parts / sizeof *parts, err);
 }
 
@@ -384,7 +387,7 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
     struct model *m = &R->m;
     res->n_tensors = m->n_tensors;
     res->n_params = m->n_params;
-    if ((st = memory_total(m, td, o, threads, err)))
+    if ((st = train_memory_check(m, td, o, threads, err)))
         return st;
     p->lr = o->lr;
     if (sub) {

@@ -147,6 +147,16 @@ enum idim_status train_eval_theta(struct train_data *td, const struct theta_file
                        tf->n_tensors, R.m.n_tensors);
         goto done;
     }
+    /* the model and the projection are held together: check their sum */
+    struct train_opts mo;
+    memset(&mo, 0, sizeof mo);
+    mo.mode = tf->mode;
+    mo.d = tf->d;
+    mo.projection = tf->projection;
+    mo.scope = tf->scope;
+    mo.optimizer = TRAIN_SGD; /* no optimizer state */
+    if ((st = train_memory_check(&R.m, td, &mo, threads, err)))
+        goto done;
     st = subspace_init_kind(&R.s, &R.m, tf->mode, tf->d, tf->projection, tf->norm, tf->scope,
                             tf->proj_seed, tf->grad_compat, threads, err);
     if (st)

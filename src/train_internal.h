@@ -41,6 +41,15 @@ enum idim_status train_build_model(struct run *r, struct train_data *td, int B, 
                            float dropout, struct idim_err *err);
 
 
+/* Everything a run with options o holds at once on model m (theta_d and
+ * update buffer, projection tables, optimizer state, best theta, step
+ * statistics, checkpoint, and the model itself) against memguard.h's limit;
+ * IDIM_ERR_NOMEM listing the parts. Arguments later steps refuse (d > D)
+ * pass, so their messages win. In train.c. */
+enum idim_status train_memory_check(const struct model *m, const struct train_data *td,
+                                    const struct train_opts *o, int threads,
+                                    struct idim_err *err);
+
 /* Scores the first n_dev dev examples with dropout off, in order, in
  * batches of B (the padding, hence the float sums, depend on B). For
  * subspace runs the caller has applied theta first. */

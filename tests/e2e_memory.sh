@@ -25,7 +25,7 @@ grep -q "use --d [0-9]* or less" "$T/err" || fail "--d message lacks the largest
 # projection tables above --max-memory: exit 4 with what is needed and the way out
 "$IDIM" train $C --d 400000 --method did --max-memory 64M >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 4 ] || fail "projection over --max-memory: exit $rc: $(cat "$T/err")"
-grep -q "DID training needs .* at once (.*the Fastfood tables .*), more than the 64.0 MiB available (--max-memory); lower --d" "$T/err" ||
+grep -q "a DID run with d = 400000 needs .* at once (.*the Fastfood tables .*), more than the 64.0 MiB available (--max-memory); lower --d" "$T/err" ||
     fail "projection message: $(cat "$T/err")"
 # what a run holds AT ONCE is checked, not each part alone: with 230 MiB the
 # model (22 MiB) and the tables (221 MiB) each fit, their sum (255 MiB) does not
