@@ -147,5 +147,20 @@ E="$T/$(printf 'e\033[2Jx\377').bin"
 "$IDIM" info "$E" >>"$T/esc.out" 2>&1 || fail "info of an odd name"
 [ "$(grep -c 'e\\x1b\[2Jx\\xff\.bin' "$T/esc.out")" = 2 ] || fail "init/info did not escape the path: $(cat -v "$T/esc.out" | head -3)"
 LC_ALL=C grep -q "$(printf '\033')" "$T/esc.out" && fail "a raw ESC reached the terminal"
+# finding 2: --state naming an endless device (a private copy of /dev/zero's
+# numbers, made in the temp folder) is read only up to the state limit, then
+# refused with exit 3; the device stays a device
+if [ "$(id -u)" = 0 ] && [ -c /dev/zero ]; then
+    maj=$(printf %d 0x"$(stat -c %t /dev/zero)"); min=$(printf %d 0x"$(stat -c %T /dev/zero)")
+    if mknod "$T/zero" c "$maj" "$min" 2>/dev/null; then
+        "$IDIM" sweep --model "$T/m.bin" $C --method did --d 10 --no-baseline --state "$T/zero" \
+            >/dev/null 2>"$T/err"; rc=$?
+        [ $rc -eq 3 ] && grep -q "zero: more than 268435456 bytes" "$T/err" ||
+            fail "--state on an endless device: exit $rc: $(cat "$T/err")"
+        [ -c "$T/zero" ] || fail "--state replaced the device"
+    fi
+else
+    echo "e2e_output: not root: the endless --state device case is skipped"
+fi
 echo "e2e_output: ok"
 exit 0
