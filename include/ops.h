@@ -73,11 +73,14 @@ void attention_forward(float *ctx, float *probs, float *pdrop, const float *q,
                        const float *k, const float *v, const int32_t *mask,
                        const uint8_t *pmask, float keep_scale, int B, int T, int C, int NH);
 
-/* dq, dk, dv[B*T, C] overwritten from dctx; probs, pdrop (NULL without
- * dropout) and mask as the forward had them; scratch [B, NH, T, T]. */
-void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
-                        const float *q, const float *k, const float *v, const float *probs,
-                        const float *pdrop, const int32_t *mask, int B, int T, int C, int NH);
+/* dq, dk, dv[B*T, C] overwritten from dctx; dqb, dkb, dvb [C] (each may be
+ * NULL) += the column sums of dq, dk, dv (the Q, K, V bias gradients, summed
+ * over the rows in order); probs, pdrop (NULL without dropout) and mask as
+ * the forward had them; scratch [B, NH, T, T]. */
+void attention_backward(float *dq, float *dk, float *dv, float *dqb, float *dkb, float *dvb,
+                        float *scratch, const float *dctx, const float *q, const float *k,
+                        const float *v, const float *probs, const float *pdrop,
+                        const int32_t *mask, int B, int T, int C, int NH);
 
 /* Fills keep[n] with 1 (probability 1 - p) or 0. Takes one output `seed`
  * of r; entries [65536 c, 65536 (c+1)) come from rng_key(seed, c), two per

@@ -702,13 +702,15 @@ static void layer_backward(struct model *m, struct acts *a, int l, float *dinp,
     residual_layernorm_backward(dinp, a->d_tmp, dw->ln1w, dw->ln1b, a->d_h1, la->xhat1,
                                 la->rstd1, tr ? la->m1 : NULL, keep_scale, w->ln1w, N, C);
     linear_backward(a->d_ctx, dw->ow, dw->ob, a->d_tmp, la->ctx, w->ow, N, C, C, 0.0f);
-    attention_backward(a->d_q, a->d_k, a->d_v, a->att_scratch, a->d_ctx, la->q, la->k, la->v,
-                       la->probs, tr ? la->pdrop : NULL, a->b->mask, B, T, C, NH);
+    /* the Q, K, V bias gradients are summed inside attention_backward */
+    attention_backward(a->d_q, a->d_k, a->d_v, dw->qb, dw->kb, dw->vb, a->att_scratch,
+                       a->d_ctx, la->q, la->k, la->v, la->probs, tr ? la->pdrop : NULL,
+                       a->b->mask, B, T, C, NH);
     if (STOPPED(m))
         return;
-    linear_backward(dinp, dw->qw, dw->qb, a->d_q, la->inp, w->qw, N, C, C, 1.0f);
-    linear_backward(dinp, dw->kw, dw->kb, a->d_k, la->inp, w->kw, N, C, C, 1.0f);
-    linear_backward(dinp, dw->vw, dw->vb, a->d_v, la->inp, w->vw, N, C, C, 1.0f);
+    linear_backward(dinp, dw->qw, NULL, a->d_q, la->inp, w->qw, N, C, C, 1.0f);
+    linear_backward(dinp, dw->kw, NULL, a->d_k, la->inp, w->kw, N, C, C, 1.0f);
+    linear_backward(dinp, dw->vw, NULL, a->d_v, la->inp, w->vw, N, C, C, 1.0f);
 }
 
 static void embeddings_backward(struct model *m, struct acts *a, float *dx0, float keep_scale)

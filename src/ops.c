@@ -148,6 +148,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t go, done;
     pthread_t th[POOL_MAX];
+    unsigned long start_gen[POOL_MAX]; /* gen when worker i+1 was created */
     int n_threads;  /* parts per call, including the caller */
     int n_started;  /* workers alive */
     unsigned long gen;
@@ -155,13 +156,16 @@ static struct {
     par_fn fn;
     void *arg;
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          {0}, 1, 0, 0, 0, NULL, NULL};
+          {0}, {0}, 1, 0, 0, 0, NULL, NULL};
 
 static void *pool_worker(void *p)
 {
     int id = (int)(intptr_t)p;
-    unsigned long seen = 0;
     pthread_mutex_lock(&pool.mu);
+    /* Calls made before this worker existed are not its own: starting from
+     * 0 it ran the last one again, with a stale (dangling) argument, when
+     * the thread count grew after the first call. */
+    unsigned long seen = pool.start_gen[id - 1];
     for (;;) {
         while (pool.gen == seen)
             pthread_cond_wait(&pool.go, &pool.mu);
@@ -191,6 +195,7 @@ int ops_set_threads(int n)
         pthread_attr_t at;
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        pool.start_gen[pool.n_started] = pool.gen;
         int rc = pthread_create(&pool.th[pool.n_started], &at, pool_worker,
                                 (void *)(intptr_t)(pool.n_started + 1));
         pthread_attr_destroy(&at);
@@ -561,7 +566,7 @@ void gelu_backward(float *dg, float *dbias, const float *f, const float *g, int 
  * only. */
 
 struct att_args {
-    float *ctx, *P, *Pd, *dP, *dq, *dk, *dv;
+    float *ctx, *P, *Pd, *dP, *dq, *dk, *dv, *dqb, *dkb, *dvb;
     const float *q, *k, *v, *dctx;
     const uint8_t *pmask;
     const int32_t *mask;
@@ -671,40 +676,65 @@ static void zero_head_rows(float *x, size_t base, int r0, int T, int C, int hd)
         memset(x + base + (size_t)r * C, 0, (size_t)hd * sizeof(float));
 }
 
-static void att_backward_part(void *p, int part, int parts)
+/* db[hd] += the T rows of a head's hd columns of x [B*T, C] (from base),
+ * in row order */
+static void add_head_rows(float *db, const float *x, size_t base, int T, int C, int hd)
 {
-    struct att_args *A = p;
-    int T = A->T, C = A->C, hd = C / A->NH, i0, i1, nk;
-    size_t TT = (size_t)T * T;
-    split(A->B * A->NH, part, parts, 1, &i0, &i1);
-    for (int i = i0; i < i1; i++) {
-        size_t base = att_head(A, i, &nk);
-        const float *P = A->P + (size_t)i * TT, *Pd = A->Pd + (size_t)i * TT;
-        float *dS = A->dP + (size_t)i * TT;
-        /* dV = Pd^T dctx; dPd = dctx V^T (skipped keys: dV = 0) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, T, 1.0f, Pd, T,
-                    A->dctx + base, C, 0.0f, A->dv + base, C);
-        zero_head_rows(A->dv, base, nk, T, C, hd);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, nk, hd, 1.0f, A->dctx + base, C,
-                    A->v + base, C, 0.0f, dS, T);
-        softmax_backward_rows(dS, P, Pd, T, nk);
-        /* S = scale Q K^T: dQ = scale dS K, dK = scale dS^T Q */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, nk, A->scale, dS, T,
-                    A->k + base, C, 0.0f, A->dq + base, C);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, T, A->scale, dS, T,
-                    A->q + base, C, 0.0f, A->dk + base, C);
-        zero_head_rows(A->dk, base, nk, T, C, hd);
+    for (int r = 0; r < T; r++) {
+        const float *row = x + base + (size_t)r * C;
+        for (int j = 0; j < hd; j++)
+            db[j] += row[j];
     }
 }
 
-void attention_backward(float *dq, float *dk, float *dv, float *scratch, const float *dctx,
-                        const float *q, const float *k, const float *v, const float *probs,
-                        const float *pdrop, const int32_t *mask, int B, int T, int C, int NH)
+/* Split by head, each head's sequences in order: the bias gradients of Q,
+ * K and V (column sums of dq, dk, dv) are summed while a (sequence, head)
+ * block is still in cache, over the rows in the same order as a column sum
+ * of the whole [B*T, C] array, whatever the thread count. */
+static void att_backward_part(void *p, int part, int parts)
+{
+    struct att_args *A = p;
+    int T = A->T, C = A->C, hd = C / A->NH, h0, h1, nk;
+    size_t TT = (size_t)T * T;
+    split(A->NH, part, parts, 1, &h0, &h1);
+    for (int h = h0; h < h1; h++)
+        for (int b = 0; b < A->B; b++) {
+            int i = b * A->NH + h;
+            size_t base = att_head(A, i, &nk);
+            const float *P = A->P + (size_t)i * TT, *Pd = A->Pd + (size_t)i * TT;
+            float *dS = A->dP + (size_t)i * TT;
+            /* dV = Pd^T dctx; dPd = dctx V^T (skipped keys: dV = 0) */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, T, 1.0f, Pd, T,
+                        A->dctx + base, C, 0.0f, A->dv + base, C);
+            zero_head_rows(A->dv, base, nk, T, C, hd);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, nk, hd, 1.0f,
+                        A->dctx + base, C, A->v + base, C, 0.0f, dS, T);
+            softmax_backward_rows(dS, P, Pd, T, nk);
+            /* S = scale Q K^T: dQ = scale dS K, dK = scale dS^T Q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, nk, A->scale, dS, T,
+                        A->k + base, C, 0.0f, A->dq + base, C);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, T, A->scale, dS, T,
+                        A->q + base, C, 0.0f, A->dk + base, C);
+            zero_head_rows(A->dk, base, nk, T, C, hd);
+            if (A->dqb)
+                add_head_rows(A->dqb + (size_t)h * hd, A->dq, base, T, C, hd);
+            if (A->dkb)
+                add_head_rows(A->dkb + (size_t)h * hd, A->dk, base, T, C, hd);
+            if (A->dvb)
+                add_head_rows(A->dvb + (size_t)h * hd, A->dv, base, T, C, hd);
+        }
+}
+
+void attention_backward(float *dq, float *dk, float *dv, float *dqb, float *dkb, float *dvb,
+                        float *scratch, const float *dctx, const float *q, const float *k,
+                        const float *v, const float *probs, const float *pdrop,
+                        const int32_t *mask, int B, int T, int C, int NH)
 {
     struct att_args A = {.P = (float *)probs, .Pd = (float *)(pdrop ? pdrop : probs),
-                         .dP = scratch, .dq = dq, .dk = dk, .dv = dv, .q = q, .k = k, .v = v,
-                         .dctx = dctx, .mask = mask, .scale = 1.0f / sqrtf((float)(C / NH)),
-                         .B = B, .T = T, .C = C, .NH = NH};
+                         .dP = scratch, .dq = dq, .dk = dk, .dv = dv, .dqb = dqb, .dkb = dkb,
+                         .dvb = dvb, .q = q, .k = k, .v = v, .dctx = dctx, .mask = mask,
+                         .scale = 1.0f / sqrtf((float)(C / NH)), .B = B, .T = T, .C = C,
+                         .NH = NH};
     ops_parallel(att_backward_part, &A);
 }
 

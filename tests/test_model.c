@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -336,6 +337,36 @@ static void test_threads(void **s)
     golden_free(&gd);
 }
 
+/* The pool grown after it has run calls: the new workers take part in the
+ * next call only (they used to run the call before their creation again,
+ * with its argument long gone). */
+static int pool_ran[8];
+
+static void pool_count(void *p, int part, int parts)
+{
+    (void)parts;
+    __atomic_add_fetch(&((int *)p)[part], 1, __ATOMIC_SEQ_CST);
+}
+
+static void test_pool_growth(void **s)
+{
+    (void)s;
+    int before[8] = {0};
+    memset(pool_ran, 0, sizeof pool_ran);
+    assert_int_equal(ops_set_threads(1), 1);
+    ops_parallel(pool_count, before);
+    int n = ops_set_threads(6); /* more workers than any earlier test started */
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL); /* time for the new workers to wake up wrongly */
+    assert_int_equal(__atomic_load_n(&before[0], __ATOMIC_SEQ_CST), 1);
+    for (int i = 1; i < 8; i++)
+        assert_int_equal(__atomic_load_n(&before[i], __ATOMIC_SEQ_CST), 0);
+    ops_parallel(pool_count, pool_ran);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pool_ran[i], i < n ? 1 : 0);
+    model_set_threads(1);
+}
+
 /* Dropout keeps about 1 - p of the activations and its gradient is exact:
  * finite differences through a fixed mask (the generator is rewound before
  * each forward) still match model_backward. */
@@ -618,7 +649,8 @@ int main(void)
         cmocka_unit_test(test_fd_bert_cls),        cmocka_unit_test(test_fd_bert_reg),
         cmocka_unit_test(test_fd_roberta_cls),     cmocka_unit_test(test_fd_roberta_reg),
         cmocka_unit_test(test_determinism),        cmocka_unit_test(test_dropout_gradient),
-        cmocka_unit_test(test_threads),            cmocka_unit_test(test_dropout_rate),
+        cmocka_unit_test(test_threads),            cmocka_unit_test(test_pool_growth),
+        cmocka_unit_test(test_dropout_rate),
         cmocka_unit_test(test_gelu),
         cmocka_unit_test(test_load),               cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_init_random),
