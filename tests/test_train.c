@@ -299,130 +299,143 @@ static void short_opts(struct train_opts *o, enum train_mode mode)
     o->lr = mode == TRAIN_FULL ? 1e-3 : 3e-2;
 }
 
-static void test_determinism(void **st)
+/* The setup each per-method test repeats: the toy data and the short
+ * options of each mode in turn; BODY checks one mode, the data is freed
+ * after it. */
+typedef void (*mode_body)(struct train_data *td, struct train_opts *o, enum train_mode mode);
+
+static void for_modes(const enum train_mode *modes, int n_modes, mode_body body)
 {
-    (void)st;
-    enum train_mode modes[3] = {TRAIN_FULL, TRAIN_DID, TRAIN_SAID};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < n_modes; k++) {
         struct train_data td;
         make_data(&td);
         struct train_opts o;
         short_opts(&o, modes[k]);
-        struct train_result a, b;
-        struct idim_err err = {{0}};
-        assert_int_equal(train_run(&td, &o, &a, &err), IDIM_OK);
-        assert_int_equal(train_run(&td, &o, &b, &err), IDIM_OK);
-        assert_int_equal(a.n_epochs, 2);
-        assert_int_equal(a.steps, 10);
-        assert_false(a.diverged);
-        assert_true(isfinite(a.epoch_loss[0]) && isfinite(a.best));
-        assert_memory_equal(a.epoch_loss, b.epoch_loss, sizeof a.epoch_loss);
-        assert_memory_equal(a.epoch_metric, b.epoch_metric, sizeof a.epoch_metric);
-        /* a different seed changes the data order, hence the losses */
-        o.seed = 43;
-        assert_int_equal(train_run(&td, &o, &b, &err), IDIM_OK);
-        assert_memory_not_equal(a.epoch_loss, b.epoch_loss, 2 * sizeof(double));
-        /* JSON equal apart from timing fields */
-        o.seed = 42;
-        assert_int_equal(train_run(&td, &o, &b, &err), IDIM_OK);
-        b.seconds = a.seconds;
-        b.ex_per_s = a.ex_per_s;
-        b.peak_rss_bytes = a.peak_rss_bytes;
-        b.eval_seconds = a.eval_seconds;
-        cJSON *ja = train_result_json(&o, &a), *jb = train_result_json(&o, &b);
-        char *sa = cJSON_PrintUnformatted(ja), *sb = cJSON_PrintUnformatted(jb);
-        assert_string_equal(sa, sb);
-        assert_non_null(strstr(sa, "\"method\":\""));
-        free(sa);
-        free(sb);
-        cJSON_Delete(ja);
-        cJSON_Delete(jb);
+        body(&td, &o, modes[k]);
         drop_data(&td);
     }
+}
+
+static void determinism_mode(struct train_data *td, struct train_opts *o, enum train_mode mode)
+{
+    (void)mode;
+    struct train_result a, b;
+    struct idim_err err = {{0}};
+    assert_int_equal(train_run(td, o, &a, &err), IDIM_OK);
+    assert_int_equal(train_run(td, o, &b, &err), IDIM_OK);
+    assert_int_equal(a.n_epochs, 2);
+    assert_int_equal(a.steps, 10);
+    assert_false(a.diverged);
+    assert_true(isfinite(a.epoch_loss[0]) && isfinite(a.best));
+    assert_memory_equal(a.epoch_loss, b.epoch_loss, sizeof a.epoch_loss);
+    assert_memory_equal(a.epoch_metric, b.epoch_metric, sizeof a.epoch_metric);
+    /* a different seed changes the data order, hence the losses */
+    o->seed = 43;
+    assert_int_equal(train_run(td, o, &b, &err), IDIM_OK);
+    assert_memory_not_equal(a.epoch_loss, b.epoch_loss, 2 * sizeof(double));
+    /* JSON equal apart from timing fields */
+    o->seed = 42;
+    assert_int_equal(train_run(td, o, &b, &err), IDIM_OK);
+    b.seconds = a.seconds;
+    b.ex_per_s = a.ex_per_s;
+    b.peak_rss_bytes = a.peak_rss_bytes;
+    b.eval_seconds = a.eval_seconds;
+    cJSON *ja = train_result_json(o, &a), *jb = train_result_json(o, &b);
+    char *sa = cJSON_PrintUnformatted(ja), *sb = cJSON_PrintUnformatted(jb);
+    assert_string_equal(sa, sb);
+    assert_non_null(strstr(sa, "\"method\":\""));
+    free(sa);
+    free(sb);
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+}
+
+static void test_determinism(void **st)
+{
+    (void)st;
+    static const enum train_mode modes[3] = {TRAIN_FULL, TRAIN_DID, TRAIN_SAID};
+    for_modes(modes, 3, determinism_mode);
+}
+
+static void theta_roundtrip_mode(struct train_data *td, struct train_opts *o, enum train_mode mode)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/idim-test-theta.%ld", (long)getpid());
+    o->save_theta = path;
+    o->scope = mode == TRAIN_SAID ? FF_SCOPE_GLOBAL : FF_SCOPE_TENSOR;
+    struct train_result r;
+    struct idim_err err = {{0}};
+    assert_int_equal(train_run(td, o, &r, &err), IDIM_OK);
+    struct theta_file tf;
+    assert_int_equal(theta_load(path, &tf, &err), IDIM_OK);
+    assert_int_equal(tf.mode, mode);
+    assert_int_equal(tf.scope, o->scope);
+    assert_int_equal(tf.d, o->d);
+    assert_int_equal(tf.seed, 42);
+    assert_int_equal(tf.proj_seed, o->proj_seed);
+    assert_string_equal(tf.task, "toy");
+    assert_string_equal(tf.model_checksum, "random");
+    assert_true(tf.metric == r.best);
+    /* the trained vector moved away from its start */
+    int moved = 0;
+    for (size_t i = 0; i < tf.d; i++)
+        moved |= tf.theta[i] != (i < r.d_proj ? 0.0f : 1.0f);
+    assert_true(moved);
+    struct metrics met;
+    assert_int_equal(train_eval_theta(td, &tf, 1, &met, &err), IDIM_OK);
+    assert_true(met.primary == r.best);
+    /* another model checksum is refused, naming both */
+    snprintf(td->checksum_hex, sizeof td->checksum_hex, "0123456789abcdef");
+    assert_int_equal(train_eval_theta(td, &tf, 1, &met, &err), IDIM_ERR_USAGE);
+    assert_non_null(strstr(err.msg, "random"));
+    assert_non_null(strstr(err.msg, "0123456789abcdef"));
+    td->checksum_hex[0] = 0;
+    theta_free(&tf);
+    /* a flipped byte is caught by the checksum */
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 140, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, 140, SEEK_SET);
+    fputc(c ^ 1, f);
+    fclose(f);
+    assert_int_equal(theta_load(path, &tf, &err), IDIM_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, path));
+    remove(path);
 }
 
 static void test_theta_roundtrip(void **st)
 {
     (void)st;
-    enum train_mode modes[2] = {TRAIN_DID, TRAIN_SAID};
-    for (int k = 0; k < 2; k++) {
-        struct train_data td;
-        make_data(&td);
-        struct train_opts o;
-        short_opts(&o, modes[k]);
-        char path[64];
-        snprintf(path, sizeof path, "/tmp/idim-test-theta.%ld", (long)getpid());
-        o.save_theta = path;
-        o.scope = k ? FF_SCOPE_GLOBAL : FF_SCOPE_TENSOR;
-        struct train_result r;
-        struct idim_err err = {{0}};
-        assert_int_equal(train_run(&td, &o, &r, &err), IDIM_OK);
-        struct theta_file tf;
-        assert_int_equal(theta_load(path, &tf, &err), IDIM_OK);
-        assert_int_equal(tf.mode, modes[k]);
-        assert_int_equal(tf.scope, o.scope);
-        assert_int_equal(tf.d, o.d);
-        assert_int_equal(tf.seed, 42);
-        assert_int_equal(tf.proj_seed, o.proj_seed);
-        assert_string_equal(tf.task, "toy");
-        assert_string_equal(tf.model_checksum, "random");
-        assert_true(tf.metric == r.best);
-        /* the trained vector moved away from its start */
-        int moved = 0;
-        for (size_t i = 0; i < tf.d; i++)
-            moved |= tf.theta[i] != (i < r.d_proj ? 0.0f : 1.0f);
-        assert_true(moved);
-        struct metrics met;
-        assert_int_equal(train_eval_theta(&td, &tf, 1, &met, &err), IDIM_OK);
-        assert_true(met.primary == r.best);
-        /* another model checksum is refused, naming both */
-        snprintf(td.checksum_hex, sizeof td.checksum_hex, "0123456789abcdef");
-        assert_int_equal(train_eval_theta(&td, &tf, 1, &met, &err), IDIM_ERR_USAGE);
-        assert_non_null(strstr(err.msg, "random"));
-        assert_non_null(strstr(err.msg, "0123456789abcdef"));
-        td.checksum_hex[0] = 0;
-        theta_free(&tf);
-        /* a flipped byte is caught by the checksum */
-        FILE *f = fopen(path, "r+b");
-        assert_non_null(f);
-        fseek(f, 140, SEEK_SET);
-        int c = fgetc(f);
-        fseek(f, 140, SEEK_SET);
-        fputc(c ^ 1, f);
-        fclose(f);
-        assert_int_equal(theta_load(path, &tf, &err), IDIM_ERR_FORMAT);
-        assert_non_null(strstr(err.msg, path));
-        remove(path);
-        drop_data(&td);
-    }
+    static const enum train_mode modes[2] = {TRAIN_DID, TRAIN_SAID};
+    for_modes(modes, 2, theta_roundtrip_mode);
+}
+
+static void diverged_mode(struct train_data *td, struct train_opts *o, enum train_mode mode)
+{
+    (void)mode;
+    o->optimizer = TRAIN_SGD;
+    o->clip = 0;
+    o->warmup_steps = 0;
+    o->lr = 1e30;
+    struct train_result r;
+    struct idim_err err = {{0}};
+    assert_int_equal(train_run(td, o, &r, &err), IDIM_OK);
+    assert_true(r.diverged);
+    assert_true(strstr(r.diverged_msg, "NaN") || strstr(r.diverged_msg, "infinite"));
+    assert_true(r.steps < 10);
+    cJSON *j = train_result_json(o, &r);
+    char *s = cJSON_PrintUnformatted(j);
+    assert_non_null(strstr(s, "\"diverged\":true"));
+    free(s);
+    cJSON_Delete(j);
 }
 
 static void test_diverged(void **st)
 {
     (void)st;
-    enum train_mode modes[2] = {TRAIN_FULL, TRAIN_DID};
-    for (int k = 0; k < 2; k++) {
-        struct train_data td;
-        make_data(&td);
-        struct train_opts o;
-        short_opts(&o, modes[k]);
-        o.optimizer = TRAIN_SGD;
-        o.clip = 0;
-        o.warmup_steps = 0;
-        o.lr = 1e30;
-        struct train_result r;
-        struct idim_err err = {{0}};
-        assert_int_equal(train_run(&td, &o, &r, &err), IDIM_OK);
-        assert_true(r.diverged);
-        assert_true(strstr(r.diverged_msg, "NaN") || strstr(r.diverged_msg, "infinite"));
-        assert_true(r.steps < 10);
-        cJSON *j = train_result_json(&o, &r);
-        char *s = cJSON_PrintUnformatted(j);
-        assert_non_null(strstr(s, "\"diverged\":true"));
-        free(s);
-        cJSON_Delete(j);
-        drop_data(&td);
-    }
+    static const enum train_mode modes[2] = {TRAIN_FULL, TRAIN_DID};
+    for_modes(modes, 2, diverged_mode);
 }
 
 
@@ -546,69 +559,68 @@ static void test_hopeless_rule(void **st)
 /* Extra dev evaluations do not change training (same losses, same epoch
  * scores); a run stops at the first evaluation above its target, and with
  * early_stop = 0 the full run records that step and ends identical. */
+static void early_stop_run_mode(struct train_data *td, struct train_opts *o, enum train_mode mode)
+{
+    (void)mode;
+    o->epochs = 3; /* 5 steps per epoch, 15 in all */
+    struct train_result *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    struct idim_err err = {{0}};
+    assert_int_equal(train_run(td, o, a, &err), IDIM_OK);
+    assert_int_equal(a->n_evals, 3);
+    assert_int_equal(a->outcome, TRAIN_COMPLETED);
+    o->eval_every = 2;
+    assert_int_equal(train_run(td, o, b, &err), IDIM_OK);
+    assert_int_equal(b->n_evals, 3 + 6); /* 2,4,6,8,12,14 (10 is an epoch end) */
+    assert_memory_equal(a->epoch_loss, b->epoch_loss, 3 * sizeof(double));
+    assert_memory_equal(a->epoch_metric, b->epoch_metric, 3 * sizeof(double));
+    assert_true(b->best >= a->best);
+
+    /* a target the run reaches at some evaluation: the first one above */
+    double target = NAN;
+    long first = 0;
+    for (int e = 0; e < b->n_evals && !first; e++)
+        if (b->eval_metric[e] > b->majority - 1e-9 && b->eval_step[e] > 2) {
+            target = b->eval_metric[e] - 1e-6;
+            first = b->eval_step[e];
+        }
+    assert_true(first > 0);
+    o->target = target;
+    o->early_stop = 1;
+    struct train_result *c = calloc(1, sizeof *c), *f = calloc(1, sizeof *f);
+    assert_int_equal(train_run(td, o, c, &err), IDIM_OK);
+    o->early_stop = 0;
+    assert_int_equal(train_run(td, o, f, &err), IDIM_OK);
+    assert_int_equal(f->outcome, TRAIN_COMPLETED);
+    assert_int_equal(f->steps, 15);
+    if (c->outcome == TRAIN_MET) {
+        assert_true(c->steps <= first);
+        assert_int_equal(c->met_step, c->steps);
+        assert_int_equal(f->met_step, c->met_step);
+        assert_true(c->best > target);
+        assert_true(f->best >= c->best);
+        /* the stopped run is a prefix of the full one */
+        assert_memory_equal(c->eval_metric, f->eval_metric, (size_t)c->n_evals * sizeof(double));
+    } else {
+        /* only majority-class scores reached it: never met */
+        assert_int_equal(f->met_step, 0);
+    }
+    cJSON *j = train_result_json(o, c);
+    char *js = cJSON_PrintUnformatted(j);
+    assert_non_null(strstr(js, "\"outcome\":\""));
+    assert_non_null(strstr(js, "\"evals\":[["));
+    free(js);
+    cJSON_Delete(j);
+    free(a);
+    free(b);
+    free(c);
+    free(f);
+}
+
 static void test_early_stop_run(void **st)
 {
     (void)st;
-    enum train_mode modes[2] = {TRAIN_DID, TRAIN_SAID};
-    for (int k = 0; k < 2; k++) {
-        struct train_data td;
-        make_data(&td);
-        struct train_opts o;
-        short_opts(&o, modes[k]);
-        o.epochs = 3; /* 5 steps per epoch, 15 in all */
-        struct train_result *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
-        struct idim_err err = {{0}};
-        assert_int_equal(train_run(&td, &o, a, &err), IDIM_OK);
-        assert_int_equal(a->n_evals, 3);
-        assert_int_equal(a->outcome, TRAIN_COMPLETED);
-        o.eval_every = 2;
-        assert_int_equal(train_run(&td, &o, b, &err), IDIM_OK);
-        assert_int_equal(b->n_evals, 3 + 6); /* 2,4,6,8,12,14 (10 is an epoch end) */
-        assert_memory_equal(a->epoch_loss, b->epoch_loss, 3 * sizeof(double));
-        assert_memory_equal(a->epoch_metric, b->epoch_metric, 3 * sizeof(double));
-        assert_true(b->best >= a->best);
-
-        /* a target the run reaches at some evaluation: the first one above */
-        double target = NAN;
-        long first = 0;
-        for (int e = 0; e < b->n_evals && !first; e++)
-            if (b->eval_metric[e] > b->majority - 1e-9 && b->eval_step[e] > 2) {
-                target = b->eval_metric[e] - 1e-6;
-                first = b->eval_step[e];
-            }
-        assert_true(first > 0);
-        o.target = target;
-        o.early_stop = 1;
-        struct train_result *c = calloc(1, sizeof *c), *f = calloc(1, sizeof *f);
-        assert_int_equal(train_run(&td, &o, c, &err), IDIM_OK);
-        o.early_stop = 0;
-        assert_int_equal(train_run(&td, &o, f, &err), IDIM_OK);
-        assert_int_equal(f->outcome, TRAIN_COMPLETED);
-        assert_int_equal(f->steps, 15);
-        if (c->outcome == TRAIN_MET) {
-            assert_true(c->steps <= first);
-            assert_int_equal(c->met_step, c->steps);
-            assert_int_equal(f->met_step, c->met_step);
-            assert_true(c->best > target);
-            assert_true(f->best >= c->best);
-            /* the stopped run is a prefix of the full one */
-            assert_memory_equal(c->eval_metric, f->eval_metric, (size_t)c->n_evals * sizeof(double));
-        } else {
-            /* only majority-class scores reached it: never met */
-            assert_int_equal(f->met_step, 0);
-        }
-        cJSON *j = train_result_json(&o, c);
-        char *js = cJSON_PrintUnformatted(j);
-        assert_non_null(strstr(js, "\"outcome\":\""));
-        assert_non_null(strstr(js, "\"evals\":[["));
-        free(js);
-        cJSON_Delete(j);
-        free(a);
-        free(b);
-        free(c);
-        free(f);
-        drop_data(&td);
-    }
+    static const enum train_mode modes[2] = {TRAIN_DID, TRAIN_SAID};
+    for_modes(modes, 2, early_stop_run_mode);
 }
 
 
