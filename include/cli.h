@@ -135,6 +135,13 @@ int cli_stderr_is_tty(void);
  * least 1. */
 int cli_threads_default(int threads);
 
+/* Prints the JSON object O and a newline on stdout: one line, or indented
+ * when PRETTY; deletes O. O NULL, or no memory to print it: IDIM_ERR_NOMEM
+ * with the message OOM. */
+struct cJSON;
+enum idim_status cli_print_json(struct cJSON *o, int pretty, const char *oom,
+                                struct idim_err *err);
+
 /* The training option group of `idim finetune` and `idim train`, for a
  * cli_opt table: targets in *o (struct train_opts, defaults from
  * train_opts_default) and *tr (cli_train_args_init). */

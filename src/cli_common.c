@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +120,18 @@ enum idim_status cli_parse_list(const char *opt, const char *s, double lo, doubl
 }
 
 int cli_stderr_is_tty(void) { return isatty(2); }
+
+enum idim_status cli_print_json(struct cJSON *o, int pretty, const char *oom,
+                                struct idim_err *err)
+{
+    char *s = !o ? NULL : pretty ? cJSON_Print(o) : cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        return idim_fail(err, IDIM_ERR_NOMEM, "%s", oom);
+    printf("%s\n", s);
+    cJSON_free(s);
+    return IDIM_OK;
+}
 
 int cli_threads_default(int threads)
 {

@@ -79,13 +79,7 @@ enum idim_status cli_eval(int argc, char **argv, struct idim_err *err)
         cJSON_AddStringToObject(j, "scope", tf.scope == FF_SCOPE_GLOBAL ? "global" : "tensor");
         cJSON_AddNumberToObject(j, "n_dev", (double)(tf.n_dev ? tf.n_dev : td.dev.n));
         cJSON_AddStringToObject(j, "model_checksum", tf.model_checksum);
-        char *s = cJSON_PrintUnformatted(j);
-        if (s)
-            printf("%s\n", s);
-        else
-            st = idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
-        free(s);
-        cJSON_Delete(j);
+        st = cli_print_json(j, 0, "out of memory", err);
     }
     train_data_free(&td);
     theta_free(&tf);

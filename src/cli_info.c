@@ -277,13 +277,7 @@ static enum idim_status print_json(const struct wfile *w, const struct groups *g
             cJSON_AddNumberToObject(e, "layer", tlayer[i]);
         cJSON_AddItemToArray(ts, e);
     }
-    char *s = cJSON_Print(o);
-    cJSON_Delete(o);
-    if (!s)
-        return idim_fail(err, IDIM_ERR_NOMEM, "info: out of memory printing JSON");
-    printf("%s\n", s);
-    cJSON_free(s);
-    return IDIM_OK;
+    return cli_print_json(o, 1, "info: out of memory printing JSON", err);
 }
 
 enum idim_status cli_info(int argc, char **argv, struct idim_err *err)

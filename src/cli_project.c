@@ -423,12 +423,9 @@ static enum idim_status proj_print(const struct proj_job *j, const float *upd, i
             snprintf(sbuf, sizeof sbuf, "%.9g", (double)upd[i]);
             cJSON_AddItemToArray(arr, cJSON_CreateRaw(sbuf));
         }
-        char *s = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!s)
-            return idim_fail(err, IDIM_ERR_NOMEM, "project: out of memory");
-        printf("%s\n", s);
-        free(s);
+        enum idim_status st = cli_print_json(o, 0, "project: out of memory", err);
+        if (st)
+            return st;
     } else {
         for (size_t i = 0; i < nt; i++)
             printf("%.9g\n", (double)upd[i]);

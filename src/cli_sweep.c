@@ -108,13 +108,7 @@ static enum idim_status sweep_print_row(const struct probe_run *r, const struct 
         cJSON_AddBoolToObject(o, "meets_target", p->met);
     }
     cJSON_AddStringToObject(o, "model_checksum", r->ctx.td.checksum_hex);
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (!s)
-        return idim_fail(err, IDIM_ERR_NOMEM, "sweep: out of memory");
-    printf("%s\n", s);
-    free(s);
-    return IDIM_OK;
+    return cli_print_json(o, 0, "sweep: out of memory", err);
 }
 
 /* --out (CSV) and --plot (SVG) of the rows. */

@@ -148,13 +148,7 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
                 cJSON_AddItemToArray(grid, e);
             }
         }
-        char *s = j ? cJSON_PrintUnformatted(j) : NULL;
-        if (!s)
-            st = idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
-        else
-            printf("%s\n", s);
-        free(s);
-        cJSON_Delete(j);
+        st = cli_print_json(j, 0, "out of memory", err);
         if (st == IDIM_OK)
             st = st_run;
     }
