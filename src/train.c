@@ -845,6 +845,23 @@ static void ckpt_clock_note(double *slot, double dt)
     *slot = dt > 0.9 * *slot ? dt : 0.9 * *slot;
 }
 
+/* The buffer for in-run checkpoints (R->ckpt), when they are asked for
+ * and fit o->ckpt_max_bytes; a larger one is skipped and its size kept in
+ * res->ckpt_skipped_bytes. */
+static enum idim_status ckpt_buffer(struct run *R, const struct train_opts *o, size_t ck_bytes,
+                                    struct train_result *res, struct idim_err *err)
+{
+    int want_ckpt = o->ckpt_fn && (o->ckpt_every_s > 0 || o->ckpt_every_steps > 0);
+    if (want_ckpt && o->ckpt_max_bytes > 0 && ck_bytes > o->ckpt_max_bytes) {
+        res->ckpt_skipped_bytes = ck_bytes;
+        want_ckpt = 0;
+    }
+    if (want_ckpt && !(R->ckpt = malloc(ck_bytes)))
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory for a checkpoint of %zu bytes",
+                         ck_bytes);
+    return IDIM_OK;
+}
+
 enum idim_status train_run(struct train_data *td, const struct train_opts *o,
                            struct train_result *res, struct idim_err *err)
 {
@@ -880,16 +897,8 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
     struct train_ckpt ck;
     ckpt_view(&ck, &R, o, &p, threads, res);
     size_t ck_bytes = train_ckpt_bytes(&ck);
-    int want_ckpt = o->ckpt_fn && (o->ckpt_every_s > 0 || o->ckpt_every_steps > 0);
-    if (want_ckpt && o->ckpt_max_bytes > 0 && ck_bytes > o->ckpt_max_bytes) {
-        res->ckpt_skipped_bytes = ck_bytes;
-        want_ckpt = 0;
-    }
-    if (want_ckpt && !(R.ckpt = malloc(ck_bytes))) {
-        st = idim_fail(err, IDIM_ERR_NOMEM, "out of memory for a checkpoint of %zu bytes",
-                       ck_bytes);
+    if ((st = ckpt_buffer(&R, o, ck_bytes, res, err)))
         goto done;
-    }
     int ep0 = 1;
     size_t i_start = 0;
     double loss_sum0 = 0;
