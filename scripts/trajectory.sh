@@ -87,7 +87,8 @@ measure() {
     fi
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])).get("d90"); print("none" if d is None else d)' "$rep"
 }
-step_of() { basename "$1" .bin | sed 's/^step-0*//'; }
+# step-0000000.bin is step 0 (a run's starting point, e.g. its init.bin linked under that name)
+step_of() { basename "$1" .bin | sed 's/^step-0*\([0-9]\)/\1/'; }
 
 first=$(echo $runs | cut -d' ' -f1)
 printf 'run\tstep\td90\n' >"$out/trajectory.tsv.tmp"
@@ -102,7 +103,7 @@ mv "$out/trajectory.tsv.tmp" "$out/trajectory.tsv"
 
 if [ -z "$at" ]; then
     for r in $runs; do
-        m=$(ls "$r"/step-*.bin 2>/dev/null | sed 's/.*step-0*//; s/\.bin$//' | sort -n | tail -1)
+        m=$(ls "$r"/step-*.bin 2>/dev/null | sed 's/.*step-0*\([0-9]\)/\1/; s/\.bin$//' | sort -n | tail -1)
         if [ -z "$at" ] || [ "$m" -lt "$at" ]; then at=$m; fi
     done
 fi
@@ -116,7 +117,7 @@ for r in $runs; do
 done
 mv "$out/sizes.tsv.tmp" "$out/sizes.tsv"
 
-python3 - "$out" "$task" <<'EOF'
+python3 - "$out" "$task" <<'EOF' || { echo "trajectory: drawing the plots failed" >&2; exit 1; }
 import math, os, sys
 out, task = sys.argv[1], sys.argv[2]
 
