@@ -50,6 +50,7 @@ struct report_measure {
     int n_baseline_lr;
     const double *baseline_lr;  /* [n_baseline_lr] (0 when the baseline was given) */
     int epochs;                 /* probe epochs */
+    const char *bracket_rule;   /* "up" or "gallop" (enum search_bracket); NULL = not given */
     uint64_t seed;              /* data-order seed */
     int n_seeds;                /* 1..REPORT_MAX_SEEDS */
     uint64_t proj_seeds[REPORT_MAX_SEEDS];

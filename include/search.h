@@ -92,7 +92,30 @@ struct search_config {
     double lr[SEARCH_MAX_LR];
     int early_stop;    /* 1: once one lr of a probe meets the target, skip the rest of
                           the grid (the probe is met either way) */
+    int bracket;       /* enum search_bracket: how the bracket is found */
 };
+
+/* How the search finds its bracket on the doubling grid G = dmin, 2 dmin,
+ * 4 dmin, ... (points below dmax) and dmax.
+ *   SEARCH_BRACKET_UP (the reference, what --no-early-stop uses): probe G
+ *     upward from dmin until a probe meets; the bracket is that point and
+ *     the one before it.
+ *   SEARCH_BRACKET_GALLOP: probe the point of G nearest the geometric middle
+ *     of [dmin, dmax] first. Met: walk down G until a probe fails. Not met:
+ *     walk up G until one meets. Either way the bracket is a failing point
+ *     of G and the meeting point right above it, and the bisection is the
+ *     reference's, so d90 is the reference's whenever every point of G below
+ *     the failing one fails too (met(d) does not come back below a failure).
+ *     What it does not assume: that met(d) stays true above the crossing. A
+ *     larger subspace can fail again (the optimizer breaks down: majority
+ *     class, divergence); when the walk up meets nothing up to dmax, or one of
+ *     its failing probes diverged, predicts one class or scores more than
+ *     0.02 below a smaller probe, the gallop falls back to the reference's
+ *     path (G upward from dmin, reusing the probes it has) and finds the
+ *     reference's bracket. Skipped: the failing points of G below the
+ *     bracket, each a run that cannot meet (or is abandoned only at 2/3 of
+ *     its schedule). */
+enum search_bracket { SEARCH_BRACKET_UP = 0, SEARCH_BRACKET_GALLOP = 1 };
 
 
 struct search_result {
@@ -123,7 +146,7 @@ enum idim_status search_probe_d(const struct search_config *cfg, long d, search_
                                 void *ctx, struct search_state *st, struct search_probe *out,
                                 struct idim_err *err);
 
-/* The bracket + log-space bisection above. Fills *res. Returns IDIM_OK
+/* The bracket (cfg->bracket) + log-space bisection above. Fills *res. Returns IDIM_OK
  * when reached, IDIM_ERR_NOT_REACHED when no d <= dmax met the target (res
  * still filled: res->best names the best probe), IDIM_ERR_USAGE for a bad
  * config, or a status from search_probe_d. */

@@ -198,6 +198,19 @@ const char *train_outcome_name(enum train_outcome o); /* "completed", "met", ...
  * Returns 1 to abandon. Pure: tests feed it synthetic learning curves. */
 int train_hopeless(long step, long total, double best, double best_before, double target);
 
+/* The epochs a run of o on `task` trains: o->epochs, or when <= 0 the
+ * default (3 for sst2, qnli, qqp, mnli and for full fine-tuning, else 20). */
+int train_epochs(const struct train_opts *o, const char *task);
+
+/* measure's default --eval-every (docs/MEASURE.md): one dev evaluation costs
+ * about e = n_dev / (3 batch) training steps (a forward pass is ~1/3 of a
+ * step); evaluating every k steps costs e/k per step and finds a met score
+ * k/2 steps late on average, so for a run that meets about halfway through
+ * its schedule of T steps the total is smallest at k = sqrt(e T). Returns
+ * that k (>= 1), or 0 (only after each epoch) when it is not below
+ * steps_per_epoch. */
+long train_auto_eval_every(long steps_per_epoch, long total_steps, size_t n_dev, int batch);
+
 /* Defaults for a mode: full FT = AdamW lr 2e-5, 3 epochs, batch 32, warm-up
  * 6%, weight decay 0.01, clip 1.0, dropout 0.1; subspace = see README /
  * train.c (train_opts_default documents every value). */

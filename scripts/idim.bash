@@ -126,7 +126,7 @@ _idim() {
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
     train)
-        opts="--model --d --method --scope --optimizer --projection --lr-rule --step-stats --warmup-steps --proj-seed --grad-compat --save-theta --lr --epochs --batch --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--model --d --method --scope --optimizer --projection --lr-rule --step-stats --warmup-steps --proj-seed --grad-compat --eval-every --save-theta --lr --epochs --batch --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --model) _idim_compgen -f; return ;;
         --d) return ;;
@@ -138,6 +138,7 @@ _idim() {
         --step-stats) _idim_compgen -f; return ;;
         --warmup-steps) return ;;
         --proj-seed) return ;;
+        --eval-every) return ;;
         --save-theta) _idim_compgen -f; return ;;
         --lr) return ;;
         --epochs) return ;;
@@ -189,11 +190,12 @@ _idim() {
         --threads) return ;;
         esac ;;
     measure)
-        opts="--dmin --dmax --precision --seeds -o --out --plot --dry-run --force --state --model --method --scope --projection --optimizer --lr-rule --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--dmin --dmax --precision --bracket --seeds -o --out --plot --dry-run --force --state --model --method --scope --projection --optimizer --lr-rule --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --dmin) return ;;
         --dmax) return ;;
         --precision) return ;;
+        --bracket) _idim_compgen -W "auto gallop up"; return ;;
         --seeds) return ;;
         -o|--out) _idim_compgen -f; return ;;
         --plot) _idim_compgen -f; return ;;

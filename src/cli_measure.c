@@ -18,7 +18,7 @@
 
 /* The search of projection seed number i (target filled in by the caller). */
 static void measure_config(struct search_config *cfg, const struct probe_args *a, long dmin,
-                           long dmax, double precision, long i)
+                           long dmax, double precision, long i, int bracket)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->dmin = dmin;
@@ -28,6 +28,7 @@ static void measure_config(struct search_config *cfg, const struct probe_args *a
     cfg->n_lr = a->n_lr;
     memcpy(cfg->lr, a->lr, sizeof cfg->lr);
     cfg->early_stop = !a->no_early_stop;
+    cfg->bracket = bracket;
 }
 
 /* Seconds per step of a run with options o, from timing `steps` real steps
@@ -52,7 +53,7 @@ static enum idim_status time_steps(struct probe_ctx *c, struct train_opts o, lon
 /* --dry-run: the plan and an honest wall-time range, from timing a few
  * real steps of a baseline run and of a subspace run. */
 static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, double precision,
-                                     long n_seeds, struct idim_err *err)
+                                     long n_seeds, int bracket, struct idim_err *err)
 {
     const struct probe_args *a = c->args;
     size_t n_train = c->td.train.n;
@@ -68,9 +69,9 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
                 sub_epochs = 3;
     }
     long base_steps = spe * a->baseline_epochs, sub_steps = spe * sub_epochs;
-    int bracket = 1;
+    int n_grid = 1;
     for (long d = dmin; d < dmax; d = d > dmax / 2 ? dmax : 2 * d)
-        bracket++;
+        n_grid++;
     int bis = (int)ceil(log2(log(2.0) / log(precision)));
     if (bis < 0)
         bis = 0;
@@ -94,7 +95,7 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
     long evals_per_run = sub_epochs + (c->sub.eval_every > 0 ? sub_steps / c->sub.eval_every : 0);
     double base_s = base_runs * (base_steps * fs + a->baseline_epochs * fe);
     double run_s = sub_steps * ss + evals_per_run * se;
-    int most = (bracket + bis) * a->n_lr;
+    int most = (n_grid + bis) * a->n_lr;
     int fewest = 1 + (bis > 0 ? bis - 1 : 0);
     printf("plan for idim measure --task %s (%zu train rows, %ld steps per epoch, batch %d, "
            "%d threads):\n",
@@ -106,11 +107,13 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
                base_s);
     else
         printf("  baseline: given, no fine-tuning\n");
-    printf("  search (per projection seed, %ld seed%s): probes d = %ld, %ld, ... up to %ld "
-           "(at most %d), then about %d bisection probes to precision %g; each probe runs up "
-           "to %d lr%s\n",
-           n_seeds, n_seeds > 1 ? "s" : "", dmin, dmin * 2 <= dmax ? dmin * 2 : dmax, dmax,
-           bracket, bis, precision, a->n_lr, a->n_lr > 1 ? "s" : "");
+    printf("  search (per projection seed, %ld seed%s): bracket %s on d = %ld, %ld, ... up to "
+           "%ld (at most %d probes), then about %d bisection probes to precision %g; each "
+           "probe runs up to %d lr%s\n",
+           n_seeds, n_seeds > 1 ? "s" : "",
+           bracket == SEARCH_BRACKET_GALLOP ? "gallop (from the middle)" : "up (from dmin)", dmin,
+           dmin * 2 <= dmax ? dmin * 2 : dmax, dmax, n_grid, bis, precision, a->n_lr,
+           a->n_lr > 1 ? "s" : "");
     printf("  a subspace run: %d epochs = %ld steps, dev scored %ld times; measured %.3f "
            "s/step (d=%zu), %.2f s per evaluation: ~%.0f s in full%s\n",
            sub_epochs, sub_steps, evals_per_run, ss, o.d, se, run_s,
@@ -129,6 +132,7 @@ struct measure {
     long dmin, dmin_used, dmax, n_seeds; /* dmin_used: raised for SAID */
     double precision;
     int force;
+    int bracket;                          /* enum search_bracket */
     const char *state_path;
     struct probe_run run;
     double baseline, target;
@@ -192,7 +196,7 @@ static enum idim_status measure_parallel(struct measure *m, struct idim_err *err
     if (!cfgs)
         return idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
     for (long i = 0; i < m->n_seeds; i++)
-        measure_config(&cfgs[i], a, m->dmin_used, m->dmax, m->precision, i);
+        measure_config(&cfgs[i], a, m->dmin_used, m->dmax, m->precision, i, m->bracket);
     struct sched_search_plan plan = {.cfg = cfgs, .n_cfg = (size_t)m->n_seeds,
                                      .threshold = a->threshold, .threads = r->ctx.threads};
     enum idim_status st = IDIM_OK;
@@ -251,7 +255,7 @@ static enum idim_status measure_search(struct measure *m, struct report_measure 
         return idim_fail(err, IDIM_ERR_NOMEM, "measure: out of memory");
     for (long i = 0; i < m->n_seeds; i++) {
         struct search_config cfg;
-        measure_config(&cfg, m->a, m->dmin_used, m->dmax, m->precision, i);
+        measure_config(&cfg, m->a, m->dmin_used, m->dmax, m->precision, i, m->bracket);
         cfg.target = m->target;
         r->ctx.seed_index = (int)i;
         rep->proj_seeds[i] = cfg.seed;
@@ -323,6 +327,7 @@ static void measure_report(struct report_measure *r, const struct measure *m, do
     r->baseline_lr = a->baseline_lr;
     r->epochs = a->epochs;
     r->seed = a->seed;
+    r->bracket_rule = m->bracket == SEARCH_BRACKET_GALLOP ? "gallop" : "up";
     r->n_seeds = (int)m->n_seeds;
     r->results = m->results;
     r->threads = ctx->threads;
@@ -400,6 +405,7 @@ static enum idim_status measure_run(struct measure *m, const char *out, const ch
         return st;
     m->target = m->a->threshold * m->baseline;
     r->ctx.target = m->target;
+    r->ctx.dmin = m->dmin_used;
     r->ctx.dmax = m->dmax;
     r->ctx.precision = m->precision;
     r->ctx.n_seeds = (int)m->n_seeds;
@@ -427,12 +433,18 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     probe_args_default(&a);
     long dmin = 10, dmax = 100000, n_seeds = 1;
     double precision = 1.1;
-    const char *out = NULL, *state_path = NULL, *plot = NULL;
+    const char *out = NULL, *state_path = NULL, *plot = NULL, *bracket_opt = "auto";
     int force = 0, dry_run = 0;
     struct cli_opt opts[] = {
         CLI_LONG(0, "dmin", "N", &dmin, 1, 1L << 40, "first d of the bracket"),
         CLI_LONG(0, "dmax", "N", &dmax, 1, 1L << 40, "largest d tried"),
         CLI_DOUBLE(0, "precision", "R", &precision, 1.000001, 1e6, "stop when hi/lo <= R"),
+        CLI_CHOICE(0, "bracket", "B", &bracket_opt, "auto,gallop,up",
+                   "how to find the bracket on the doubling grid d = dmin,\n"
+                   "2 dmin, ...: up (from dmin, the reference), gallop (from the\n"
+                   "grid's middle toward the crossing; same d90 unless a smaller\n"
+                   "d meets below a failing one: docs/MEASURE.md) or auto\n"
+                   "(gallop; up with --no-early-stop)"),
         CLI_LONG(0, "seeds", "N", &n_seeds, 1, REPORT_MAX_SEEDS,
                  "repeat the search with N projection seeds P, P+1, ...;\n"
                  "reports each d90, the median and min/max"),
@@ -465,9 +477,12 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
         "measure",
         "Finds d90, the smallest subspace dimension d whose dev metric is strictly above\n"
         "threshold x baseline (Li et al. 2018: metric > 0.9 * baseline). The baseline is\n"
-        "full fine-tuning over --baseline-lr unless given. The search doubles d from\n"
-        "--dmin until the target is met (at most --dmax), then bisects in log space\n"
-        "(geometric midpoints, never probing a d twice) until hi/lo <= --precision.\n"
+        "full fine-tuning over --baseline-lr unless given. The search brackets the\n"
+        "crossing on the grid d = --dmin, 2 --dmin, ... (at most --dmax): --bracket\n"
+        "gallop starts in the grid's middle and walks toward the crossing, --bracket up\n"
+        "(the reference, and with --no-early-stop) doubles from --dmin; then it bisects\n"
+        "in log space (geometric midpoints, never probing a d twice) until hi/lo <=\n"
+        "--precision.\n"
         "Each d is the best run over the --lr grid. A run whose model predicts only the\n"
         "majority class never counts. SAID needs d > m (the model's tensor count):\n"
         "--dmin is raised to m+1 and the report says so.\n\n"
@@ -500,13 +515,17 @@ enum idim_status cli_measure(int argc, char **argv, struct idim_err *err)
     m->dmin = dmin, m->dmax = dmax, m->n_seeds = n_seeds;
     m->precision = precision;
     m->force = force;
+    m->bracket = !strcmp(bracket_opt, "gallop") ||
+                         (!strcmp(bracket_opt, "auto") && !a.no_early_stop)
+                     ? SEARCH_BRACKET_GALLOP
+                     : SEARCH_BRACKET_UP;
     m->state_path = state_path;
     m->baseline = NAN;
     st = probe_run_open(&m->run, &a, out, plot, err);
     if (st || m->run.sc.is_worker || (st = measure_said_dmin(m, err)))
         goto done;
     if (dry_run)
-        st = dry_run_plan(&m->run.ctx, m->dmin_used, dmax, precision, n_seeds, err);
+        st = dry_run_plan(&m->run.ctx, m->dmin_used, dmax, precision, n_seeds, m->bracket, err);
     else if (!(st = measure_open_state(m, err)))
         st = measure_run(m, out, plot, t0, err);
 done:

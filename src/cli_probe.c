@@ -224,12 +224,15 @@ enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struc
     c->target = NAN;
     if (a->eval_every > 0) {
         c->sub.eval_every = a->eval_every;
-    } else { /* auto: 4 times per epoch (docs/MEASURE.md has the measurement) */
-        size_t n = c->td.train.n;
+    } else { /* auto: sqrt(evaluation cost x schedule) (docs/MEASURE.md has the measurement) */
+        size_t n = c->td.train.n, n_dev = c->td.dev.n;
         if (a->limit_train > 0 && (size_t)a->limit_train < n)
             n = (size_t)a->limit_train;
+        if (a->limit_dev > 0 && (size_t)a->limit_dev < n_dev)
+            n_dev = (size_t)a->limit_dev;
         long spe = (long)((n + (size_t)a->batch - 1) / (size_t)a->batch);
-        c->sub.eval_every = spe >= 8 ? (spe + 3) / 4 : 0;
+        c->sub.eval_every = train_auto_eval_every(spe, spe * train_epochs(&c->sub, c->td.spec.name),
+                                                  n_dev, a->batch);
     }
     c->tty = cli_stderr_is_tty();
     c->progress = !a->quiet;
@@ -263,7 +266,8 @@ static void fmt_time(char *buf, size_t cap, double s)
  * most, from what the finished probes of this seed say (a probe is met when
  * any of its runs met the target): bisection between the largest failing and
  * the smallest meeting d to --precision, and before a meeting d is known, the
- * doubling steps left up to --dmax. */
+ * doubling steps left up to --dmax (a gallop that met first: the steps down
+ * to --dmin). */
 static void probes_left(const struct probe_ctx *c, uint64_t seed, long cur, int *lo_n, int *hi_n)
 {
     long lo = 0, hi = 0;
@@ -290,8 +294,12 @@ static void probes_left(const struct probe_ctx *c, uint64_t seed, long cur, int 
         return;
     }
     int up = 0;
-    for (long d = cur; d < c->dmax; d = d > c->dmax / 2 ? c->dmax : 2 * d)
-        up++;
+    if (hi) /* the gallop met first: the walk down to dmin at most */
+        for (long d = hi; d > c->dmin; d /= 2)
+            up++;
+    else
+        for (long d = cur; d < c->dmax; d = d > c->dmax / 2 ? c->dmax : 2 * d)
+            up++;
     *lo_n = bis2 > 0 ? bis2 - 1 : 0;
     *hi_n = up + bis2;
 }

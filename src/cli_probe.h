@@ -85,7 +85,9 @@ enum idim_status probe_opt_ckpt_every(const struct cli_opt *o, const char *arg,
         CLI_FLAG(0, "quiet", &(a)->quiet, "no progress lines on stderr"),                     \
         CLI_LONG(0, "eval-every", "N", &(a)->eval_every, 0, 1L << 40,                          \
                  "score dev every N steps of a subspace run as well as after\n"                \
-                 "each epoch (default 0 = auto: 4 times per epoch)"),                          \
+                 "each epoch (default 0 = auto: sqrt(e x T) steps, e = one\n"                  \
+                 "evaluation's cost in steps ~ dev rows / (3 batch), T the\n"                 \
+                 "schedule's steps; docs/MEASURE.md)"),                                        \
         CLI_FLAG(0, "no-early-stop", &(a)->no_early_stop,                                      \
                  "run every schedule in full (for checking: same d90); default:\n"            \
                  "stop a run once its dev score is above the target (met) or by\n"            \
@@ -141,7 +143,7 @@ struct probe_ctx {
     long cur_d;               /* the run in progress: d (0 = baseline), lr, seed */
     double cur_lr;
     uint64_t cur_seed;
-    long dmax;                /* measure: the search's range, for the time-left range */
+    long dmin, dmax;          /* measure: the search's range, for the time-left range */
     double precision;         /* (dmax 0: no search range shown, as in sweep) */
     int n_lr, n_seeds, seed_index;
     char train_sha[65], dev_sha[65];

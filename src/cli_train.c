@@ -61,6 +61,10 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
         CLI_U64(0, "proj-seed", "P", &proj_seed, "Fastfood tables"),
         CLI_FLAG(0, "grad-compat", &o.grad_compat,
                  "the authors' released backward (exact gradient / LL_t)"),
+        CLI_LONG(0, "eval-every", "N", &o.eval_every, 0, 1L << 40,
+                 "also score dev every N optimizer steps, not only after each\n"
+                 "epoch: the JSON's \"evals\" ([step, metric] pairs) is then the\n"
+                 "learning curve inside epochs (default 0 = once per epoch)"),
         CLI_STR(0, "save-theta", "FILE", &o.save_theta,
                 "write the best epoch's theta_d, lambdas, seeds and the model\n"
                 "checksum to FILE (a few KB; see docs/THETA.md, `idim eval`)", CLI_FILE),

@@ -245,6 +245,8 @@ cJSON *report_measure_json(const struct report_measure *r)
     cJSON_AddItemToObject(se, "baseline_lr_grid", num_array(r->baseline_lr, r->n_baseline_lr));
     cJSON_AddNumberToObject(se, "epochs", r->epochs);
     cJSON_AddNumberToObject(se, "seed", (double)r->seed);
+    if (r->bracket_rule)
+        cJSON_AddStringToObject(se, "bracket_rule", r->bracket_rule);
     cJSON_AddItemToObject(o, "search", se);
 
     cJSON *seeds = cJSON_CreateArray();

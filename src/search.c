@@ -189,6 +189,132 @@ static enum idim_status reached(struct search_result *res, long lo, long hi)
     return IDIM_OK;
 }
 
+/* The doubling grid: dmin, 2 dmin, ... while below dmax, then dmax. */
+static size_t doubling_grid(long dmin, long dmax, long *g, size_t cap)
+{
+    size_t n = 0;
+    for (long d = dmin; n < cap; d = d > dmax / 2 ? dmax : 2 * d) {
+        g[n++] = d;
+        if (d >= dmax)
+            break;
+    }
+    return n;
+}
+
+/* The probe of d in res (NULL when not probed yet). */
+static const struct search_probe *probed(const struct search_result *res, long d)
+{
+    for (size_t i = 0; i < res->n_probes; i++)
+        if (res->probes[i].d == d)
+            return &res->probes[i];
+    return NULL;
+}
+
+/* A walk on the doubling grid: the search's arguments and the grid. */
+struct walk {
+    const struct search_config *cfg;
+    search_trial_fn fn;
+    void *ctx;
+    struct search_state *st;
+    struct search_result *res;
+    struct idim_err *err;
+    long g[SEARCH_MAX_PROBES];
+    size_t n;
+};
+
+/* met(d), probing d when res does not have it yet. */
+static enum idim_status grid_met(struct walk *w, long d, int *met)
+{
+    const struct search_probe *p = probed(w->res, d);
+    if (!p) {
+        enum idim_status s = probe_into(w->cfg, d, w->fn, w->ctx, w->st, w->res, w->err);
+        if (s != IDIM_OK)
+            return s;
+        p = &w->res->probes[w->res->n_probes - 1];
+    }
+    *met = p->met;
+    return IDIM_OK;
+}
+
+/* The reference bracket: G upward from dmin until a probe meets. *hi = 0
+ * when none does (*lo: the last d probed). */
+static enum idim_status bracket_up(struct walk *w, long *lo, long *hi)
+{
+    *lo = *hi = 0;
+    for (size_t k = 0; k < w->n; k++) {
+        int met;
+        enum idim_status s = grid_met(w, w->g[k], &met);
+        if (s != IDIM_OK)
+            return s;
+        if (met) {
+            *hi = w->g[k];
+            return IDIM_OK;
+        }
+        *lo = w->g[k];
+    }
+    return IDIM_OK;
+}
+
+/* A failing probe that looks like the optimizer broke down rather than a
+ * subspace too small: diverged, one class only, or more than 0.02 below a
+ * smaller probe (the signs search_optimizer_limited uses). */
+static int broke_down(const struct search_result *res, const struct search_probe *p)
+{
+    const struct search_trial *t = &p->best;
+    if (t->diverged || t->majority_only || !isfinite(t->metric))
+        return 1;
+    for (size_t i = 0; i < res->n_probes; i++) {
+        const struct search_trial *u = &res->probes[i].best;
+        if (res->probes[i].d < p->d && trial_valid(u) && t->metric < u->metric - 0.02)
+            return 1;
+    }
+    return 0;
+}
+
+static enum idim_status bracket_gallop(struct walk *w, long *lo, long *hi)
+{
+    const long *g = w->g;
+    /* start: the point nearest the geometric middle, in log distance */
+    double mid = 0.5 * (log((double)w->cfg->dmin) + log((double)w->cfg->dmax));
+    size_t s0 = 0;
+    for (size_t k = 1; k < w->n; k++)
+        if (fabs(log((double)g[k]) - mid) < fabs(log((double)g[s0]) - mid))
+            s0 = k;
+    int met;
+    enum idim_status s = grid_met(w, g[s0], &met);
+    if (s != IDIM_OK)
+        return s;
+    *lo = *hi = 0;
+    if (met) { /* down until a probe fails */
+        size_t k = s0;
+        while (k > 0) {
+            if ((s = grid_met(w, g[k - 1], &met)) != IDIM_OK)
+                return s;
+            if (!met)
+                break;
+            k--;
+        }
+        *lo = k > 0 ? g[k - 1] : 0;
+        *hi = g[k];
+        return IDIM_OK;
+    }
+    /* up until a probe meets; a breakdown on the way sends the search back
+     * to the reference's path */
+    for (size_t k = s0;;) {
+        if (broke_down(w->res, probed(w->res, g[k])) || k + 1 >= w->n)
+            break;
+        k++;
+        if ((s = grid_met(w, g[k], &met)) != IDIM_OK)
+            return s;
+        if (met) {
+            *lo = g[k - 1];
+            *hi = g[k];
+            return IDIM_OK;
+        }
+    }
+    return bracket_up(w, lo, hi);
+}
+
 enum idim_status search_run(const struct search_config *cfg, search_trial_fn fn, void *ctx,
                             struct search_state *st, struct search_result *res,
                             struct idim_err *err)
@@ -205,21 +331,16 @@ enum idim_status search_run(const struct search_config *cfg, search_trial_fn fn,
         return idim_fail(err, IDIM_ERR_USAGE, "search: need 1 to %d learning rates, found %d",
                          SEARCH_MAX_LR, cfg->n_lr);
 
-    /* 1. Bracket: double from dmin until the target is met, capped at dmax. */
-    long lo = 0, hi = 0, d = cfg->dmin;
-    for (;;) {
-        enum idim_status s = probe_into(cfg, d, fn, ctx, st, res, err);
-        if (s != IDIM_OK)
-            return s;
-        if (res->probes[res->n_probes - 1].met) {
-            hi = d;
-            break;
-        }
-        lo = d;
-        if (d >= cfg->dmax)
-            return not_reached(cfg, res, lo, err);
-        d = d > cfg->dmax / 2 ? cfg->dmax : 2 * d;
-    }
+    /* 1. Bracket on the doubling grid (see enum search_bracket). */
+    long lo = 0, hi = 0;
+    struct walk w = {cfg, fn, ctx, st, res, err, {0}, 0};
+    w.n = doubling_grid(cfg->dmin, cfg->dmax, w.g, SEARCH_MAX_PROBES);
+    enum idim_status sb = cfg->bracket == SEARCH_BRACKET_GALLOP ? bracket_gallop(&w, &lo, &hi)
+                                                                : bracket_up(&w, &lo, &hi);
+    if (sb != IDIM_OK)
+        return sb;
+    if (!hi)
+        return not_reached(cfg, res, lo, err);
 
     /* 2. Bisect in log space between the largest failing and the smallest
      * meeting d. The geometric midpoint is strictly inside (lo, hi), so no

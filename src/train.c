@@ -192,6 +192,24 @@ static int large_task(const char *name)
     return 0;
 }
 
+int train_epochs(const struct train_opts *o, const char *task)
+{
+    if (o->epochs > 0)
+        return o->epochs;
+    return large_task(task) ? 3 : (o->mode != TRAIN_FULL ? 20 : 3);
+}
+
+long train_auto_eval_every(long steps_per_epoch, long total_steps, size_t n_dev, int batch)
+{
+    if (steps_per_epoch <= 1 || total_steps <= 0 || batch <= 0)
+        return 0;
+    double e = (double)n_dev / (3.0 * (double)batch); /* one evaluation, in steps */
+    long k = lround(sqrt(e * (double)total_steps));
+    if (k < 1)
+        k = 1;
+    return k >= steps_per_epoch ? 0 : k;
+}
+
 static int no_decay(const char *name)
 {
     size_t n = strlen(name);
@@ -290,9 +308,7 @@ static enum idim_status plan_check(struct plan *p, const struct train_data *td,
         return idim_fail(err, IDIM_ERR_USAGE, "--batch must be at least 1");
     if (!(o->lr > 0) || !isfinite(o->lr))
         return idim_fail(err, IDIM_ERR_USAGE, "--lr must be a positive number");
-    p->epochs = o->epochs;
-    if (p->epochs <= 0)
-        p->epochs = large_task(td->spec.name) ? 3 : (o->mode != TRAIN_FULL ? 20 : 3);
+    p->epochs = train_epochs(o, td->spec.name);
     if (p->epochs > TRAIN_MAX_EPOCHS)
         return idim_fail(err, IDIM_ERR_USAGE, "--epochs must be at most %d", TRAIN_MAX_EPOCHS);
     p->n_train = td->train.n;
