@@ -94,13 +94,18 @@ struct pretrain_opts {
     long heldout;               /* held-out blocks; 0: 1% of blocks (1..256) */
     uint64_t seed;
     int threads;
+    /* --objective wordvec (wordvec.h): the K most frequent tokens, the
+     * window, subspace iterations, the std of the written rows */
+    long wv_vocab, wv_window, wv_power;
+    double wv_std;
     pretrain_progress_fn progress; /* may be NULL */
     void *user;
 };
 
 /* Defaults: mlm, 1000 steps, batch 32, seq-len 128, lr 5e-4, warmup 6%,
  * weight decay 0.01, clip 1.0, dropout 0.1, mask 0.15, checkpoint every
- * 500, log every 10, seed 0, 1 thread, one document per line. */
+ * 500, log every 10, seed 0, 1 thread, one document per line; word
+ * vectors: 16384 tokens, window 5, 8 subspace iterations, std 0.02. */
 void pretrain_opts_default(struct pretrain_opts *o);
 
 struct pretrain_result {

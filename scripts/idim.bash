@@ -53,7 +53,7 @@ _idim() {
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
     pretrain)
-        opts="--model --preset --vocab --arch --corpus --documents --objective --steps --batch --seq-len --lr --warmup --weight-decay --clip --dropout --mask-prob --checkpoint-every --log-every --heldout --seed --threads --out-dir --quiet -h --help"
+        opts="--model --preset --vocab --arch --corpus --documents --objective --steps --batch --seq-len --lr --warmup --weight-decay --clip --dropout --mask-prob --checkpoint-every --log-every --heldout --seed --threads --wv-vocab --wv-window --wv-power --wv-std --out-dir --quiet -h --help"
         case "$prev" in
         --model) _idim_compgen -f; return ;;
         --preset) _idim_compgen -W "tiny mini small medium base"; return ;;
@@ -61,7 +61,7 @@ _idim() {
         --arch) _idim_compgen -W "bert roberta"; return ;;
         --corpus) _idim_compgen -f; return ;;
         --documents) _idim_compgen -W "lines blocks"; return ;;
-        --objective) _idim_compgen -W "mlm"; return ;;
+        --objective) _idim_compgen -W "mlm wordvec"; return ;;
         --steps) return ;;
         --batch) return ;;
         --seq-len) return ;;
@@ -76,6 +76,10 @@ _idim() {
         --heldout) return ;;
         --seed) return ;;
         --threads) return ;;
+        --wv-vocab) return ;;
+        --wv-window) return ;;
+        --wv-power) return ;;
+        --wv-std) return ;;
         --out-dir) _idim_compgen -d; return ;;
         esac ;;
     finetune)

@@ -57,6 +57,10 @@ void pretrain_opts_default(struct pretrain_opts *o)
     o->checkpoint_every = 500;
     o->log_every = 10;
     o->threads = 1;
+    o->wv_vocab = 16384;
+    o->wv_window = 5;
+    o->wv_power = 8;
+    o->wv_std = 0.02;
 }
 
 double pretrain_flops_step(const struct arch_config *c, int B, int T, int M)
