@@ -51,6 +51,13 @@ struct mlm_head {
     int32_t *row_hit;             /* [M] */
     float *dy, *dx;               /* [M, C] scratch */
     float *dhidden;               /* [max_N, C] gradient for model_backward_hidden */
+    /* restricted output vocabulary (mlm_set_vocab); K == 0: all V ids */
+    int K;
+    int32_t *out_ids;             /* [K] the scored ids, column order */
+    int32_t *out_col;             /* [V] column of each id, -1: not scored */
+    int32_t *tgt;                 /* [max_M] label columns of the last forward */
+    float *Es, *dEs;              /* [K, C] gathered decoder rows; their gradient */
+    float *bs, *dbs;              /* [K] gathered decoder bias; its gradient */
 };
 
 /* Allocates a head for cfg (family, hidden, vocab, ln_eps) taking up to
@@ -67,6 +74,20 @@ void mlm_init_random(struct mlm_head *h, uint64_t seed);
 /* Copies the head from a file that has one (w->cfg.has_mlm_head); returns
  * IDIM_ERR_FORMAT when a tensor is missing or misshapen. */
 enum idim_status mlm_load(struct mlm_head *h, const struct wfile *w, struct idim_err *err);
+
+/* Restricts the decoder's softmax to the K ids ids[K] (distinct, in
+ * 0..V-1; column j scores ids[j]): logits are y E_S^T + bias_S, so a step
+ * costs M x C x K instead of M x C x V, and the gradients reach only those
+ * rows of E and the bias. Every label given to mlm_forward must then be
+ * one of them (mlm_keep_scored drops the others). ids == NULL: back to the
+ * whole vocabulary. Allocates (once, not in a step). IDIM_ERR_USAGE for a
+ * bad list, IDIM_ERR_NOMEM. */
+enum idim_status mlm_set_vocab(struct mlm_head *h, const int32_t *ids, int K,
+                               struct idim_err *err);
+
+/* Keeps the masked rows whose label is scored (all of them without a
+ * restriction), in order, in pos/labels; returns how many. */
+int mlm_keep_scored(const struct mlm_head *h, int32_t *pos, int32_t *labels, int M);
 
 /* Forward at M masked positions: pos[M] are row indices into hidden
  * [N, C], labels[M] the target ids (0..V-1), wte the word embeddings

@@ -92,6 +92,8 @@ struct pretrain_opts {
     double lr, weight_decay, clip, dropout, mask_prob;
     long checkpoint_every, log_every;
     long heldout;               /* held-out blocks; 0: 1% of blocks (1..256) */
+    long mlm_vocab;             /* > 0: the softmax over the K most frequent corpus
+                                   tokens only; masked rarer tokens are not scored */
     uint64_t seed;
     int threads;
     /* --objective wordvec (wordvec.h): the K most frequent tokens, the

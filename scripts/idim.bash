@@ -53,7 +53,7 @@ _idim() {
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
     pretrain)
-        opts="--model --preset --vocab --arch --corpus --documents --objective --steps --batch --seq-len --lr --warmup --weight-decay --clip --dropout --mask-prob --checkpoint-every --log-every --heldout --seed --threads --wv-vocab --wv-window --wv-power --wv-std --out-dir --quiet -h --help"
+        opts="--model --preset --vocab --arch --corpus --documents --objective --steps --batch --seq-len --lr --warmup --weight-decay --clip --dropout --mask-prob --checkpoint-every --log-every --heldout --seed --threads --mlm-vocab --wv-vocab --wv-window --wv-power --wv-std --out-dir --quiet -h --help"
         case "$prev" in
         --model) _idim_compgen -f; return ;;
         --preset) _idim_compgen -W "tiny mini small medium base"; return ;;
@@ -76,6 +76,7 @@ _idim() {
         --heldout) return ;;
         --seed) return ;;
         --threads) return ;;
+        --mlm-vocab) return ;;
         --wv-vocab) return ;;
         --wv-window) return ;;
         --wv-power) return ;;

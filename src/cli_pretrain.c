@@ -133,6 +133,10 @@ enum idim_status cli_pretrain(int argc, char **argv, struct idim_err *err)
         CLI_U64(0, "seed", "S", &seed, "seed of the order, masks, dropout, init, SVD sketch"),
         CLI_INT(0, "threads", "N", &o.threads, 1, 256,
                 "threads; resume needs the same count for bit-identical results"),
+        CLI_LONG(0, "mlm-vocab", "K", &o.mlm_vocab, 1, 100000000,
+                 "mlm: softmax over the K most frequent corpus tokens only\n"
+                 "(masked rarer tokens are not scored; default: the whole\n"
+                 "vocabulary); several times cheaper steps for small models"),
         CLI_LONG(0, "wv-vocab", "K", &o.wv_vocab, 1, 1000000,
                  "wordvec: vectors for the K most frequent corpus tokens (a\n"
                  "dense K x K float matrix: 16384 takes 1 GB); rarer tokens keep\n"

@@ -29,6 +29,10 @@ void mlm_free(struct mlm_head *h)
     free(h->row_loss);
     free(h->row_hit);
     free(h->dhidden);
+    free(h->out_ids);
+    free(h->out_col);
+    free(h->tgt);
+    free(h->Es);
     memset(h, 0, sizeof *h);
 }
 
@@ -71,9 +75,10 @@ enum idim_status mlm_init(struct mlm_head *h, const struct arch_config *cfg, int
     h->logits = calloc(M * V, sizeof(float));
     h->row_loss = calloc(M, sizeof(double));
     h->row_hit = calloc(M, sizeof(int32_t));
+    h->tgt = calloc(M, sizeof(int32_t));
     h->dhidden = calloc((size_t)max_N * C, sizeof(float));
     if (!h->params || !h->grads || !h->x || !h->logits || !h->row_loss || !h->row_hit ||
-        !h->dhidden) {
+        !h->dhidden || !h->tgt) {
         mlm_free(h);
         return idim_fail(err, IDIM_ERR_NOMEM,
                          "mlm: out of memory for %d masked rows x %zu vocabulary logits", max_M,
@@ -121,6 +126,63 @@ enum idim_status mlm_load(struct mlm_head *h, const struct wfile *w, struct idim
     return IDIM_OK;
 }
 
+enum idim_status mlm_set_vocab(struct mlm_head *h, const int32_t *ids, int K,
+                               struct idim_err *err)
+{
+    free(h->out_ids);
+    free(h->out_col);
+    free(h->Es);
+    h->out_ids = h->out_col = NULL;
+    h->Es = h->dEs = h->bs = h->dbs = NULL;
+    h->K = 0;
+    if (!ids)
+        return IDIM_OK;
+    int V = h->cfg.vocab_size;
+    size_t C = (size_t)h->cfg.hidden;
+    if (K < 1 || K > V)
+        return idim_fail(err, IDIM_ERR_USAGE, "mlm: %d output tokens of %d: need 1..%d", K, V,
+                         V);
+    h->out_ids = malloc((size_t)K * sizeof *h->out_ids);
+    h->out_col = malloc((size_t)V * sizeof *h->out_col);
+    h->Es = malloc(((size_t)K * (2 * C + 2)) * sizeof *h->Es);
+    if (!h->out_ids || !h->out_col || !h->Es) {
+        mlm_set_vocab(h, NULL, 0, err);
+        return idim_fail(err, IDIM_ERR_NOMEM, "mlm: out of memory for %d output tokens", K);
+    }
+    h->dEs = h->Es + (size_t)K * C;
+    h->bs = h->dEs + (size_t)K * C;
+    h->dbs = h->bs + K;
+    for (int v = 0; v < V; v++)
+        h->out_col[v] = -1;
+    for (int j = 0; j < K; j++) {
+        if (ids[j] < 0 || ids[j] >= V || h->out_col[ids[j]] >= 0) {
+            int bad = ids[j];
+            mlm_set_vocab(h, NULL, 0, err);
+            return idim_fail(err, IDIM_ERR_USAGE,
+                             "mlm: output token %d (entry %d) is out of range or repeated", bad,
+                             j);
+        }
+        h->out_ids[j] = ids[j];
+        h->out_col[ids[j]] = j;
+    }
+    h->K = K;
+    return IDIM_OK;
+}
+
+int mlm_keep_scored(const struct mlm_head *h, int32_t *pos, int32_t *labels, int M)
+{
+    if (!h->K)
+        return M;
+    int k = 0;
+    for (int r = 0; r < M; r++)
+        if (h->out_col[labels[r]] >= 0) {
+            pos[k] = pos[r];
+            labels[k] = labels[r];
+            k++;
+        }
+    return k;
+}
+
 /* ---- forward ------------------------------------------------------------ */
 
 struct row_args {
@@ -133,7 +195,7 @@ struct row_args {
 static void softmax_rows(void *arg, int part, int parts)
 {
     struct mlm_head *h = ((struct row_args *)arg)->h;
-    int V = h->cfg.vocab_size, M = h->M;
+    int V = h->K ? h->K : h->cfg.vocab_size, M = h->M;
     int r0 = (int)((long)M * part / parts), r1 = (int)((long)M * (part + 1) / parts);
     for (int r = r0; r < r1; r++) {
         float *z = h->logits + (size_t)r * V;
@@ -141,7 +203,7 @@ static void softmax_rows(void *arg, int part, int parts)
         for (int j = 1; j < V; j++)
             if (z[j] > z[best])
                 best = j;
-        int y = h->labels[r];
+        int y = h->tgt[r];
         float mx = z[best], zy = z[y];
         /* one expf per logit (the sum in double): exp(z - max) <= 1 */
         double s = 0.0;
@@ -175,7 +237,22 @@ float mlm_forward(struct mlm_head *h, const float *hidden, const float *wte, con
     bias_gelu_forward(h->g, h->f, p + t[T_DB].offset, M, C);
     residual_layernorm_forward(h->y, h->xhat, h->rstd, NULL, h->g, NULL, 1.0f,
                                p + t[T_LNW].offset, p + t[T_LNB].offset, h->cfg.ln_eps, M, C);
-    linear_forward(h->logits, h->y, wte, p + t[T_BIAS].offset, M, C, V);
+    if (h->K) {
+        /* the scored rows of E and the bias, gathered */
+        for (int j = 0; j < h->K; j++) {
+            memcpy(h->Es + (size_t)j * C, wte + (size_t)h->out_ids[j] * C,
+                   (size_t)C * sizeof(float));
+            h->bs[j] = p[t[T_BIAS].offset + (size_t)h->out_ids[j]];
+        }
+        for (int r = 0; r < M; r++) {
+            h->tgt[r] = h->out_col[labels[r]];
+            assert(h->tgt[r] >= 0);
+        }
+        linear_forward(h->logits, h->y, h->Es, h->bs, M, C, h->K);
+    } else {
+        memcpy(h->tgt, labels, (size_t)M * sizeof *labels);
+        linear_forward(h->logits, h->y, wte, p + t[T_BIAS].offset, M, C, V);
+    }
     struct row_args ra = {h};
     ops_parallel(softmax_rows, &ra);
     double total = 0.0;
@@ -201,7 +278,15 @@ void mlm_backward(struct mlm_head *h, int N)
     memset(dp, 0, h->n_params * sizeof(float));
     /* logits = y E^T + bias: dy = dlogits E; dbias = colsum(dlogits). The
      * decoder's dE is left to mlm_add_decoder_grad. */
-    linear_backward(h->dy, NULL, dp + t[T_BIAS].offset, h->logits, h->y, h->wte, M, C, V, 0.0f);
+    if (h->K) {
+        memset(h->dbs, 0, (size_t)h->K * sizeof(float));
+        linear_backward(h->dy, NULL, h->dbs, h->logits, h->y, h->Es, M, C, h->K, 0.0f);
+        for (int j = 0; j < h->K; j++)
+            dp[t[T_BIAS].offset + (size_t)h->out_ids[j]] = h->dbs[j];
+    } else {
+        linear_backward(h->dy, NULL, dp + t[T_BIAS].offset, h->logits, h->y, h->wte, M, C, V,
+                        0.0f);
+    }
     /* y = LN(g): dg into dx (overwritten) */
     residual_layernorm_backward(h->dx, NULL, dp + t[T_LNW].offset, dp + t[T_LNB].offset, h->dy,
                                 h->xhat, h->rstd, NULL, 1.0f, p + t[T_LNW].offset, M, C);
@@ -220,13 +305,25 @@ void mlm_backward(struct mlm_head *h, int N)
 
 void mlm_add_decoder_grad(const struct mlm_head *h, float *dwte)
 {
-    linear_backward(NULL, dwte, NULL, h->logits, h->y, h->wte, h->M, h->cfg.hidden,
-                    h->cfg.vocab_size, 0.0f);
+    int C = h->cfg.hidden;
+    if (!h->K) {
+        linear_backward(NULL, dwte, NULL, h->logits, h->y, h->wte, h->M, C, h->cfg.vocab_size,
+                        0.0f);
+        return;
+    }
+    memset(h->dEs, 0, (size_t)h->K * C * sizeof(float));
+    linear_backward(NULL, h->dEs, NULL, h->logits, h->y, h->Es, h->M, C, h->K, 0.0f);
+    for (int j = 0; j < h->K; j++) {
+        float *dst = dwte + (size_t)h->out_ids[j] * C;
+        const float *src = h->dEs + (size_t)j * C;
+        for (int c = 0; c < C; c++)
+            dst[c] += src[c];
+    }
 }
 
 double mlm_flops(const struct mlm_head *h, int M)
 {
-    double C = h->cfg.hidden, V = h->cfg.vocab_size;
+    double C = h->cfg.hidden, V = h->K ? h->K : h->cfg.vocab_size;
     /* forward: dense + decoder; backward: twice each */
     return 3.0 * 2.0 * M * (C * C + C * V);
 }

@@ -477,6 +477,8 @@ static void heldout_score(struct run *R, double *loss, double *acc)
             memcpy(R->ids + (size_t)i * T, R->held_ids + k * T, (size_t)T * 4);
             memcpy(R->mask + (size_t)i * T, R->held_mask + k * T, (size_t)T * 4);
             for (size_t j = R->held_off[k]; j < R->held_off[k + 1] && M < R->max_M; j++) {
+                if (R->h.K && R->h.out_col[R->held_lab[j]] < 0)
+                    continue; /* --mlm-vocab: not scored */
                 R->eval_pos[M] = R->held_pos[j] + i * T;
                 R->eval_lab[M] = R->held_lab[j];
                 M++;
@@ -510,6 +512,8 @@ static uint64_t fingerprint(const struct run *R)
                      o->steps, o->batch, o->seq_len, o->warmup, o->lr, o->weight_decay, o->clip,
                      o->dropout, o->mask_prob, o->checkpoint_every, o->log_every, R->n_held,
                      o->seed, R->w.checksum_hex, o->doc_lines);
+    if (o->mlm_vocab > 0) /* older runs keep their fingerprint */
+        n += snprintf(s + n, sizeof s - (size_t)n, " mlm_vocab %ld", o->mlm_vocab);
     uint64_t h = wfile_xxh64(s, (size_t)n, 0);
     return wfile_xxh64(R->corpus.tok, R->corpus.n_tok * sizeof(int32_t), h);
 }
@@ -545,6 +549,43 @@ static void run_free(struct run *R)
         free(R->mask), free(R->pos), free(R->labels), free(R->held_ids), free(R->held_mask),
         free(R->held_pos), free(R->held_lab), free(R->held_off), free(R->eval_pos),
         free(R->eval_lab), free(R->state_buf);
+}
+
+static int by_freq(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b; /* (count << 32 | ~id): larger first */
+    return (*x < *y) - (*x > *y);
+}
+
+/* --mlm-vocab K: the softmax over the K most frequent corpus tokens (ties:
+ * the lower id), specials never. */
+static enum idim_status restrict_output(struct run *R, struct idim_err *err)
+{
+    int V = R->w.cfg.vocab_size;
+    uint64_t *f = calloc((size_t)V, sizeof *f);
+    int32_t *ids = malloc((size_t)V * sizeof *ids);
+    if (!f || !ids) {
+        free(f);
+        free(ids);
+        return idim_fail(err, IDIM_ERR_NOMEM, "pretrain: out of memory");
+    }
+    for (size_t t = 0; t < R->corpus.n_tok; t++)
+        f[R->corpus.tok[t]]++;
+    int n = 0;
+    for (int v = 0; v < V; v++) {
+        int sp = v == R->sp.cls_id || v == R->sp.sep_id || v == R->sp.pad_id ||
+                 v == R->sp.mask_id;
+        if (f[v] && !sp)
+            f[n++] = (f[v] < UINT32_MAX ? f[v] : UINT32_MAX) << 32 | (uint32_t)~(uint32_t)v;
+    }
+    qsort(f, (size_t)n, sizeof *f, by_freq);
+    int K = n < R->o->mlm_vocab ? n : (int)R->o->mlm_vocab;
+    for (int j = 0; j < K; j++)
+        ids[j] = (int32_t)~(uint32_t)(f[j] & 0xffffffffu);
+    enum idim_status st = mlm_set_vocab(&R->h, ids, K, err);
+    free(f);
+    free(ids);
+    return st;
 }
 
 static enum idim_status setup(struct run *R, struct idim_err *err)
@@ -606,6 +647,8 @@ static enum idim_status setup(struct run *R, struct idim_err *err)
     } else {
         mlm_init_random(&R->h, rng_key(o->seed, PT_HEAD_SEED_STREAM));
     }
+    if (o->mlm_vocab > 0 && (st = restrict_output(R, err)))
+        return st;
     /* the encoder is the model table's leading tensors (embeddings, layers) */
     size_t t_enc = 5 + 16 * (size_t)cfg.n_layers;
     R->n_enc = R->m.tensors[t_enc].offset;
@@ -741,6 +784,7 @@ static enum idim_status mlm_train_step(struct run *R, long step, long warm, doub
     struct rng mr;
     rng_init(&mr, rng_key(rng_key(o->seed, PT_MASK_STREAM), (uint64_t)step));
     int M = pretrain_mask(R->ids, N, &R->sp, o->mask_prob, &mr, R->pos, R->labels, R->max_M);
+    M = mlm_keep_scored(&R->h, R->pos, R->labels, M);
     rng_init(&R->m.drop_rng, rng_key(rng_key(o->seed, PT_DROP_STREAM), (uint64_t)step));
     struct batch bt = {.B = R->B, .T = R->T, .ids = R->ids, .type_ids = R->type_ids,
                        .mask = R->mask};
@@ -859,9 +903,10 @@ enum idim_status pretrain_run(const struct pretrain_opts *o, struct pretrain_res
         snprintf(line, sizeof line,
                  "{\"event\":\"start\",\"model\":\"%s\",\"tokens\":%zu,\"documents\":%zu,"
                  "\"train_blocks\":%zu,\"heldout_blocks\":%zu,\"seq_len\":%d,\"batch\":%d,"
-                 "\"steps\":%ld,\"lr\":%.9g,\"warmup\":%ld,\"seed\":%" PRIu64 "}\n",
+                 "\"steps\":%ld,\"lr\":%.9g,\"warmup\":%ld,\"seed\":%" PRIu64
+                 ",\"mlm_vocab\":%d}\n",
                  R.w.checksum_hex, R.corpus.n_tok, R.corpus.n_docs, R.n_train, R.n_held, R.T, R.B,
-                 o->steps, o->lr, warm, o->seed);
+                 o->steps, o->lr, warm, o->seed, R.h.K ? R.h.K : R.w.cfg.vocab_size);
         if ((st = log_line(&R, line, err)))
             goto done;
     }

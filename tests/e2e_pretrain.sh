@@ -5,7 +5,8 @@
 # checkpoint is an ordinary model file with the MLM head and its step; a run
 # killed with -9 (and one stopped with SIGINT, exit 130) resumes to the same
 # log and final checkpoint bit for bit; missing, empty, binary and non-UTF-8
-# corpus files exit 3 naming the file; a state from other options is refused.
+# corpus files exit 3 naming the file; a state from other options is refused;
+# --mlm-vocab 1000 (softmax over the most frequent tokens) learns too.
 # Skips (77) without ../shared.
 IDIM=${IDIM:-./idim}
 SH=../shared/data
@@ -75,4 +76,11 @@ for f in bad.txt bin.txt empty.txt blank.txt missing.txt; do
 done
 "$IDIM" pretrain --model "$T/init.bin" --corpus "$T/bad.txt" --steps 2 --seq-len 32 --out-dir "$T/e" --quiet 2>"$T/err"
 grep -q "invalid UTF-8 at line 2" "$T/err" || fail "non-UTF-8 message lacks the line: $(cat "$T/err")"
+# 7. --mlm-vocab: the softmax over the 1,000 most frequent tokens; the loss falls
+"$IDIM" pretrain $RUN --mlm-vocab 1000 --out-dir "$T/v" >"$T/v.out" 2>&1 || fail "--mlm-vocab: $(cat "$T/v.out")"
+grep -q '"mlm_vocab":1000' "$T/v/log.jsonl" || fail "start line lacks mlm_vocab 1000: $(head -1 "$T/v/log.jsonl")"
+v10=$(sed -n 's/.*"step":10,.*"heldout_loss":\([^,]*\),.*/\1/p' "$T/v/log.jsonl")
+v40=$(sed -n 's/.*"step":40,.*"heldout_loss":\([^,]*\),.*/\1/p' "$T/v/log.jsonl")
+awk -v a="$v10" -v b="$v40" 'BEGIN { exit !(b < a - 0.2 && a < 7.5) }' || fail "--mlm-vocab 1000: held-out loss $v10 -> $v40"
+echo "e2e_pretrain: --mlm-vocab 1000: held-out loss (over those tokens) $v10 -> $v40"
 echo "e2e_pretrain: ok"

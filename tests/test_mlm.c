@@ -186,10 +186,32 @@ static void test_golden_roberta(void **s) { (void)s; check_golden("roberta_mlm")
 /* Fourth-order central differences as in test_model.c (h = 1e-2 on
  * weights ~0.3): for each tensor the 8 entries with the largest analytic
  * gradient and 8 spread evenly. Tolerance 5e-5 (1 + |L|) + 1e-3 max|g|. */
-static void check_fd(const char *name)
+/* Restricts r's head to the fixture's labels and every third other id,
+ * listed from the highest id down (columns in another order than ids). */
+static int restrict_vocab(struct rig *r, int32_t *ids)
+{
+    int V = r->gd.cfg.vocab_size, K = 0;
+    for (int v = V - 1; v >= 0; v--) {
+        int lab = 0;
+        for (int i = 0; i < r->gd.M; i++)
+            lab |= r->gd.labels[i] == v;
+        if (lab || v % 3 == 0)
+            ids[K++] = v;
+    }
+    struct idim_err err = {{0}};
+    assert_int_equal(mlm_set_vocab(&r->h, ids, K, &err), IDIM_OK);
+    assert_true(K < V);
+    return K;
+}
+
+static void check_fd(const char *name, int restricted)
 {
     struct rig r;
     rig_init(&r, name);
+    int32_t *ids = malloc((size_t)r.gd.cfg.vocab_size * sizeof *ids);
+    if (restricted)
+        printf("  %s: softmax over %d of %d ids\n", name, restrict_vocab(&r, ids),
+               r.gd.cfg.vocab_size);
     loss_grad(&r);
     double l0 = r.h.loss;
     const double h = 1e-2;
@@ -239,11 +261,74 @@ static void check_fd(const char *name)
             printf("  %s fd: %-45s %2zu entries, max abs diff %.2e (max |grad| %.2e)\n", name,
                    r.gd.names[t], k, dmax, gmax);
     }
+    free(ids);
     rig_free(&r);
 }
 
-static void test_fd_bert(void **s) { (void)s; check_fd("bert_mlm"); }
-static void test_fd_roberta(void **s) { (void)s; check_fd("roberta_mlm"); }
+static void test_fd_bert(void **s) { (void)s; check_fd("bert_mlm", 0); }
+static void test_fd_roberta(void **s) { (void)s; check_fd("roberta_mlm", 0); }
+static void test_fd_restricted(void **s) { (void)s; check_fd("bert_mlm", 1); }
+
+/* The restricted softmax equals the full one with the bias of every other
+ * id at -1e30 (their probabilities exactly 0): loss, accuracy and every
+ * gradient (the decoder's into the embeddings included); unscored rows of
+ * E and of the bias get no gradient; mlm_keep_scored drops the rows whose
+ * label is not scored; bad lists are refused. */
+static void test_restricted_equals_masked_full(void **s)
+{
+    (void)s;
+    struct rig a, b;
+    rig_init(&a, "bert_mlm");
+    rig_init(&b, "bert_mlm");
+    int V = a.gd.cfg.vocab_size, C = a.gd.cfg.hidden;
+    int32_t *ids = malloc((size_t)V * sizeof *ids);
+    int K = restrict_vocab(&a, ids);
+    float *bias = b.h.params + b.h.tensors[4].offset;
+    for (int v = 0; v < V; v++)
+        if (a.h.out_col[v] < 0)
+            bias[v] = -1e30f;
+    memset(a.m.grads, 0, a.m.n_params * sizeof(float));
+    memset(b.m.grads, 0, b.m.n_params * sizeof(float));
+    loss_grad(&a);
+    loss_grad(&b);
+    printf("  restricted (%d of %d ids): loss %.7f, masked full %.7f\n", K, V, a.h.loss, b.h.loss);
+    assert_true(fabs(a.h.loss - b.h.loss) <= 1e-6 * fabs(b.h.loss));
+    assert_int_equal(a.h.n_correct, b.h.n_correct);
+    double worst = 0.0;
+    for (size_t i = 0; i < a.m.n_params; i++)
+        worst = fmax(worst, fabs((double)a.m.grads[i] - b.m.grads[i]));
+    for (size_t i = 0; i < a.h.n_params; i++)
+        worst = fmax(worst, fabs((double)a.h.grads[i] - b.h.grads[i]));
+    printf("  max |gradient difference| %.2e (max |grad| %.2e)\n", worst,
+           max_abs(b.h.grads, b.h.n_params));
+    assert_true(worst <= 1e-5 * max_abs(b.h.grads, b.h.n_params));
+    /* unscored ids: no decoder gradient into their bias; the embedding rows
+     * get only the encoder's input gradient, as in the masked full run */
+    const float *ga = a.h.grads + a.h.tensors[4].offset;
+    for (int v = 0; v < V; v++)
+        if (a.h.out_col[v] < 0)
+            assert_true(ga[v] == 0.0f);
+    /* keep_scored: an unscored label is dropped, order kept */
+    int unscored = 0;
+    while (a.h.out_col[unscored] >= 0)
+        unscored++;
+    int32_t pos[3] = {4, 7, 9}, lab[3] = {ids[0], unscored, ids[1]};
+    assert_int_equal(mlm_keep_scored(&a.h, pos, lab, 3), 2);
+    assert_int_equal(pos[1], 9);
+    assert_int_equal(lab[1], ids[1]);
+    /* refused lists: repeated id, out of range, empty */
+    struct idim_err err = {{0}};
+    int32_t rep[2] = {3, 3}, out[1] = {V};
+    assert_int_equal(mlm_set_vocab(&a.h, rep, 2, &err), IDIM_ERR_USAGE);
+    assert_int_equal(mlm_set_vocab(&a.h, out, 1, &err), IDIM_ERR_USAGE);
+    assert_int_equal(mlm_set_vocab(&a.h, ids, 0, &err), IDIM_ERR_USAGE);
+    assert_int_equal(a.h.K, 0);
+    assert_int_equal(mlm_keep_scored(&a.h, pos, lab, 2), 2);
+    (void)C;
+    free(ids);
+    rig_free(&a);
+    rig_free(&b);
+}
 
 /* A file with the head: HF names in the table, round trip, and the
  * classification model ignores the head. */
@@ -325,6 +410,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_bert), cmocka_unit_test(test_golden_roberta),
         cmocka_unit_test(test_fd_bert),     cmocka_unit_test(test_fd_roberta),
+        cmocka_unit_test(test_fd_restricted),
+        cmocka_unit_test(test_restricted_equals_masked_full),
         cmocka_unit_test(test_file_bert),   cmocka_unit_test(test_file_roberta),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
