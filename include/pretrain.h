@@ -107,7 +107,7 @@ struct pretrain_opts {
 /* Defaults: mlm, 1000 steps, batch 32, seq-len 128, lr 5e-4, warmup 6%,
  * weight decay 0.01, clip 1.0, dropout 0.1, mask 0.15, checkpoint every
  * 500, log every 10, seed 0, 1 thread, one document per line; word
- * vectors: 16384 tokens, window 5, 8 subspace iterations, std 0.02. */
+ * vectors: 16384 tokens, window 5, 8 subspace iterations, std 0.0325. */
 void pretrain_opts_default(struct pretrain_opts *o);
 
 struct pretrain_result {

@@ -146,7 +146,8 @@ enum idim_status cli_pretrain(int argc, char **argv, struct idim_err *err)
         CLI_LONG(0, "wv-power", "N", &o.wv_power, 0, 100,
                  "wordvec: subspace iterations of the randomized SVD"),
         CLI_DOUBLE(0, "wv-std", "X", &o.wv_std, 1e-9, 10.0,
-                   "wordvec: standard deviation of the vectors written"),
+                   "wordvec: standard deviation of the vectors written; 0.0325\n"
+                   "fine-tuned best on SST-2 (0.02, a random init's, did not help)"),
         CLI_STR(0, "out-dir", "DIR", &o.out_dir, "output folder (created if missing)",
                 CLI_REQ | CLI_DIR),
         CLI_FLAG(0, "quiet", &quiet, "no progress on stderr"),

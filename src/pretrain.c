@@ -60,7 +60,7 @@ void pretrain_opts_default(struct pretrain_opts *o)
     o->wv_vocab = 16384;
     o->wv_window = 5;
     o->wv_power = 8;
-    o->wv_std = 0.02;
+    o->wv_std = 0.0325;
 }
 
 double pretrain_flops_step(const struct arch_config *c, int B, int T, int M)
