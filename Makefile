@@ -135,8 +135,9 @@ bench: idim $(BENCH_BIN)
 demo: idim
 	@sh scripts/demo.sh
 
-# A pretrained tiny BERT (bert-base-uncased vocabulary) from the Debian
-# corpus: scripts/corpus.sh, then idim pretrain (scripts/pretrained.sh).
+# The best start model measured for a tiny BERT (bert-base-uncased
+# vocabulary): word vectors of SST-2's train text in the embedding table
+# (idim pretrain --objective wordvec; scripts/pretrained.sh, docs/PRETRAIN.md).
 pretrained: idim
 	@sh scripts/pretrained.sh
 
