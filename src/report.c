@@ -910,11 +910,14 @@ static int json_trial(const cJSON *o, const char *metric_key, struct search_tria
     t->d = (long)d;
     t->lr = json_num(o, "lr", NAN);
     t->metric = json_num(o, metric_key, NAN); /* null: no metric */
-    t->epochs = (int)json_num(o, "epochs", 0);
+    /* out-of-range numbers become 0: converting them is undefined (found by
+     * fuzz_plot: "proj_seed": 1.2e35) */
+    double ep = json_num(o, "epochs", 0), ps = json_num(o, "proj_seed", 0);
+    t->epochs = ep >= 0 && ep <= 1e6 ? (int)ep : 0;
     t->seconds = json_num(o, "seconds", 0);
     t->diverged = json_true(o, "diverged");
     t->majority_only = json_true(o, "majority_only");
-    t->seed = (uint64_t)json_num(o, "proj_seed", 0);
+    t->seed = ps >= 0 && ps < 18446744073709551616.0 ? (uint64_t)ps : 0;
     return 1;
 }
 
