@@ -103,7 +103,7 @@ mv "$out/trajectory.tsv.tmp" "$out/trajectory.tsv"
 
 if [ -z "$at" ]; then
     for r in $runs; do
-        m=$(ls "$r"/step-*.bin 2>/dev/null | sed 's/.*step-0*\([0-9]\)/\1/; s/\.bin$//' | sort -n | tail -1)
+        m=$(for f in "$r"/step-*.bin; do [ -f "$f" ] && step_of "$f"; done | sort -n | tail -1)
         if [ -z "$at" ] || [ "$m" -lt "$at" ]; then at=$m; fi
     done
 fi
