@@ -58,6 +58,9 @@ FUZZ_BIN     := $(FUZZ_SRC:fuzz/%.c=$(FUZZ_BUILD)/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:src/%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= 0
+# FUZZ_TARGETS="hf task": only these targets (default: all)
+FUZZ_TARGETS ?=
+FUZZ_RUN_BIN := $(if $(strip $(FUZZ_TARGETS)),$(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%),$(FUZZ_BIN))
 ifeq ($(HAVE_CLANG),yes)
 FUZZ_TEST_DEP := fuzz-build
 endif
@@ -121,8 +124,8 @@ $(FUZZ_BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_util.h $(FUZZ_BUILD)/libidim.a
 
 # Each target in turn (niced), from its committed seeds plus what earlier
 # runs found (build-fuzz/corpus/NAME); stops at the first crash.
-fuzz: $(FUZZ_BIN)
-	@for b in $(FUZZ_BIN); do n=$${b##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+fuzz: $(FUZZ_RUN_BIN)
+	@for b in $(FUZZ_RUN_BIN); do n=$${b##*/fuzz_}; mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
 	  echo "== $$b ($(FUZZ_SECONDS) s or $(FUZZ_RUNS) runs)"; \
 	  nice -n 10 $$b -max_total_time=$(FUZZ_SECONDS) -runs=$$( [ $(FUZZ_RUNS) -gt 0 ] && echo $(FUZZ_RUNS) || echo -1) \
 	    -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- \

@@ -28,6 +28,7 @@
  * dropped and reported; embedding_size != hidden_size is refused. */
 #include "convert.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -646,24 +647,33 @@ static void ln_rename(char *body, size_t cap)
         snprintf(body + bl - 5, cap - (bl - 5), ".bias");
 }
 
-/* Index 0..4 of a (renamed) checkpoint name among the family's MLM-head
- * tensors of the file table (arch.h), or -1. */
-static int mlm_index(const char *name, const struct arch_config *c)
+/* The family's five masked-LM head names of the file table (arch.h), in
+ * table order. Found once per conversion: they do not depend on the layer
+ * count, so the table is built without layers (a handful of rows on the
+ * stack) instead of once per checkpoint tensor. */
+struct mlm_names {
+    char n[5][ARCH_NAME_MAX];
+};
+
+static void mlm_names_of(const struct arch_config *c, struct mlm_names *out)
 {
     struct arch_config m = *c;
     m.has_mlm_head = 1;
     m.n_labels = 0;
     m.has_pooler = 0;
-    size_t nt = arch_tensors(&m, ARCH_TABLE_FILE, 0, NULL, 0);
-    struct arch_tensor tab[5];
-    struct arch_tensor *all = calloc(nt, sizeof *all);
-    if (!all)
-        return -1;
-    arch_tensors(&m, ARCH_TABLE_FILE, 0, all, nt);
-    memcpy(tab, all + nt - 5, sizeof tab); /* the head closes the table */
-    free(all);
+    m.n_layers = 0;
+    struct arch_tensor all[16]; /* 5 embeddings + 5 head rows */
+    size_t nt = arch_tensors(&m, ARCH_TABLE_FILE, 0, all, sizeof all / sizeof all[0]);
+    assert(nt >= 5 && nt <= sizeof all / sizeof all[0]);
+    for (int k = 0; k < 5; k++) /* the head closes the table */
+        memcpy(out->n[k], all[nt - 5 + (size_t)k].name, ARCH_NAME_MAX);
+}
+
+/* Index 0..4 of a (renamed) checkpoint name among the head names, or -1. */
+static int mlm_index(const char *name, const struct mlm_names *h)
+{
     for (int k = 0; k < 5; k++)
-        if (!strcmp(tab[k].name, name))
+        if (!strcmp(h->n[k], name))
             return k;
     return -1;
 }
@@ -672,7 +682,7 @@ static int mlm_index(const char *name, const struct arch_config *c)
  * it is dropped (returns 0). keep_mlm: the checkpoint holds the whole
  * masked-LM head, kept under its HF names. */
 static int map_name(const char *src, const struct arch_config *c, int electra, int keep_mlm,
-                    char *dst, size_t cap, const char **reason)
+                    const struct mlm_names *head, char *dst, size_t cap, const char **reason)
 {
     const char *fam = arch_family_name(c->family);
     const char *s = src;
@@ -685,7 +695,7 @@ static int map_name(const char *src, const struct arch_config *c, int electra, i
     char body[256];
     snprintf(body, sizeof body, "%s", s);
     ln_rename(body, sizeof body);
-    if (keep_mlm && mlm_index(body, c) >= 0) {
+    if (keep_mlm && mlm_index(body, head) >= 0) {
         snprintf(dst, cap, "%s", body);
         return 1;
     }
@@ -728,11 +738,20 @@ static int map_name(const char *src, const struct arch_config *c, int electra, i
 static enum idim_status add_item(struct convert_item **arr, size_t *n, const struct st_tensor *t,
                                  const char *dst, const char *reason, struct idim_err *err)
 {
-    struct convert_item *na = realloc(*arr, (*n + 1) * sizeof *na);
-    if (!na)
-        return idim_fail(err, IDIM_ERR_NOMEM, "convert: out of memory");
-    *arr = na;
-    struct convert_item *it = &na[(*n)++];
+    /* capacity: the next power of two (16 at least), so the list grows in
+     * O(n) copies, not one realloc per tensor */
+    size_t cap = 16;
+    while (cap < *n)
+        cap *= 2;
+    if (*n == 0 || *n == cap) {
+        if (*n)
+            cap *= 2;
+        struct convert_item *na = realloc(*arr, cap * sizeof *na);
+        if (!na)
+            return idim_fail(err, IDIM_ERR_NOMEM, "convert: out of memory");
+        *arr = na;
+    }
+    struct convert_item *it = &(*arr)[(*n)++];
     memset(it, 0, sizeof *it);
     snprintf(it->src, sizeof it->src, "%s", t->name);
     snprintf(it->dst, sizeof it->dst, "%s", dst ? dst : "");
@@ -757,14 +776,14 @@ static void widen(float *out, const struct st_tensor *t)
 
 /* Whether to keep the checkpoint's masked-LM head: only when all five of
  * its tensors are there (never for ELECTRA, whose head is a discriminator). */
-static int keep_mlm_head(const struct st_set *S, const struct arch_config *c, int electra)
+static int keep_mlm_head(const struct st_set *S, const struct mlm_names *head, int electra)
 {
     int mlm_seen[5] = {0};
     for (size_t i = 0; !electra && i < S->n; i++) {
         char nb[256];
         snprintf(nb, sizeof nb, "%s", S->t[i].name);
         ln_rename(nb, sizeof nb);
-        int k = mlm_index(nb, c);
+        int k = mlm_index(nb, head);
         if (k >= 0)
             mlm_seen[k] = 1;
     }
@@ -775,7 +794,7 @@ static int keep_mlm_head(const struct st_set *S, const struct arch_config *c, in
  * listed in rep->dropped with the reason) and sets c->has_pooler and
  * c->n_labels from what the checkpoint holds. */
 static enum idim_status map_tensors(struct st_set *S, struct arch_config *c, int electra,
-                                    char **mapped, struct convert_report *rep, const char *dir,
+                                    const struct mlm_names *head, char **mapped, struct convert_report *rep, const char *dir,
                                     struct idim_err *err)
 {
     char wfile_pre[32];
@@ -786,7 +805,7 @@ static enum idim_status map_tensors(struct st_set *S, struct arch_config *c, int
     for (size_t i = 0; i < S->n; i++) {
         char dst[320];
         const char *reason = NULL;
-        if (!map_name(S->t[i].name, c, electra, c->has_mlm_head, dst, sizeof dst, &reason)) {
+        if (!map_name(S->t[i].name, c, electra, c->has_mlm_head, head, dst, sizeof dst, &reason)) {
             if ((st = add_item(&rep->dropped, &rep->n_dropped, &S->t[i], NULL, reason, err)))
                 return st;
             continue;
@@ -944,8 +963,10 @@ enum idim_status convert_hf(const char *dir, const char *out, struct convert_rep
     }
     c->has_pooler = 0;
     c->n_labels = 0;
-    c->has_mlm_head = keep_mlm_head(S, c, electra);
-    if ((st = map_tensors(S, c, electra, mapped, rep, dir, err)))
+    struct mlm_names head;
+    mlm_names_of(c, &head);
+    c->has_mlm_head = keep_mlm_head(S, &head, electra);
+    if ((st = map_tensors(S, c, electra, &head, mapped, rep, dir, err)))
         goto done;
     if ((st = tokdata_load_hf(&tok, dir, err)) || (st = check_tokenizer(&tok, rep, dir, err)))
         goto done;
