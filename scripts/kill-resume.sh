@@ -15,7 +15,11 @@
 # seconds into a session, default 6; WAITS="1 4.5": the first kills at
 # these moments instead), OPTS (more measure options, e.g.
 # "--optimizer adamw --lr-rule fixed --lr 2e-2" for the old convention;
-# default: the default optimizer). Prints one line per kill and a last line
+# default: the default optimizer), SIGS (the signal of each kill in turn, the
+# last one repeating: "9" kill -9 (default), "INT" Ctrl-C, e.g. "9 INT"; a
+# Ctrl-C must end the session with exit 130 and checkpoints where it stops,
+# so its state file is written after the signal and the lost work shows as
+# 0). Prints one line per kill and a last line
 # "kill-resume: ok ..." or fails with exit 1 (also when a kill lost more
 # than the interval, unless BOUND=0: a timing, which tests do not judge).
 set -u
@@ -85,14 +89,18 @@ while [ $k -lt "$KILLS" ]; do
     [ -n "$fixed" ] && w=$fixed
     sleep "$w"
     if ! kill -0 $pid 2>/dev/null; then wait $pid; rm -f "$OUT/k.json"; break; fi
-    kill -9 $pid 2>/dev/null
+    sig=$(echo "${SIGS:-9}" | awk -v k=$((k + 1)) '{ print (k <= NF) ? $k : $NF }')
+    kill -"$sig" $pid 2>/dev/null
     t_kill=$(now)
     wait $pid 2>/dev/null
+    rc=$?
+    [ "$sig" = 9 ] || [ $rc -eq 130 ] || { [ $rc -eq 0 ] && rm -f "$OUT/k.json"; } \
+        || fail "kill -$sig: exit $rc, not 130"
     k=$((k + 1))
     [ -f "$OUT/k.json" ] && fail "a killed run left a report"
     t_state=$(stat -c '%.9Y' "$OUT/s.state" 2>/dev/null || echo "$t_sess")
     lost=$(awk -v a="$t_state" -v s="$t_sess" -v b="$t_kill" \
-        'BEGIN { if (s > a) a = s; printf "%.2f", b - a }')
+        'BEGIN { if (s > a) a = s; printf "%.2f", (b > a) ? b - a : 0 }')
     n=$(od -An -t u4 -j 20 -N 4 "$OUT/s.state" | tr -d ' ')
     c=$(od -An -t u8 -j 24 -N 8 "$OUT/s.state" | tr -d ' ')
     # what the checkpoint is of: method (1 full = the baseline, 2 did, 3 said), step
@@ -105,7 +113,7 @@ while [ $k -lt "$KILLS" ]; do
         dd=$(od -An -t u8 -j $((ck + 40)) -N 8 "$OUT/s.state" | tr -d ' ')
         if [ "$m" = 1 ]; then where="in the baseline at step $cs"; else where="in d=$dd at step $cs"; fi
     fi
-    echo "kill $k after $w s: $n finished runs, $where (checkpoint $c bytes), lost $lost s"
+    echo "kill $k (-$sig) after $w s: $n finished runs, $where (checkpoint $c bytes), lost $lost s"
     max_lost=$(awk -v a="$max_lost" -v b="$lost" 'BEGIN { print (b > a) ? b : a }')
 done
 EXEC=""

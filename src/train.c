@@ -472,7 +472,11 @@ static void proj_adam_step(struct run *R, const struct train_opts *o, double lr,
                 gk[i] *= lam[k]; /* the global scope did this in subspace_loss_grad */
         }
     train_adam_direction(dir, m->grads, R->opt, R->opt + D, D, o->beta1, o->beta2, o->eps, t);
+    /* the update must not stop part-way (the moments are already updated:
+     * a Ctrl-C checkpoint would save a half step), so Ctrl-C waits for it */
+    projection_set_stop(s->proj, NULL);
     projection_adjoint(s->proj, dir, NULL, s->grad);
+    projection_set_stop(s->proj, m->stop);
     float flr = (float)lr, fwd = (float)(lr * o->weight_decay);
     for (size_t i = 0; i < dp; i++)
         s->theta[i] -= fwd * s->theta[i] + flr * s->grad[i];
@@ -811,26 +815,6 @@ static enum idim_status ckpt_resume(struct train_ckpt *c, struct run *R,
     return IDIM_OK;
 }
 
-/* Encodes the run's state at a step boundary and hands it to o->ckpt_fn. */
-static enum idim_status ckpt_take(struct train_ckpt *c, struct run *R,
-                                  const struct train_opts *o, long step, int ep,
-                                  const struct rng *shuf_ep, double loss_sum, long loss_n,
-                                  size_t seen, double t_train, double seconds,
-                                  struct idim_err *err)
-{
-    c->step = step;
-    c->epoch = ep;
-    c->shuf = *shuf_ep;
-    c->drop = R->m.drop_rng;
-    c->loss_sum = loss_sum;
-    c->loss_n = loss_n;
-    c->seen = seen;
-    c->t_train = t_train;
-    c->seconds = seconds;
-    train_ckpt_encode(R->ckpt, c);
-    return o->ckpt_fn(o->ckpt_user, R->ckpt, train_ckpt_bytes(c), err);
-}
-
 /* When to take the next checkpoint. By time, the state on disk must never
  * be older than the interval: a checkpoint is taken at the last step
  * boundary from which waiting for one more step (plus its evaluation, if
@@ -844,6 +828,40 @@ struct ckpt_clock {
     long last_step;   /* its step */
     double step_s, eval_s, write_s; /* recent durations, 0 = not seen yet */
 };
+
+/* Encodes the run's state at a step boundary and hands it to o->ckpt_fn;
+ * t_train is the training time before this epoch, *t_ep the epoch's start
+ * (moved on by the write, which is not training time). Keeps the clock and
+ * res's checkpoint counts. */
+static enum idim_status ckpt_take(struct train_ckpt *c, struct run *R,
+                                  const struct train_opts *o, struct ckpt_clock *clk, long step,
+                                  int ep, const struct rng *shuf_ep, double loss_sum,
+                                  long loss_n, size_t seen, double t_train, double t_start,
+                                  double *t_ep, struct train_result *res, struct idim_err *err)
+{
+    double now = train_now_s();
+    c->step = step;
+    c->epoch = ep;
+    c->shuf = *shuf_ep;
+    c->drop = R->m.drop_rng;
+    c->loss_sum = loss_sum;
+    c->loss_n = loss_n;
+    c->seen = seen;
+    c->t_train = t_train + (now - *t_ep);
+    c->seconds = now - t_start;
+    train_ckpt_encode(R->ckpt, c);
+    enum idim_status st = o->ckpt_fn(o->ckpt_user, R->ckpt, train_ckpt_bytes(c), err);
+    if (st)
+        return st;
+    double t_done = train_now_s();
+    clk->write_s = t_done - now; /* the last write, not a decaying max */
+    res->n_ckpts++;
+    res->ckpt_seconds += t_done - now;
+    clk->last = now;
+    clk->last_step = step;
+    *t_ep += t_done - now;
+    return IDIM_OK;
+}
 
 static int ckpt_due(const struct ckpt_clock *k, long step, int eval_next, double now)
 {
@@ -945,11 +963,10 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
         double loss_sum = ep == ep0 ? loss_sum0 : 0;
         long loss_n = ep == ep0 ? loss_n0 : 0;
         for (size_t i0 = ep == ep0 ? i_start : 0; i0 < p.n_train; i0 += (size_t)p.B) {
-            if (idim_interrupted) {
-                st = idim_fail(err, IDIM_ERR_INTERRUPTED, "interrupted at epoch %d step %ld", ep,
-                               step + 1);
-                goto done;
-            }
+            /* Ctrl-C seen between two steps: checkpoint this boundary, so
+             * it loses nothing (unless it cut short the evaluation before
+             * it, which stopped the run below unsaved: not scored) */
+            int stop = idim_interrupted != 0;
             if (o->max_steps > 0 && step >= o->max_steps)
                 goto finish;
             int last_of_ep = i0 + (size_t)p.B >= p.n_train;
@@ -957,24 +974,24 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
             double now = train_now_s();
             if (clk.eval_s == 0)
                 clk.eval_s = eval_guess * clk.step_s;
-            if (R.ckpt && ckpt_due(&clk, step, eval_next, now)) {
-                st = ckpt_take(&ck, &R, o, step, ep, &shuf_ep, loss_sum, loss_n, seen,
-                               t_train + (now - t_ep), now - t_start, err);
-                if (st)
+            if (R.ckpt && (stop || ckpt_due(&clk, step, eval_next, now))) {
+                if ((st = ckpt_take(&ck, &R, o, &clk, step, ep, &shuf_ep, loss_sum, loss_n, seen,
+                                    t_train, t_start, &t_ep, res, err)))
                     goto done;
-                double t_done = train_now_s();
-                clk.write_s = t_done - now; /* the last write, not a decaying max */
-                res->n_ckpts++;
-                res->ckpt_seconds += t_done - now;
-                clk.last = now;
-                clk.last_step = step;
-                t_ep += t_done - now; /* not training time */
-                now = t_done;
+                now = train_now_s();
             }
+            struct rng drop0 = R.m.drop_rng;
             int n = (int)(p.n_train - i0 < (size_t)p.B ? p.n_train - i0 : (size_t)p.B);
             float loss;
-            int rs = train_step(&R, td, o, &p, R.idx + i0, n, ep, &step, &loss, res);
+            int rs = stop ? 2 : train_step(&R, td, o, &p, R.idx + i0, n, ep, &step, &loss, res);
             if (rs == 2) {
+                /* a step Ctrl-C cut short changed nothing but the dropout
+                 * generator: the run still stands at this boundary */
+                R.m.drop_rng = drop0;
+                if (!stop && R.ckpt &&
+                    (st = ckpt_take(&ck, &R, o, &clk, step, ep, &shuf_ep, loss_sum, loss_n, seen,
+                                    t_train, t_start, &t_ep, res, err)))
+                    goto done;
                 st = idim_fail(err, IDIM_ERR_INTERRUPTED, "interrupted at epoch %d step %ld", ep,
                                step + 1);
                 goto done;
@@ -995,7 +1012,8 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
                 res->outcome = eval_point(&R, td, o, &p, ep, step, 0, 0, 0, res);
                 t_ep += train_now_s() - t_ev; /* not training time */
                 ckpt_clock_note(&clk.eval_s, train_now_s() - t_ev);
-                if (res->outcome != TRAIN_COMPLETED) {
+                /* interrupted: not scored, so no checkpoint may pass it */
+                if (res->outcome != TRAIN_COMPLETED || idim_interrupted) {
                     t_train += train_now_s() - t_ep;
                     goto finish;
                 }
@@ -1007,7 +1025,7 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
         double t_ev = train_now_s();
         res->outcome = eval_point(&R, td, o, &p, ep, step, 1, loss_sum, loss_n, res);
         ckpt_clock_note(&clk.eval_s, train_now_s() - t_ev);
-        if (res->outcome != TRAIN_COMPLETED)
+        if (res->outcome != TRAIN_COMPLETED || idim_interrupted)
             goto finish;
     }
 finish:
