@@ -167,6 +167,7 @@ enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
     if ((st = model_load(&m, &w, seed, err)))
         goto done;
     m.dropout = 0.0f;
+    m.stop = &idim_interrupted; /* a batch stops at the forward pass's next check */
     model_set_threads((int)threads);
     if ((st = batch_alloc(&b, B, T, err)))
         goto done;
@@ -189,6 +190,11 @@ enum idim_status cli_predict(int argc, char **argv, struct idim_err *err)
             idx[r] = start + (size_t)r;
         batch_fill(&b, &enc, idx, n, w.cfg.pad_id); /* the pad rule of training */
         model_forward(&m, &b, 0);
+        if (idim_interrupted) { /* the batch's logits are not all computed: nothing printed */
+            st = idim_fail(err, IDIM_ERR_INTERRUPTED, "predict: interrupted after %zu examples",
+                           start);
+            goto done;
+        }
         for (int r = 0; r < n; r++)
             put_example(start + (size_t)r, m.logits + (size_t)r * NL, NL, &enc, pred, score);
         if (tty)

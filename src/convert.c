@@ -901,6 +901,9 @@ static enum idim_status gather_tensors(struct st_set *S, char *const *mapped,
     const struct arch_config *c = &rep->cfg;
     enum idim_status st;
     for (size_t k = 0; k < nt; k++) {
+        if (idim_interrupted) /* a tensor widens in at most ~0.1 s (base's word embeddings) */
+            return idim_fail(err, IDIM_ERR_INTERRUPTED, "%s: interrupted while reading the weights",
+                             dir);
         size_t i = 0;
         while (i < S->n && !(mapped[i] && !strcmp(mapped[i], tab[k].name)))
             i++;

@@ -464,8 +464,13 @@ done:
 
 /* ---- evaluation ------------------------------------------------------------ */
 
+/* Runs to the end even after Ctrl-C (its step is complete and is logged,
+ * checkpointed and saved first); the training step's forward and backward
+ * stop at the model's checks instead. */
 static void heldout_score(struct run *R, double *loss, double *acc)
 {
+    const volatile int *stop = R->m.stop;
+    R->m.stop = NULL;
     double total = 0.0;
     long rows = 0, hits = 0;
     int T = R->T;
@@ -497,6 +502,7 @@ static void heldout_score(struct run *R, double *loss, double *acc)
     }
     *loss = rows ? total / rows : NAN;
     *acc = rows ? (double)hits / rows : NAN;
+    R->m.stop = stop;
 }
 
 /* ---- setup ----------------------------------------------------------------- */
@@ -766,10 +772,15 @@ static enum idim_status open_log(struct run *R, long step, struct idim_err *err)
 /* One optimisation step at STEP (0-based): the batch of that step, its
  * masks and dropout keyed by (seed, step), forward, backward, clipping,
  * AdamW on encoder and head. *loss and *gn: the step's loss and gradient
- * norm (before clipping); *lr_out: the learning rate used. */
+ * norm (before clipping); *lr_out: the learning rate used. *stopped: Ctrl-C
+ * came during the step, which then updated nothing (weights, moments and
+ * the loss sums are those of STEP; the step is repeated on resuming, with
+ * the same masks and dropout). */
 static enum idim_status mlm_train_step(struct run *R, long step, long warm, double *loss_out,
-                                       double *gn_out, double *lr_out, struct idim_err *err)
+                                       double *gn_out, double *lr_out, int *stopped,
+                                       struct idim_err *err)
 {
+    *stopped = 0;
     const struct pretrain_opts *o = R->o;
     int N = R->B * R->T;
     const size_t P = R->m.n_params;
@@ -789,13 +800,25 @@ static enum idim_status mlm_train_step(struct run *R, long step, long warm, doub
     struct batch bt = {.B = R->B, .T = R->T, .ids = R->ids, .type_ids = R->type_ids,
                        .mask = R->mask};
     double loss = 0.0;
-    memset(R->m.grads, 0, P * sizeof(float));
+    /* in 16 MiB pieces: the first step touches every gradient page (seconds
+     * on base), and Ctrl-C is polled between them */
+    for (size_t i = 0, piece = (size_t)4 << 20; i < P; i += piece) {
+        if (idim_interrupted) {
+            *stopped = 1;
+            return IDIM_OK;
+        }
+        memset(R->m.grads + i, 0, (P - i < piece ? P - i : piece) * sizeof(float));
+    }
     memset(R->h.grads, 0, R->h.n_params * sizeof(float));
     if (M > 0) {
         model_forward(&R->m, &bt, 1);
         mlm_forward(&R->h, model_hidden(&R->m), R->m.params + R->m.tensors[0].offset, R->pos,
                     R->labels, M);
         loss = R->h.loss;
+        if (idim_interrupted) { /* the forward pass stopped part-way (its loss is NaN) */
+            *stopped = 1;
+            return IDIM_OK;
+        }
         if (!isfinite(loss))
             return idim_fail(err, IDIM_ERR_DIVERGED,
                              "pretrain: the loss became %g at step %ld (lr %g): try a lower --lr",
@@ -803,6 +826,10 @@ static enum idim_status mlm_train_step(struct run *R, long step, long warm, doub
         mlm_backward(&R->h, N);
         model_backward_hidden(&R->m, R->h.dhidden);
         mlm_add_decoder_grad(&R->h, wte_g);
+    }
+    if (idim_interrupted) { /* the gradients may be incomplete: no update */
+        *stopped = 1;
+        return IDIM_OK;
     }
     double gn = sqrt(sumsq(R->m.grads, R->n_enc) + sumsq(R->h.grads, R->h.n_params));
     if (o->clip > 0 && gn > o->clip) {
@@ -888,6 +915,7 @@ enum idim_status pretrain_run(const struct pretrain_opts *o, struct pretrain_res
     }
     if ((st = setup(&R, err)))
         goto done;
+    R.m.stop = &idim_interrupted; /* a step stops within a layer (mlm_train_step) */
     res->n_tok = R.corpus.n_tok;
     res->n_train_blocks = R.n_train;
     res->n_heldout_blocks = R.n_held;
@@ -929,8 +957,11 @@ enum idim_status pretrain_run(const struct pretrain_opts *o, struct pretrain_res
             goto done;
         }
         double loss = 0, gn = 0, lr = 0;
-        if ((st = mlm_train_step(&R, step, warm, &loss, &gn, &lr, err)))
+        int stopped;
+        if ((st = mlm_train_step(&R, step, warm, &loss, &gn, &lr, &stopped, err)))
             goto done;
+        if (stopped)
+            continue; /* the check above saves the state of STEP */
         step++;
         R.loss_sum += loss;
         R.loss_n++;

@@ -395,6 +395,9 @@ static enum idim_status coll_add(struct coll *c, const struct task_spec *spec, s
                                  struct field b, int has_b, struct field lab, const char *path,
                                  size_t line, struct idim_err *err)
 {
+    if (c->n % 4096 == 0 && idim_interrupted) /* ~2 ms of parsing between checks */
+        return idim_fail(err, IDIM_ERR_INTERRUPTED, "%s: interrupted while reading, at line %zu",
+                         path, line);
     if (c->n == c->cap) {
         size_t ncap = c->cap ? c->cap * 2 : 1024;
         size_t *na = realloc(c->oa, ncap * sizeof *na);
@@ -1084,6 +1087,14 @@ enum idim_status encoded_build(struct encoded *enc, const struct dataset *ds,
     size_t k = 0;
     enc->off[0] = 0;
     for (size_t i = 0; i < ds->n; i++) {
+        if (i % 1024 == 0 && idim_interrupted) { /* SST-2's train split: ~70 checks */
+            free(ids);
+            free(types);
+            encoded_free(enc);
+            return idim_fail(err, IDIM_ERR_INTERRUPTED,
+                             "%s: interrupted while tokenizing (%zu of %zu examples done)",
+                             ds->path, i, ds->n);
+        }
         long n = tokenizer_encode_pair(tk, ds->text_a[i], ds->text_b ? ds->text_b[i] : NULL,
                                        max_len, ids, types);
         if (n < 0)

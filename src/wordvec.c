@@ -108,8 +108,11 @@ enum idim_status wordvec_ppmi(struct wordvec_ppmi *p, const int32_t *tok, size_t
         rank[order[i].id] = i;
         p->covered += order[i].n;
     }
-    /* counts n(a, b), both orders */
+    /* counts n(a, b), both orders; Ctrl-C polled every 2^16 tokens (the
+     * first pass touches the whole K x K matrix) */
     for (size_t t = 0; t + 1 < n; t++) {
+        if (t % 65536 == 0 && idim_interrupted)
+            goto interrupted;
         int32_t a = rank[tok[t]];
         if (a < 0)
             continue;
@@ -131,6 +134,8 @@ enum idim_status wordvec_ppmi(struct wordvec_ppmi *p, const int32_t *tok, size_t
     /* PPMI in place of the counts (same 4 bytes per cell) */
     float *m = (float *)(void *)cnt;
     for (int i = 0; i < K; i++) {
+        if (idim_interrupted)
+            goto interrupted;
         double lwa = log(w[p->ids[i]]);
         for (int j = 0; j < K; j++) {
             size_t c = (size_t)i * K + j;
@@ -147,6 +152,10 @@ enum idim_status wordvec_ppmi(struct wordvec_ppmi *p, const int32_t *tok, size_t
     p->m = m;
     cnt = NULL;
     p->K = K;
+    goto done;
+interrupted:
+    st = idim_fail(err, IDIM_ERR_INTERRUPTED,
+                   "word vectors: interrupted while counting co-occurrences");
 done:
     free(cnt);
     free(freq);
@@ -171,9 +180,11 @@ static double dotd(const float *x, const float *y, int d)
 /* Gram-Schmidt on the rows of X [r, d], sums in double, repeated while a
  * pass removes more than half of a row's norm (Kahan-Parlett "twice is
  * enough"); a row in the span of the earlier ones becomes zero. */
-static void orth_rows(float *X, int r, int d)
+static int orth_rows(float *X, int r, int d)
 {
     for (int i = 0; i < r; i++) {
+        if (idim_interrupted) /* O(r d) per row; O(r^2 d) in all */
+            return -1;
         float *xi = X + (size_t)i * d;
         double prev = sqrt(dotd(xi, xi, d)), nr = prev;
         for (int pass = 0; pass < 4 && nr > 0.0; pass++) {
@@ -196,12 +207,13 @@ static void orth_rows(float *X, int r, int d)
         for (int t = 0; t < d; t++)
             xi[t] = (float)((double)xi[t] / nr);
     }
+    return 0;
 }
 
 /* Eigen-decomposition of the symmetric a[n, n] (overwritten; the diagonal
  * ends up holding the eigenvalues) by cyclic Jacobi rotations; the
  * eigenvectors into the columns of v[n, n]. */
-static void jacobi_eigen(double *a, double *v, int n)
+static int jacobi_eigen(double *a, double *v, int n)
 {
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
@@ -215,7 +227,9 @@ static void jacobi_eigen(double *a, double *v, int n)
         }
         if (off <= 1e-30 * diag || off == 0.0)
             break;
-        for (int p = 0; p < n - 1; p++)
+        for (int p = 0; p < n - 1; p++) {
+            if (idim_interrupted) /* O(n^2) per row p */
+                return -1;
             for (int q = p + 1; q < n; q++) {
                 double apq = a[(size_t)p * n + q];
                 if (apq == 0.0)
@@ -240,7 +254,9 @@ static void jacobi_eigen(double *a, double *v, int n)
                     v[(size_t)k * n + q] = s * x + c * y;
                 }
             }
+        }
     }
+    return 0;
 }
 
 enum idim_status wordvec_svd(const float *A, int m, int n, int k, int oversample, int power,
@@ -267,22 +283,33 @@ enum idim_status wordvec_svd(const float *A, int m, int n, int k, int oversample
     rng_init(&r, rng_key(seed, WV_OMEGA_STREAM));
     for (size_t i = 0; i < (size_t)l * n; i++)
         Om[i] = (float)rng_normal(&r);
-    /* rows of Y: A w for the rows w of Om (Y = Om A^T) */
+    /* rows of Y: A w for the rows w of Om (Y = Om A^T); Ctrl-C is polled
+     * between the products, per row in the orthogonalisations, the Gram
+     * matrix and the eigensolver */
     linear_forward(Y, Om, A, NULL, l, n, m);
-    orth_rows(Y, l, m);
+    if (orth_rows(Y, l, m))
+        goto interrupted;
     for (int it = 0; it < power; it++) {
+        if (idim_interrupted)
+            goto interrupted;
         linear_backward(Om, NULL, NULL, Y, NULL, A, l, n, m, 0.0f); /* rows A^T y */
-        orth_rows(Om, l, n);
+        if (orth_rows(Om, l, n))
+            goto interrupted;
         linear_forward(Y, Om, A, NULL, l, n, m);
-        orth_rows(Y, l, m);
+        if (orth_rows(Y, l, m))
+            goto interrupted;
     }
     /* B = Q^T A (rows A^T q), G = B B^T */
     linear_backward(Om, NULL, NULL, Y, NULL, A, l, n, m, 0.0f);
-    for (int i = 0; i < l; i++)
+    for (int i = 0; i < l; i++) {
+        if (idim_interrupted)
+            goto interrupted;
         for (int j = i; j < l; j++)
             G[(size_t)i * l + j] = G[(size_t)j * l + i] =
                 dotd(Om + (size_t)i * n, Om + (size_t)j * n, n);
-    jacobi_eigen(G, V, l);
+    }
+    if (jacobi_eigen(G, V, l))
+        goto interrupted;
     /* eigenvalues descending (ties: lower index first) */
     for (int i = 0; i < l; i++)
         ord[i] = i;
@@ -315,6 +342,9 @@ enum idim_status wordvec_svd(const float *A, int m, int n, int k, int oversample
         for (int t = 0; t < m; t++)
             U[(size_t)t * k + i] = (float)(sg * col[t]);
     }
+    goto done;
+interrupted:
+    st = idim_fail(err, IDIM_ERR_INTERRUPTED, "svd: interrupted");
 done:
     free(Om);
     free(Y);

@@ -22,6 +22,7 @@
 #include "rng.h"
 #include "task.h"
 #include "test_util.h"
+#include "wordvec.h"
 
 /* A random tiny model and a 2 x 6 batch with labels. */
 static void tiny_model(struct model *m, struct batch *b)
@@ -152,12 +153,46 @@ static void test_table_build_interrupted(void **state)
     fastfood_free(ff);
 }
 
+/* Word vectors: with Ctrl-C set, the counting and the SVD return
+ * IDIM_ERR_INTERRUPTED with nothing left allocated (ASan's leak check);
+ * unset, the same calls succeed. */
+static void test_wordvec_interrupted(void **state)
+{
+    (void)state;
+    enum { N = 4000, V = 50, K = 8 };
+    int32_t *tok = malloc(N * sizeof *tok);
+    assert_non_null(tok);
+    struct rng r;
+    rng_init(&r, 7);
+    for (int i = 0; i < N; i++)
+        tok[i] = (int32_t)rng_below(&r, V);
+    struct idim_err err;
+    struct wordvec_ppmi pm;
+    idim_interrupted = 1;
+    assert_int_equal(wordvec_ppmi(&pm, tok, N, V, 3, 0.75, V, K, &err), IDIM_ERR_INTERRUPTED);
+    printf("  expected error: %s\n", err.msg);
+    assert_null(pm.m);
+    idim_interrupted = 0;
+    assert_int_equal(wordvec_ppmi(&pm, tok, N, V, 3, 0.75, V, K, &err), IDIM_OK);
+    float *U = malloc((size_t)pm.K * K * sizeof *U), s[K];
+    assert_non_null(U);
+    idim_interrupted = 1;
+    assert_int_equal(wordvec_svd(pm.m, pm.K, pm.K, K, K, 2, 1, U, s, &err), IDIM_ERR_INTERRUPTED);
+    printf("  expected error: %s\n", err.msg);
+    idim_interrupted = 0;
+    assert_int_equal(wordvec_svd(pm.m, pm.K, pm.K, K, K, 2, 1, U, s, &err), IDIM_OK);
+    free(U);
+    wordvec_ppmi_free(&pm);
+    free(tok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_stop),
         cmocka_unit_test(test_projection_stop),
         cmocka_unit_test(test_table_build_interrupted),
+        cmocka_unit_test(test_wordvec_interrupted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
