@@ -71,7 +71,7 @@ static double simulate(int n_slots, long d90_true, const struct sched_search_pla
 {
     struct idim_err err;
     struct search_state st;
-    search_state_open(&st, NULL, "bench", &err);
+    search_state_open(&st, NULL, "bench", 1, &err);
     struct flight *fl = calloc((size_t)n_slots, sizeof *fl);
     struct sched_spec *running = calloc((size_t)n_slots, sizeof *running);
     struct sched_spec *want = calloc((size_t)n_slots, sizeof *want);

@@ -294,6 +294,21 @@ static int gemm_block_rows(int M)
     return (r + 15) / 16 * 16;
 }
 
+/* Columns per block: all N, except that a product too short to be cut by
+ * rows (one row block: M < GEMM_ROWS_MIN, e.g. the weight gradients
+ * dW[C, C] and dW[C, F] of a model with C = 128, each a K = B*T reduction)
+ * is cut into two column halves (multiples of 16) when N >= GEMM_COLS_MIN,
+ * so that it does not run on one thread while the other waits: those
+ * products were a fifth of preset tiny's step. Fixed by the shape. */
+#define GEMM_COLS_MIN 128
+
+static int gemm_block_cols(int M, int N)
+{
+    if (M >= GEMM_ROWS_MIN || N < GEMM_COLS_MIN)
+        return N;
+    return ((N + 1) / 2 + 15) / 16 * 16;
+}
+
 struct gemm_args {
     enum CBLAS_TRANSPOSE ta, tb;
     int M, N, K;
@@ -306,24 +321,29 @@ struct gemm_args {
 static void gemm_part(void *p, int part, int parts)
 {
     struct gemm_args *g = p;
-    int rows = gemm_block_rows(g->M), b0, b1;
-    split((g->M + rows - 1) / rows, part, parts, 1, &b0, &b1);
+    int rows = gemm_block_rows(g->M), cols = gemm_block_cols(g->M, g->N), b0, b1;
+    int nrb = (g->M + rows - 1) / rows, ncb = (g->N + cols - 1) / cols;
+    split(nrb * ncb, part, parts, 1, &b0, &b1);
     for (int blk = b0; blk < b1; blk++) {
-        int m0 = blk * rows, m1 = m0 + rows < g->M ? m0 + rows : g->M;
-        float *c = g->C + (size_t)m0 * g->ldc;
+        int rb = blk / ncb, cb = blk % ncb;
+        int m0 = rb * rows, m1 = m0 + rows < g->M ? m0 + rows : g->M;
+        int n0 = cb * cols, n1 = n0 + cols < g->N ? n0 + cols : g->N;
+        float *c = g->C + (size_t)m0 * g->ldc + n0;
         float beta = g->beta;
         if (g->bias) {
             for (int r = m0; r < m1; r++)
-                memcpy(g->C + (size_t)r * g->ldc, g->bias, (size_t)g->N * sizeof(float));
+                memcpy(c + (size_t)(r - m0) * g->ldc, g->bias + n0,
+                       (size_t)(n1 - n0) * sizeof(float));
             beta = 1.0f;
         }
         const float *a = g->ta == CblasNoTrans ? g->A + (size_t)m0 * g->lda : g->A + m0;
-        cblas_sgemm(CblasRowMajor, g->ta, g->tb, m1 - m0, g->N, g->K, g->alpha, a, g->lda, g->B,
+        const float *b = g->tb == CblasNoTrans ? g->B + n0 : g->B + (size_t)n0 * g->ldb;
+        cblas_sgemm(CblasRowMajor, g->ta, g->tb, m1 - m0, n1 - n0, g->K, g->alpha, a, g->lda, b,
                     g->ldb, beta, c, g->ldc);
     }
 }
 
-/* C[M,N] = alpha op(A) op(B) + beta C (+ bias per row), in row blocks. */
+/* C[M,N] = alpha op(A) op(B) + beta C (+ bias per row), in row (or column) blocks. */
 static void gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M, int N, int K,
                  float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                  float *C, int ldc, const float *bias)

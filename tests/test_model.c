@@ -473,6 +473,64 @@ static void test_gelu(void **s)
     assert_true(eb < 3e-6);
 }
 
+/* The products of linear_forward / linear_backward against double loops,
+ * on shapes too short to be cut by rows (fewer than 256 output rows), which
+ * are cut into column halves instead, the bias filled per block; and the
+ * same bits on 1 and 3 threads. */
+static void test_linear_blocks(void **s)
+{
+    (void)s;
+    enum { N = 200, IC = 160, OC = 144 };
+    static float x[N * IC], w[OC * IC], b[OC], dout[N * OC];
+    static float y[2][N * OC], dx[2][N * IC], dw[2][OC * IC], db[2][OC];
+    struct rng r;
+    rng_init(&r, 5);
+    for (int i = 0; i < N * IC; i++)
+        x[i] = (float)rng_normal(&r);
+    for (int i = 0; i < OC * IC; i++)
+        w[i] = (float)rng_normal(&r);
+    for (int i = 0; i < OC; i++)
+        b[i] = (float)rng_normal(&r);
+    for (int i = 0; i < N * OC; i++)
+        dout[i] = (float)rng_normal(&r);
+    for (int k = 0; k < 2; k++) {
+        model_set_threads(k ? 3 : 1);
+        memset(dw[k], 0, sizeof dw[k]);
+        memset(db[k], 0, sizeof db[k]);
+        linear_forward(y[k], x, w, b, N, IC, OC);
+        linear_backward(dx[k], dw[k], db[k], dout, x, w, N, IC, OC, 0.0f);
+    }
+    model_set_threads(1);
+    assert_memory_equal(y[0], y[1], sizeof y[0]);
+    assert_memory_equal(dx[0], dx[1], sizeof dx[0]);
+    assert_memory_equal(dw[0], dw[1], sizeof dw[0]);
+    assert_memory_equal(db[0], db[1], sizeof db[0]);
+    double ey = 0, ex = 0, ew = 0;
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < OC; o++) {
+            double acc = b[o];
+            for (int i = 0; i < IC; i++)
+                acc += (double)x[n * IC + i] * w[o * IC + i];
+            ey = fmax(ey, fabs(y[0][n * OC + o] - acc));
+        }
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < IC; i++) {
+            double acc = 0;
+            for (int o = 0; o < OC; o++)
+                acc += (double)dout[n * OC + o] * w[o * IC + i];
+            ex = fmax(ex, fabs(dx[0][n * IC + i] - acc));
+        }
+    for (int o = 0; o < OC; o++)
+        for (int i = 0; i < IC; i++) {
+            double acc = 0;
+            for (int n = 0; n < N; n++)
+                acc += (double)dout[n * OC + o] * x[n * IC + i];
+            ew = fmax(ew, fabs(dw[0][o * IC + i] - acc));
+        }
+    printf("  linear blocks: max abs error y %.2e, dx %.2e, dW %.2e\n", ey, ex, ew);
+    assert_true(ey < 1e-4 && ex < 1e-4 && ew < 2e-4);
+}
+
 /* ---- 4. model_load --------------------------------------------------- */
 
 static void test_load(void **s)
@@ -650,6 +708,7 @@ int main(void)
         cmocka_unit_test(test_fd_roberta_cls),     cmocka_unit_test(test_fd_roberta_reg),
         cmocka_unit_test(test_determinism),        cmocka_unit_test(test_dropout_gradient),
         cmocka_unit_test(test_threads),            cmocka_unit_test(test_pool_growth),
+        cmocka_unit_test(test_linear_blocks),
         cmocka_unit_test(test_dropout_rate),
         cmocka_unit_test(test_gelu),
         cmocka_unit_test(test_load),               cmocka_unit_test(test_load_file),
