@@ -51,21 +51,17 @@ static void full_step(struct model *m, const struct batch *b, float *mom, float 
 {
     model_forward(m, b, 1);
     model_backward(m);
-    double acc = 0;
-    for (size_t i = 0; i < m->n_params; i++)
-        acc += (double)m->grads[i] * m->grads[i];
-    float c = (float)(1.0 / (sqrt(acc) + 1e-6));
-    if (c < 1)
-        for (size_t i = 0; i < m->n_params; i++)
-            m->grads[i] *= c;
-    train_adamw_step(m->params, m->grads, mom, vel, m->n_params, 1e-9, 0.9, 0.999, 1e-8, 0.0,
+    /* clip to norm 1 and AdamW, as the trainer does it */
+    double gn = sqrt(train_sumsq(m->grads, m->n_params));
+    float c = gn > 1.0 ? (float)(1.0 / (gn + 1e-6)) : 1.0f;
+    train_adamw_step(m->params, m->grads, c, mom, vel, m->n_params, 1e-9, 0.9, 0.999, 1e-8, 0.0,
                      NULL, t);
 }
 
 static void sub_step(struct subspace *s, const struct batch *b, float *mom, float *vel, long t)
 {
     subspace_loss_grad(s, b, 1);
-    train_adamw_step(s->theta, s->grad, mom, vel, s->d, 1e-6, 0.9, 0.999, 1e-8, 0.0, NULL, t);
+    train_adamw_step(s->theta, s->grad, 1.0f, mom, vel, s->d, 1e-6, 0.9, 0.999, 1e-8, 0.0, NULL, t);
 }
 
 static int row(const char *preset, int threads)

@@ -8,7 +8,8 @@
  * gradient of their input unless said otherwise. Matrix products go through
  * cblas_sgemm; nothing here allocates.
  *
- * Stage: used by model.c only. */
+ * Stage: used by model.c, and the optimizer passes at the end by the trainer
+ * (train.c, pretrain.c). */
 #ifndef IDIM_OPS_H
 #define IDIM_OPS_H
 
@@ -90,5 +91,26 @@ void dropout_mask(uint8_t *keep, struct rng *r, float p, size_t n);
 
 /* x[n] *= keep * scale, in place. */
 void dropout_apply(float *x, const uint8_t *keep, float scale, size_t n);
+
+/* Optimizer passes over a flat weight vector (used by the trainer). */
+
+/* The sum of x[i]^2 in double, summed in chunks fixed by n alone and then in
+ * chunk order: the same whatever the thread count. */
+double ops_sumsq(const float *x, size_t n);
+
+/* AdamW's per-step constants, as floats: moments m = b1 m + omb1 g,
+ * v = b2 v + omb2 g g; x -= wd x (where decayed, wd = lr * weight decay);
+ * x -= step m / (sqrt(v) rbc2 + eps), step = lr / (1 - b1^t),
+ * rbc2 = 1 / sqrt(1 - b2^t); use_wd: weight decay on (even when wd rounds
+ * to 0). */
+struct ops_adamw {
+    float b1, b2, omb1, omb2, wd, step, rbc2, eps;
+    int use_wd;
+};
+
+/* One AdamW update of x[0..n) with gradient gscale * g (g itself is not
+ * changed); decay[i] == 0 exempts x[i] from wd (decay NULL: all decay). */
+void ops_adamw_step(float *x, const float *g, float gscale, float *mom, float *vel,
+                    const uint8_t *decay, size_t n, const struct ops_adamw *c);
 
 #endif

@@ -386,12 +386,18 @@ float subspace_loss_grad(struct subspace *s, const struct batch *b, int train);
  * `warmup` steps to 1, then linear decay to 0 at `total` steps. */
 double train_lr_factor(long step, long warmup, long total);
 
-/* One AdamW update of x[0..n) with gradient g at 1-based step t:
- * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; x -= lr (mhat/(sqrt(vhat)+eps)
- * + wd x) where wd applies when decay == NULL or decay[i] != 0. */
-void train_adamw_step(float *x, const float *g, float *mom, float *vel, size_t n, double lr,
-                      double b1, double b2, double eps, double wd, const uint8_t *decay,
-                      long t);
+/* One AdamW update of x[0..n) with gradient G = gscale * g (the clip
+ * factor, 1 for none; g itself is left as it is) at 1-based step t:
+ * m = b1 m + (1-b1) G; v = b2 v + (1-b2) G^2; x -= lr (mhat/(sqrt(vhat)+eps)
+ * + wd x) where wd applies when decay == NULL or decay[i] != 0. Element-wise,
+ * on the model's thread pool for large n; the same whatever the thread count. */
+void train_adamw_step(float *x, const float *g, float gscale, float *mom, float *vel, size_t n,
+                      double lr, double b1, double b2, double eps, double wd,
+                      const uint8_t *decay, long t);
+
+/* The sum of g[i]^2 in double (a gradient's squared norm), on the model's
+ * thread pool in chunks fixed by n: the same whatever the thread count. */
+double train_sumsq(const float *g, size_t n);
 
 /* AdamW's moments from g at 1-based step t and its direction
  * dir = mhat / (sqrt(vhat) + eps) (no lr, no decay), all [n]. */

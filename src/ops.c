@@ -12,6 +12,9 @@
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 /* Elementwise math runs on 4-float vectors (GCC/Clang vector extensions,
  * plain SSE2 on x86-64) without -ffast-math; the scalar tails go through
@@ -32,6 +35,17 @@ static inline v4f v4_load(const float *p)
 static inline void v4_store(float *p, v4f v) { memcpy(p, &v, sizeof v); }
 
 static inline v4f v4_set(float x) { return (v4f){x, x, x, x}; }
+
+/* correctly rounded, as sqrtf (which GCC does not vectorize without
+ * -fno-math-errno) */
+static inline v4f v4_sqrt(v4f x)
+{
+#if defined(__SSE__)
+    return (v4f)_mm_sqrt_ps((__m128)x);
+#else
+    return (v4f){sqrtf(x[0]), sqrtf(x[1]), sqrtf(x[2]), sqrtf(x[3])};
+#endif
+}
 
 /* min / max by mask blend (NaN compares false and keeps the bound) */
 static inline v4f v4_min(v4f x, float c)
@@ -817,4 +831,129 @@ void dropout_apply(float *x, const uint8_t *keep, float scale, size_t n)
 {
     struct drop_args A = {x, keep, scale, n};
     ops_parallel(dropout_part, &A);
+}
+
+/* ---- optimizer passes over a flat weight vector --------------------------
+ * Element-wise (AdamW) or reduced in chunks fixed by n alone (sum of
+ * squares), so the result does not depend on the thread count. */
+
+#define SUMSQ_CHUNKS 256
+#define SUMSQ_MIN 16384 /* floats a chunk at least */
+#define OPT_PAR_MIN 65536 /* below this, one thread: a pool call costs more */
+
+static double sumsq_range(const float *x, size_t n)
+{
+    double acc[8] = {0}, s = 0.0;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++)
+            acc[k] += (double)x[i + k] * (double)x[i + k];
+    for (; i < n; i++)
+        s += (double)x[i] * (double)x[i];
+    for (int k = 0; k < 8; k++)
+        s += acc[k];
+    return s;
+}
+
+struct sumsq_args {
+    const float *x;
+    size_t n, chunk;
+    double *sums;
+};
+
+static void sumsq_part(void *p, int part, int parts)
+{
+    struct sumsq_args *A = p;
+    int c0, c1;
+    split((int)((A->n + A->chunk - 1) / A->chunk), part, parts, 1, &c0, &c1);
+    for (int c = c0; c < c1; c++) {
+        size_t lo = (size_t)c * A->chunk, hi = lo + A->chunk < A->n ? lo + A->chunk : A->n;
+        A->sums[c] = sumsq_range(A->x + lo, hi - lo);
+    }
+}
+
+double ops_sumsq(const float *x, size_t n)
+{
+    size_t chunk = (n + SUMSQ_CHUNKS - 1) / SUMSQ_CHUNKS;
+    if (chunk < SUMSQ_MIN)
+        chunk = SUMSQ_MIN;
+    if (n <= chunk)
+        return sumsq_range(x, n);
+    double sums[SUMSQ_CHUNKS];
+    struct sumsq_args A = {x, n, chunk, sums};
+    ops_parallel(sumsq_part, &A);
+    double s = 0.0;
+    for (size_t c = 0; c < (n + chunk - 1) / chunk; c++)
+        s += sums[c];
+    return s;
+}
+
+struct adamw_args {
+    float *x, *mom, *vel;
+    const float *g;
+    const uint8_t *decay;
+    size_t n;
+    float gscale;
+    const struct ops_adamw *c;
+};
+
+/* elements [lo, hi): the vector loop and the scalar tail compute the same
+ * float expression in the same order (no FMA contraction in ISO C mode),
+ * so a result does not depend on where the vectors fall */
+static void adamw_range(const struct adamw_args *A, size_t lo, size_t hi)
+{
+    const struct ops_adamw *c = A->c;
+    int scaled = A->gscale != 1.0f, decay_all = c->use_wd && !A->decay;
+    float *x = A->x, *mom = A->mom, *vel = A->vel;
+    const float *g = A->g;
+    size_t i = lo;
+    for (; i + 4 <= hi; i += 4) {
+        v4f gi = v4_load(g + i);
+        if (scaled)
+            gi = gi * A->gscale;
+        v4f mi = c->b1 * v4_load(mom + i) + c->omb1 * gi;
+        v4f vi = c->b2 * v4_load(vel + i) + c->omb2 * gi * gi;
+        v4_store(mom + i, mi);
+        v4_store(vel + i, vi);
+        v4f xi = v4_load(x + i);
+        if (decay_all) {
+            xi -= c->wd * xi;
+        } else if (c->use_wd) {
+            v4i keep = {A->decay[i], A->decay[i + 1], A->decay[i + 2], A->decay[i + 3]};
+            keep = keep != 0;
+            xi = (v4f)(((v4i)(xi - c->wd * xi) & keep) | ((v4i)xi & ~keep));
+        }
+        xi -= c->step * mi / (v4_sqrt(vi) * c->rbc2 + c->eps);
+        v4_store(x + i, xi);
+    }
+    for (; i < hi; i++) {
+        float gi = scaled ? g[i] * A->gscale : g[i];
+        float mi = c->b1 * mom[i] + c->omb1 * gi;
+        float vi = c->b2 * vel[i] + c->omb2 * gi * gi;
+        mom[i] = mi;
+        vel[i] = vi;
+        float xi = x[i];
+        if (c->use_wd && (!A->decay || A->decay[i]))
+            xi -= c->wd * xi;
+        xi -= c->step * mi / (sqrtf(vi) * c->rbc2 + c->eps);
+        x[i] = xi;
+    }
+}
+
+static void adamw_part(void *p, int part, int parts)
+{
+    struct adamw_args *A = p;
+    size_t units = (A->n + 15) / 16, lo = units * (size_t)part / (size_t)parts * 16,
+           hi = units * (size_t)(part + 1) / (size_t)parts * 16;
+    adamw_range(A, lo, hi < A->n ? hi : A->n);
+}
+
+void ops_adamw_step(float *x, const float *g, float gscale, float *mom, float *vel,
+                    const uint8_t *decay, size_t n, const struct ops_adamw *c)
+{
+    struct adamw_args A = {x, mom, vel, g, decay, n, gscale, c};
+    if (n < OPT_PAR_MIN)
+        adamw_range(&A, 0, n);
+    else
+        ops_parallel(adamw_part, &A);
 }

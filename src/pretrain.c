@@ -733,20 +733,6 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static double sumsq(const float *x, size_t n)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < n; i++)
-        s += (double)x[i] * (double)x[i];
-    return s;
-}
-
-static void scale(float *x, size_t n, float f)
-{
-    for (size_t i = 0; i < n; i++)
-        x[i] *= f;
-}
-
 /* Opens log.jsonl: on resume its bytes up to what the state recorded
  * (R->path names it after this call). */
 static enum idim_status open_log(struct run *R, long step, struct idim_err *err)
@@ -831,17 +817,14 @@ static enum idim_status mlm_train_step(struct run *R, long step, long warm, doub
         *stopped = 1;
         return IDIM_OK;
     }
-    double gn = sqrt(sumsq(R->m.grads, R->n_enc) + sumsq(R->h.grads, R->h.n_params));
-    if (o->clip > 0 && gn > o->clip) {
-        float f = (float)(o->clip / (gn + 1e-6));
-        scale(R->m.grads, R->n_enc, f);
-        scale(R->h.grads, R->h.n_params, f);
-    }
+    double gn = sqrt(train_sumsq(R->m.grads, R->n_enc) + train_sumsq(R->h.grads, R->h.n_params));
+    /* the clip factor, applied by AdamW as it reads the gradients */
+    float f = o->clip > 0 && gn > o->clip ? (float)(o->clip / (gn + 1e-6)) : 1.0f;
     double lr = o->lr * train_lr_factor(step, warm, o->steps);
-    train_adamw_step(R->m.params, R->m.grads, R->mom, R->vel, R->n_enc, lr, 0.9, 0.999, 1e-6,
+    train_adamw_step(R->m.params, R->m.grads, f, R->mom, R->vel, R->n_enc, lr, 0.9, 0.999, 1e-6,
                      o->weight_decay, R->decay, step + 1);
-    train_adamw_step(R->h.params, R->h.grads, R->hmom, R->hvel, R->h.n_params, lr, 0.9, 0.999,
-                     1e-6, o->weight_decay, R->hdecay, step + 1);
+    train_adamw_step(R->h.params, R->h.grads, f, R->hmom, R->hvel, R->h.n_params, lr, 0.9,
+                     0.999, 1e-6, o->weight_decay, R->hdecay, step + 1);
     *loss_out = loss;
     *gn_out = gn;
     *lr_out = lr;

@@ -16,6 +16,7 @@
 #include "train.h"
 #include "fileio.h"
 #include "memguard.h"
+#include "ops.h"
 #include "theta.h"
 #include "train_internal.h"
 
@@ -136,31 +137,24 @@ double train_lr_factor(long step, long warmup, long total)
     return f < 0 ? 0 : f;
 }
 
-void train_adamw_step(float *x, const float *g, float *mom, float *vel, size_t n, double lr,
-                      double b1, double b2, double eps, double wd, const uint8_t *decay,
-                      long t)
+void train_adamw_step(float *x, const float *g, float gscale, float *mom, float *vel, size_t n,
+                      double lr, double b1, double b2, double eps, double wd,
+                      const uint8_t *decay, long t)
 {
     double bc1 = 1.0 - pow(b1, (double)t);
     double bc2 = 1.0 - pow(b2, (double)t);
-    float fb1 = (float)b1, fb2 = (float)b2;
-    float omb1 = (float)(1.0 - b1), omb2 = (float)(1.0 - b2); /* not 1 - 0.999f */
-    float step = (float)(lr / bc1);
-    float rbc2 = (float)(1.0 / sqrt(bc2));
-    float feps = (float)eps;
-    float fwd = (float)(lr * wd);
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
-        float mi = fb1 * mom[i] + omb1 * gi;
-        float vi = fb2 * vel[i] + omb2 * gi * gi;
-        mom[i] = mi;
-        vel[i] = vi;
-        float xi = x[i];
-        /* decoupled decay uses the weight before this update (torch AdamW) */
-        if (wd != 0 && (!decay || decay[i]))
-            xi -= fwd * xi;
-        xi -= step * mi / (sqrtf(vi) * rbc2 + feps);
-        x[i] = xi;
-    }
+    struct ops_adamw c = {.b1 = (float)b1, .b2 = (float)b2,
+                          .omb1 = (float)(1.0 - b1), .omb2 = (float)(1.0 - b2), /* not 1 - 0.999f */
+                          .wd = (float)(lr * wd), .step = (float)(lr / bc1),
+                          .rbc2 = (float)(1.0 / sqrt(bc2)), .eps = (float)eps,
+                          .use_wd = wd != 0};
+    /* decoupled decay uses the weight before this update (torch AdamW) */
+    ops_adamw_step(x, g, gscale, mom, vel, decay, n, &c);
+}
+
+double train_sumsq(const float *g, size_t n)
+{
+    return ops_sumsq(g, n);
 }
 
 void train_adam_direction(float *dir, const float *g, float *mom, float *vel, size_t n,
@@ -220,10 +214,7 @@ static int no_decay(const char *name)
 
 static double l2_norm(const float *g, size_t n)
 {
-    double acc = 0;
-    for (size_t i = 0; i < n; i++)
-        acc += (double)g[i] * (double)g[i];
-    return sqrt(acc);
+    return sqrt(ops_sumsq(g, n));
 }
 
 static void scale(float *g, size_t n, float c)
@@ -482,8 +473,8 @@ static void proj_adam_step(struct run *R, const struct train_opts *o, double lr,
         s->theta[i] -= fwd * s->theta[i] + flr * s->grad[i];
     if (s->mode == TRAIN_SAID) {
         float *lm = R->opt + 3 * D, *lv = lm + m->n_tensors;
-        train_adamw_step(lam, s->grad + dp, lm, lv, m->n_tensors, lr_lambda, o->beta1, o->beta2,
-                         o->eps, 0.0, NULL, t);
+        train_adamw_step(lam, s->grad + dp, 1.0f, lm, lv, m->n_tensors, lr_lambda, o->beta1,
+                         o->beta2, o->eps, 0.0, NULL, t);
     }
 }
 
@@ -522,6 +513,9 @@ static int train_step(struct run *R, struct train_data *td, const struct train_o
                  p->lr);
         return 1;
     }
+    /* the clip factor; full fine-tuning's AdamW applies it as it reads the
+     * gradient instead of a pass of its own over all D of them */
+    float gs = 1.0f;
     if (o->optimizer == TRAIN_ADAMW_PROJ) {
         /* its moments live in weight space: clip the weight gradient by its
          * own norm, as full fine-tuning does */
@@ -529,7 +523,9 @@ static int train_step(struct run *R, struct train_data *td, const struct train_o
         if (o->clip > 0 && gw > o->clip)
             scale(m->grads, m->n_params, (float)(o->clip / (gw + 1e-6)));
     } else if (o->clip > 0 && gn > o->clip) {
-        scale(g, p->n_opt, (float)(o->clip / (gn + 1e-6)));
+        gs = (float)(o->clip / (gn + 1e-6));
+        if (sub || o->optimizer == TRAIN_SGD)
+            scale(g, p->n_opt, gs);
     }
     double lr = p->lr * train_lr_factor(*step, p->warm, p->total);
     long t = ++*step;
@@ -540,12 +536,12 @@ static int train_step(struct run *R, struct train_data *td, const struct train_o
         for (size_t i = 0; i < p->n_opt; i++)
             x[i] -= flr * g[i];
     } else if (sub) {
-        train_adamw_step(x, g, mom, vel, p->n_opt, lr, o->beta1, o->beta2, o->eps,
+        train_adamw_step(x, g, 1.0f, mom, vel, p->n_opt, lr, o->beta1, o->beta2, o->eps,
                          o->weight_decay, NULL, t);
     } else {
         for (size_t k = 0; k < m->n_tensors; k++) {
             size_t off = m->tensors[k].offset, nn = m->tensors[k].n_elem;
-            train_adamw_step(x + off, g + off, mom + off, vel + off, nn, lr, o->beta1,
+            train_adamw_step(x + off, g + off, gs, mom + off, vel + off, nn, lr, o->beta1,
                              o->beta2, o->eps, R->decay[k] ? o->weight_decay : 0.0, NULL, t);
         }
     }

@@ -184,6 +184,63 @@ static void test_said_too_small(void **st)
     model_free(&m);
 }
 
+/* AdamW over a long vector (the vector loop, its scalar tail and, from 64K
+ * floats, the thread pool) with a decay mask and a clip factor: every
+ * element equals the scalar formula in float evaluated here, bit for bit,
+ * on 1 and 3 threads; the squared norm matches a double sum to 1e-12 and
+ * does not depend on the thread count. */
+static void test_adamw_long(void **st)
+{
+    (void)st;
+    enum { N = 3 * 65536 + 7 };
+    static float x[2][N], mo[2][N], ve[2][N], g[N], X[N], M[N], V[N];
+    static uint8_t decay[N];
+    struct rng r;
+    rng_init(&r, 9);
+    for (int i = 0; i < N; i++) {
+        X[i] = x[0][i] = x[1][i] = (float)rng_normal(&r);
+        decay[i] = (uint8_t)(rng_next(&r) & 1);
+        M[i] = V[i] = mo[0][i] = mo[1][i] = ve[0][i] = ve[1][i] = 0.0f;
+    }
+    double lr = 0.01, b1 = 0.9, b2 = 0.999, eps = 1e-8, wd = 0.1;
+    for (int t = 1; t <= 3; t++) {
+        for (int i = 0; i < N; i++)
+            g[i] = (float)rng_normal(&r) * (i % 5 ? 1.0f : 1e-20f);
+        float gs = t == 2 ? 0.25f : 1.0f;
+        for (int k = 0; k < 2; k++) {
+            model_set_threads(k ? 3 : 1);
+            train_adamw_step(x[k], g, gs, mo[k], ve[k], N, lr, b1, b2, eps, wd, decay, t);
+        }
+        float fwd = (float)(lr * wd), step = (float)(lr / (1.0 - pow(b1, t)));
+        float rbc2 = (float)(1.0 / sqrt(1.0 - pow(b2, t)));
+        for (int i = 0; i < N; i++) {
+            float gi = gs == 1.0f ? g[i] : g[i] * gs;
+            M[i] = (float)b1 * M[i] + (float)(1.0 - b1) * gi;
+            V[i] = (float)b2 * V[i] + (float)(1.0 - b2) * gi * gi;
+            if (decay[i])
+                X[i] -= fwd * X[i];
+            X[i] -= step * M[i] / (sqrtf(V[i]) * rbc2 + (float)eps);
+        }
+    }
+    model_set_threads(1);
+    assert_memory_equal(x[0], x[1], sizeof x[0]);
+    assert_memory_equal(mo[0], mo[1], sizeof mo[0]);
+    assert_memory_equal(ve[0], ve[1], sizeof ve[0]);
+    assert_memory_equal(x[0], X, sizeof X);
+    assert_memory_equal(mo[0], M, sizeof M);
+    assert_memory_equal(ve[0], V, sizeof V);
+    double ref = 0.0;
+    for (int i = 0; i < N; i++)
+        ref += (double)x[0][i] * x[0][i];
+    double s1 = train_sumsq(x[0], N);
+    model_set_threads(3);
+    double s3 = train_sumsq(x[0], N);
+    model_set_threads(1);
+    printf("  sumsq %.17g, double loop %.17g\n", s1, ref);
+    assert_true(s1 == s3);
+    assert_true(fabs(s1 - ref) <= 1e-12 * ref);
+}
+
 /* AdamW, two steps, against the formulas written out in double. */
 static void test_adamw_hand(void **st)
 {
@@ -196,7 +253,7 @@ static void test_adamw_hand(void **st)
     double X[3] = {1.0, -2.0, 0.5}, M[3] = {0}, V[3] = {0};
     for (int t = 1; t <= 2; t++) {
         const float *g = t == 1 ? g1 : g2;
-        train_adamw_step(x, g, mo, ve, 3, lr, b1, b2, eps, wd, decay, t);
+        train_adamw_step(x, g, 1.0f, mo, ve, 3, lr, b1, b2, eps, wd, decay, t);
         for (int i = 0; i < 3; i++) {
             M[i] = b1 * M[i] + (1 - b1) * g[i];
             V[i] = b2 * V[i] + (1 - b2) * (double)g[i] * g[i];
@@ -970,7 +1027,8 @@ int main(void)
         cmocka_unit_test(test_fd_did_tensor),  cmocka_unit_test(test_fd_did_global),
         cmocka_unit_test(test_fd_said_tensor), cmocka_unit_test(test_fd_said_global),
         cmocka_unit_test(test_step0_exact),    cmocka_unit_test(test_said_too_small),
-        cmocka_unit_test(test_adamw_hand),     cmocka_unit_test(test_lr_schedule),
+        cmocka_unit_test(test_adamw_hand),     cmocka_unit_test(test_adamw_long),
+        cmocka_unit_test(test_lr_schedule),
         cmocka_unit_test(test_determinism),    cmocka_unit_test(test_theta_roundtrip),
         cmocka_unit_test(test_diverged),      cmocka_unit_test(test_hopeless_rule),
         cmocka_unit_test(test_early_stop_run), cmocka_unit_test(test_interrupt_anywhere),
