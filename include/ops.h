@@ -27,6 +27,13 @@ typedef void (*par_fn)(void *arg, int part, int n_parts);
 int ops_set_threads(int n);
 void ops_parallel(par_fn fn, void *arg);
 
+/* Element-wise math (GELU, its derivative, the softmax's exp) runs on
+ * 8-float vectors when the processor has AVX2 and on 4-float ones
+ * otherwise, with the same bits either way; ops_set_simd(0) forces the
+ * 4-float code and ops_set_simd(1) restores the choice (for tests). Returns 1
+ * when the 8-float code is in use. */
+int ops_set_simd(int wide);
+
 /* out[N,OC] = inp[N,IC] weight[OC,IC]^T + bias[OC] (bias may be NULL). */
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int N, int IC, int OC);

@@ -16,121 +16,99 @@
 #include <xmmintrin.h>
 #endif
 
-/* Elementwise math runs on 4-float vectors (GCC/Clang vector extensions,
- * plain SSE2 on x86-64) without -ffast-math; the scalar tails go through
- * the same vector code (one padded vector), so a result never depends on
- * where a row's vectors fall. Reductions use VB partial sums in a fixed
- * order, which GCC's -O2 vectorizer handles. */
+/* Elementwise math runs on vectors (GCC/Clang vector extensions) without
+ * -ffast-math: ops_vec.h, included twice below, for 4 floats (SSE2) and for
+ * 8 (AVX2, used when the processor has it); both give the same bits.
+ * Reductions use VB partial sums in a fixed order, which GCC's -O2
+ * vectorizer handles. */
 #define VB 16
-typedef float v4f __attribute__((vector_size(16)));
-typedef int32_t v4i __attribute__((vector_size(16)));
 
-static inline v4f v4_load(const float *p)
+#define VW 4
+#define V(name) name##4
+#include "ops_vec.h"
+#undef VW
+#undef V
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define OPS_AVX2 1
+#pragma GCC push_options
+#pragma GCC target("avx2")
+#define VW 8
+#define V(name) name##8
+#include "ops_vec.h"
+#undef VW
+#undef V
+#pragma GCC pop_options
+#else
+#define OPS_AVX2 0
+#endif
+
+/* 1 when the 8-float (AVX2) copies run: the processor has AVX2, unless
+ * ops_set_simd(0) asked for the 4-float ones */
+static int use8 = -1;
+
+int ops_set_simd(int wide)
 {
-    v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
+#if OPS_AVX2
+    __builtin_cpu_init();
+    use8 = wide && __builtin_cpu_supports("avx2");
+#else
+    (void)wide;
+    use8 = 0;
+#endif
+    return use8;
 }
 
-static inline void v4_store(float *p, v4f v) { memcpy(p, &v, sizeof v); }
+static inline int simd8(void)
+{
+    if (use8 < 0)
+        ops_set_simd(1);
+    return use8;
+}
 
-static inline v4f v4_set(float x) { return (v4f){x, x, x, x}; }
+static void bias_gelu_row(float *g, float *f, const float *bias, int n)
+{
+#if OPS_AVX2
+    if (simd8()) {
+        bias_gelu_row8(g, f, bias, n);
+        return;
+    }
+#endif
+    bias_gelu_row4(g, f, bias, n);
+}
+
+static void gelu_grad_cols(float *d, float *db, const float *f, const float *g, int c0, int c1)
+{
+#if OPS_AVX2
+    if (simd8()) {
+        gelu_grad_cols8(d, db, f, g, c0, c1);
+        return;
+    }
+#endif
+    gelu_grad_cols4(d, db, f, g, c0, c1);
+}
+
+static void exp_row(float *x, int n)
+{
+#if OPS_AVX2
+    if (simd8()) {
+        exp_row8(x, n);
+        return;
+    }
+#endif
+    exp_row4(x, n);
+}
 
 /* correctly rounded, as sqrtf (which GCC does not vectorize without
  * -fno-math-errno) */
-static inline v4f v4_sqrt(v4f x)
+static inline vf4 sqrt4(vf4 x)
 {
 #if defined(__SSE__)
-    return (v4f)_mm_sqrt_ps((__m128)x);
+    return (vf4)_mm_sqrt_ps((__m128)x);
 #else
-    return (v4f){sqrtf(x[0]), sqrtf(x[1]), sqrtf(x[2]), sqrtf(x[3])};
+    return (vf4){sqrtf(x[0]), sqrtf(x[1]), sqrtf(x[2]), sqrtf(x[3])};
 #endif
 }
-
-/* min / max by mask blend (NaN compares false and keeps the bound) */
-static inline v4f v4_min(v4f x, float c)
-{
-    v4f cv = v4_set(c);
-    v4i m = x < cv;
-    return (v4f)(((v4i)x & m) | ((v4i)cv & ~m));
-}
-
-static inline v4f v4_max(v4f x, float c)
-{
-    v4f cv = v4_set(c);
-    v4i m = x > cv;
-    return (v4f)(((v4i)x & m) | ((v4i)cv & ~m));
-}
-
-/* erf(x), rational approximation on [-4, 4] (Eigen's generic_fast_erf_float),
- * max abs error 4.2e-7 over float inputs; erf(+-4) rounds to +-1 in float. */
-static inline v4f erf4(v4f x)
-{
-    x = v4_max(v4_min(x, 4.0f), -4.0f);
-    v4f x2 = x * x;
-    v4f p = x2 * -2.72614225801306e-10f + 2.77068142495902e-08f;
-    p = x2 * p + -2.10102402082508e-06f;
-    p = x2 * p + -5.69250639462346e-05f;
-    p = x2 * p + -7.34990630326855e-04f;
-    p = x2 * p + -2.95459980854025e-03f;
-    p = x2 * p + -1.60960333262415e-02f;
-    p = x * p;
-    v4f q = x2 * -1.45660718464996e-05f + -2.13374055278905e-04f;
-    q = x2 * q + -1.68282697438203e-03f;
-    q = x2 * q + -7.37332916720468e-03f;
-    q = x2 * q + -1.42647390514189e-02f;
-    return p / q;
-}
-
-/* exp(x) for x in [-87.3, 88.3] (clamped), Cephes expf polynomial after
- * rounding x / ln 2 to the nearest integer n; 2^n built from its bits.
- * Max relative error 8.3e-8 (about 1 ulp). */
-static inline v4f exp4(v4f x)
-{
-    x = v4_max(v4_min(x, 88.3762626647949f), -87.3365478515625f);
-    v4f r = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round to nearest */
-    v4f f = x - r * 0.693359375f;
-    f = f - r * -2.12194440e-4f;
-    v4f p = v4_set(1.9875691500e-4f);
-    p = p * f + 1.3981999507e-3f;
-    p = p * f + 8.3334519073e-3f;
-    p = p * f + 4.1665795894e-2f;
-    p = p * f + 1.6666665459e-1f;
-    p = p * f + 5.0000001201e-1f;
-    p = p * f * f + f + 1.0f;
-    v4i bits = (__builtin_convertvector(r, v4i) + 127) << 23;
-    return p * (v4f)bits;
-}
-
-static inline v4f gelu4(v4f x) { return 0.5f * x * (1.0f + erf4(x * 0.70710678118654752f)); }
-
-/* gelu'(x) = Phi(x) + x phi(x), with Phi(x) = gelu(x) / x recovered from
- * the saved output g (saves a second erf); |x| < 1e-20 (where g / x would
- * lose bits or divide by zero) takes Phi = 1/2, exact to 1e-21. */
-static inline v4f gelu_grad4(v4f x, v4f g)
-{
-    v4f ax = (v4f)((v4i)x & 0x7fffffff);
-    v4i small = ax < v4_set(1e-20f);
-    v4f safe = (v4f)(((v4i)x & ~small) | ((v4i)v4_set(1.0f) & small));
-    v4f q = g / safe;
-    v4f cdf = (v4f)(((v4i)q & ~small) | ((v4i)v4_set(0.5f) & small));
-    v4f pdf = 0.39894228040143268f * exp4(-0.5f * x * x);
-    return cdf + x * pdf;
-}
-
-/* y[0..n) = fn(x[0..n)) for the vector functions above; x may equal y. */
-#define MAP4(fn, y, x, n)                                                        \
-    do {                                                                         \
-        int i_ = 0;                                                              \
-        for (; i_ + 4 <= (n); i_ += 4)                                           \
-            v4_store((y) + i_, fn(v4_load((x) + i_)));                           \
-        if (i_ < (n)) {                                                          \
-            float t_[4] = {0, 0, 0, 0};                                          \
-            memcpy(t_, (x) + i_, (size_t)((n) - i_) * sizeof(float));            \
-            v4_store(t_, fn(v4_load(t_)));                                       \
-            memcpy((y) + i_, t_, (size_t)((n) - i_) * sizeof(float));            \
-        }                                                                        \
-    } while (0)
 
 /* Sum of x[0..n) with VB partial sums in a fixed order (vectorizable). */
 static inline float sum_fixed(const float *x, int n)
@@ -539,9 +517,7 @@ static void gelu_forward_part(void *p, int part, int parts)
     split(A->N, part, parts, 1, &r0, &r1);
     for (int n = r0; n < r1; n++) {
         float *fr = A->f + (size_t)n * F, *gr = A->g + (size_t)n * F;
-        for (int i = 0; i < F; i++)
-            fr[i] += A->bias[i];
-        MAP4(gelu4, gr, fr, F);
+        bias_gelu_row(gr, fr, A->bias, F);
     }
 }
 
@@ -564,22 +540,7 @@ static void gelu_backward_part(void *p, int part, int parts)
     for (int n = 0; n < A->N; n++) {
         float *d = A->dg + (size_t)n * F;
         const float *fr = A->fc + (size_t)n * F, *gr = A->gc + (size_t)n * F;
-        int i = c0;
-        for (; i + 4 <= c1; i += 4) {
-            v4f x = v4_load(d + i) * gelu_grad4(v4_load(fr + i), v4_load(gr + i));
-            v4_store(d + i, x);
-            v4_store(db + i, v4_load(db + i) + x);
-        }
-        if (i < c1) {
-            float t[4] = {0, 0, 0, 0}, u[4] = {0, 0, 0, 0};
-            memcpy(t, fr + i, (size_t)(c1 - i) * sizeof(float));
-            memcpy(u, gr + i, (size_t)(c1 - i) * sizeof(float));
-            v4_store(t, gelu_grad4(v4_load(t), v4_load(u)));
-            for (int k = 0; i + k < c1; k++) {
-                d[i + k] *= t[k];
-                db[i + k] += d[i + k];
-            }
-        }
+        gelu_grad_cols(d, db, fr, gr, c0, c1);
     }
 }
 
@@ -636,7 +597,7 @@ static void softmax_rows(float *S, float *Sd, const uint8_t *pm, const int32_t *
                 mx = row[j];
         for (int j = 0; j < nk; j++)
             row[j] -= mx;
-        MAP4(exp4, row, row, nk);
+        exp_row(row, nk);
         for (int j = 0; j < nk; j++)
             row[j] = mk[j] ? row[j] : 0.0f;
         float inv = 1.0f / sum_fixed(row, nk);
@@ -908,23 +869,23 @@ static void adamw_range(const struct adamw_args *A, size_t lo, size_t hi)
     const float *g = A->g;
     size_t i = lo;
     for (; i + 4 <= hi; i += 4) {
-        v4f gi = v4_load(g + i);
+        vf4 gi = load4(g + i);
         if (scaled)
             gi = gi * A->gscale;
-        v4f mi = c->b1 * v4_load(mom + i) + c->omb1 * gi;
-        v4f vi = c->b2 * v4_load(vel + i) + c->omb2 * gi * gi;
-        v4_store(mom + i, mi);
-        v4_store(vel + i, vi);
-        v4f xi = v4_load(x + i);
+        vf4 mi = c->b1 * load4(mom + i) + c->omb1 * gi;
+        vf4 vi = c->b2 * load4(vel + i) + c->omb2 * gi * gi;
+        store4(mom + i, mi);
+        store4(vel + i, vi);
+        vf4 xi = load4(x + i);
         if (decay_all) {
             xi -= c->wd * xi;
         } else if (c->use_wd) {
-            v4i keep = {A->decay[i], A->decay[i + 1], A->decay[i + 2], A->decay[i + 3]};
+            vi4 keep = {A->decay[i], A->decay[i + 1], A->decay[i + 2], A->decay[i + 3]};
             keep = keep != 0;
-            xi = (v4f)(((v4i)(xi - c->wd * xi) & keep) | ((v4i)xi & ~keep));
+            xi = (vf4)(((vi4)(xi - c->wd * xi) & keep) | ((vi4)xi & ~keep));
         }
-        xi -= c->step * mi / (v4_sqrt(vi) * c->rbc2 + c->eps);
-        v4_store(x + i, xi);
+        xi -= c->step * mi / (sqrt4(vi) * c->rbc2 + c->eps);
+        store4(x + i, xi);
     }
     for (; i < hi; i++) {
         float gi = scaled ? g[i] * A->gscale : g[i];

@@ -309,7 +309,7 @@ static void test_determinism(void **s)
 }
 
 /* Our own loops split work so that results do not depend on the thread
- * count (OpenBLAS runs these tiny products on one thread either way). */
+ * count (nor on the element-wise code's vector width). */
 static void test_threads(void **s)
 {
     (void)s;
@@ -330,6 +330,14 @@ static void test_threads(void **s)
     model_forward(&m, &b, 1);
     model_backward(&m);
     model_set_threads(1);
+    assert_memory_equal(l1, m.logits, nl * 4);
+    assert_memory_equal(g1, m.grads, D * 4);
+    /* and the 4-float element-wise code gives the 8-float code's bits */
+    ops_set_simd(0);
+    rng_init(&m.drop_rng, rng_key(11, MODEL_DROP_STREAM));
+    model_forward(&m, &b, 1);
+    model_backward(&m);
+    ops_set_simd(1);
     assert_memory_equal(l1, m.logits, nl * 4);
     assert_memory_equal(g1, m.grads, D * 4);
     free(g1), free(l1);
@@ -471,6 +479,22 @@ static void test_gelu(void **s)
     printf("  gelu: max abs error %.2e, derivative %.2e\n", ef, eb);
     assert_true(ef < 2e-6);
     assert_true(eb < 3e-6);
+    /* the 4-float code gives the same bits as the 8-float one (when the
+     * processor has AVX2; otherwise both runs are the 4-float code) */
+    static float f4[F], g4[F], d4[F], b4[F];
+    for (int i = 0; i < F; i++) {
+        f4[i] = f[i] - bias[i];
+        d4[i] = 1.0f;
+        b4[i] = 0.0f;
+    }
+    int wide = ops_set_simd(1);
+    ops_set_simd(0);
+    bias_gelu_forward(g4, f4, bias, 1, F);
+    gelu_backward(d4, b4, f4, g4, 1, F);
+    ops_set_simd(1);
+    printf("  8-float vectors %s\n", wide ? "in use (compared with 4)" : "not available");
+    assert_memory_equal(g4, g, sizeof g);
+    assert_memory_equal(d4, d, sizeof d);
 }
 
 /* The products of linear_forward / linear_backward against double loops,
