@@ -26,8 +26,10 @@ int memguard_parse_size(const char *s, uint64_t *out);
 
 /* The bytes available and where that figure comes from ("--max-memory",
  * "IDIM_MAX_MEMORY" or "MemAvailable in /proc/meminfo"); 0 and "none"
- * when nothing is known. MemAvailable is read once, at the first call, so
- * what the command itself has allocated since is not counted twice. */
+ * when nothing is known. MemAvailable is read once, at the first call
+ * (main.c calls before the command starts), so what the command itself
+ * holds when it checks (the mapped model file, the tokenized task) is
+ * counted in its estimate and not taken off the figure as well. */
 uint64_t memguard_available(const char **source);
 
 /* IDIM_OK when need fits in what is available, else IDIM_ERR_NOMEM with

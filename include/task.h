@@ -115,6 +115,10 @@ enum idim_status encoded_build(struct encoded *enc, const struct dataset *ds,
                                struct tokenizer *tk, int max_len, struct idim_err *err);
 void encoded_free(struct encoded *enc);
 
+/* Bytes enc's arrays hold (encoded_build sizes them to fit): offsets, ids,
+ * type ids, labels and targets; for the memory guard (memguard.h). */
+size_t encoded_memory_bytes(const struct encoded *enc);
+
 /* Fills b with rows idx[0..n) of enc, padded with pad_id to the longest. */
 void batch_fill(struct batch *b, const struct encoded *enc, const size_t *idx, int n,
                 int32_t pad_id);

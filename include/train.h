@@ -31,6 +31,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "memguard.h"
 #include "arch.h"
 #include "fastfood.h"
 #include "projection.h"
@@ -251,6 +252,18 @@ enum idim_status train_data_load_spec(struct train_data *td, const char *model_p
  * zeroed or half-built struct. Tests that fill the splits by hand zero
  * them before calling this. */
 void train_data_free(struct train_data *td);
+
+/* The parts of a run's memory that the check before allocating adds up
+ * (memguard_check_parts; train.c): the model (weights, gradients,
+ * activations), the mapped model file, the tokenized splits, theta_d and
+ * the update, the projection, the optimizer state, the best theta with
+ * step statistics and checkpoint. Fills parts[TRAIN_MEM_PARTS] (the model's
+ * description is written into model_what) and returns TRAIN_MEM_PARTS, or
+ * 0 for arguments a later step refuses (d > D, SAID d <= m). */
+#define TRAIN_MEM_PARTS 7
+size_t train_memory_parts(const struct model *m, const struct train_data *td,
+                          const struct train_opts *o, int threads, struct memguard_part *parts,
+                          char *model_what, size_t what_cap);
 
 struct train_result {
     enum train_mode mode;

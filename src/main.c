@@ -275,6 +275,8 @@ int main(int argc, char **argv)
         }
         argv[out] = NULL;
         argc = out;
+        const char *mem_source; /* MemAvailable as the command starts (memguard.h) */
+        (void)memguard_available(&mem_source);
         /* an output file on standard output: the command's text goes to stderr */
         for (int a = 2; a < argc && st == IDIM_OK; a++) {
             const char *v = strchr(argv[a], '=');

@@ -1123,12 +1123,28 @@ enum idim_status encoded_build(struct encoded *enc, const struct dataset *ds,
     }
     free(ids);
     free(types);
+    /* to fit: the capacity grew by doubling and could hold twice the tokens */
+    int32_t *a = realloc(enc->ids, (k ? k : 1) * sizeof *a);
+    if (a)
+        enc->ids = a;
+    int32_t *b = realloc(enc->type_ids, (k ? k : 1) * sizeof *b);
+    if (b)
+        enc->type_ids = b;
     return IDIM_OK;
 nomem:
     free(ids);
     free(types);
     encoded_free(enc);
     return idim_fail(err, IDIM_ERR_NOMEM, "%s: out of memory while tokenizing", ds->path);
+}
+
+size_t encoded_memory_bytes(const struct encoded *enc)
+{
+    if (!enc->off)
+        return 0;
+    size_t n = enc->n, tok = enc->off[n];
+    return (n + 1) * sizeof *enc->off + tok * (sizeof *enc->ids + sizeof *enc->type_ids) +
+           n * sizeof *enc->labels + (enc->targets ? n * sizeof *enc->targets : 0);
 }
 
 void batch_fill(struct batch *b, const struct encoded *enc, const size_t *idx, int n,

@@ -326,21 +326,21 @@ static enum idim_status plan_check(struct plan *p, const struct train_data *td,
  * theta, --step-stats and a checkpoint. Called with the model built and
  * before anything else large is allocated. Arguments the later steps refuse
  * (d > D, SAID d <= m) are left to them, so their messages win. */
-enum idim_status train_memory_check(const struct model *m, const struct train_data *td,
-                                    const struct train_opts *o, int threads,
-                                    struct idim_err *err)
+size_t train_memory_parts(const struct model *m, const struct train_data *td,
+                          const struct train_opts *o, int threads, struct memguard_part *parts,
+                          char *model_what, size_t what_cap)
 {
     int sub = o->mode != TRAIN_FULL;
     size_t D = m->n_params, nt = m->n_tensors, F = sizeof(float);
     size_t d = sub ? (o->projection == PROJ_IDENTITY && o->d == 0 ? D : o->d) : D;
     size_t dp = sub && o->mode == TRAIN_SAID ? d - nt : d;
     if (sub && (d == 0 || (o->mode == TRAIN_SAID && d <= nt) || dp > D))
-        return IDIM_OK;
+        return 0;
     uint64_t proj = 0;
     if (sub && o->projection != PROJ_IDENTITY) {
         size_t *n = malloc(nt * sizeof *n);
         if (!n)
-            return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
+            return 0; /* the allocations after this fail with their own message */
         for (size_t t = 0; t < nt; t++)
             n[t] = m->tensors[t].n_elem;
         proj = projection_memory_bytes(o->projection, n, nt, dp, o->scope, threads);
@@ -356,12 +356,18 @@ enum idim_status train_memory_check(const struct model *m, const struct train_da
     if (!o->ckpt_fn || (o->ckpt_max_bytes > 0 && ck > o->ckpt_max_bytes))
         ck = 0;
     uint64_t extra = (sub ? (uint64_t)d * F : 0) + (o->step_stats ? (uint64_t)D * F : 0) + ck;
-    char model_what[96];
-    snprintf(model_what, sizeof model_what, "the model with activations for %d x %d tokens",
-             m->max_B, m->max_T);
-    struct memguard_part parts[] = {
+    snprintf(model_what, what_cap, "the model with activations for %d x %d tokens", m->max_B,
+             m->max_T);
+    const struct memguard_part p[TRAIN_MEM_PARTS] = {
         {model_what, model_memory_bytes(&m->cfg, m->n_labels, m->max_B, m->max_T),
          "lower --batch or --max-len"},
+        /* mapped read-only: its pages are read while the weights load and
+         * stay cached while the run holds the mapping */
+        {"the model file", td->have_file ? (uint64_t)td->w.file_bytes : 0,
+         "use a smaller model"},
+        {"the tokenized task",
+         (uint64_t)encoded_memory_bytes(&td->train) + encoded_memory_bytes(&td->dev),
+         "lower --limit-train, --limit-dev or --max-len"},
         {"theta_d and the weight update",
          sub ? (2 * (uint64_t)d + D + (td->have_file ? 0 : D)) * F : 0, "lower --d"},
         {o->projection == PROJ_DENSE ? "the dense projection" : "the Fastfood tables", proj,
@@ -372,13 +378,28 @@ enum idim_status train_memory_check(const struct model *m, const struct train_da
                                           : "--optimizer sgd keeps no state"},
         {"the best theta, step statistics and checkpoint", extra, "lower --d"},
     };
+    memcpy(parts, p, sizeof p);
+    return TRAIN_MEM_PARTS;
+}
+
+enum idim_status train_memory_check(const struct model *m, const struct train_data *td,
+                                    const struct train_opts *o, int threads,
+                                    struct idim_err *err)
+{
+    struct memguard_part parts[TRAIN_MEM_PARTS];
+    char model_what[96];
+    size_t n = train_memory_parts(m, td, o, threads, parts, model_what, sizeof model_what);
+    if (!n)
+        return IDIM_OK;
+    int sub = o->mode != TRAIN_FULL;
+    size_t d = sub ? (o->projection == PROJ_IDENTITY && o->d == 0 ? m->n_params : o->d) : 0;
     char what[64];
     if (sub)
         snprintf(what, sizeof what, "a %s run with d = %zu", o->mode == TRAIN_SAID ? "SAID" : "DID",
                  d);
     else
         snprintf(what, sizeof what, "full fine-tuning");
-    return memguard_check_parts(what, parts, sizeof parts / sizeof *parts, err);
+    return memguard_check_parts(what, parts, n, err);
 }
 
 /* Builds the model, the projection, the batch and the optimizer state. */

@@ -50,6 +50,7 @@ enum idim_status train_memory_check(const struct model *m, const struct train_da
                                     const struct train_opts *o, int threads,
                                     struct idim_err *err);
 
+
 /* Scores the first n_dev dev examples with dropout off, in order, in
  * batches of B (the padding, hence the float sums, depend on B). For
  * subspace runs the caller has applied theta first. */

@@ -30,8 +30,11 @@ grep -q "a DID run with d = 400000 needs .* at once (.*the Fastfood tables .*), 
 # what a run holds AT ONCE is checked, not each part alone: with 230 MiB the
 # model (22 MiB) and the tables (221 MiB) each fit, their sum (255 MiB) does not
 "$IDIM" train $C --d 400000 --method did --max-memory 230M >/dev/null 2>"$T/err"; rc=$?
-[ $rc -eq 4 ] && grep -q "needs 25[0-9.]* MiB at once (the model with activations for 32 x 24 tokens 2[0-9.]* MiB, theta_d and the weight update .*, the Fastfood tables 2[0-9.]* MiB, the optimizer state" "$T/err" ||
+[ $rc -eq 4 ] && grep -q "needs 25[0-9.]* MiB at once (the model with activations for 32 x 24 tokens 2[0-9.]* MiB, the model file [0-9.]* MiB, the tokenized task [0-9.]* KiB, theta_d and the weight update .*, the Fastfood tables 2[0-9.]* MiB, the optimizer state" "$T/err" ||
     fail "sum over --max-memory: exit $rc: $(cat "$T/err")"
+# the mapped model file counts with its size
+mf=$(stat -c %s "$T/m.bin" | awk '{printf "%.1f MiB", $1 / 1048576}')
+grep -q "the model file $mf," "$T/err" || fail "model file part is not its size ($mf): $(cat "$T/err")"
 # full fine-tuning counts AdamW's two moments with the model (22.4 + 3.7 MiB)
 "$IDIM" finetune $C --lr 1e-3 --max-memory 24M >/dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 4 ] && grep -q "full fine-tuning needs .* at once (.*, the optimizer state 3.7 MiB)" "$T/err" ||

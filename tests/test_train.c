@@ -1021,6 +1021,54 @@ static void test_interrupt_anywhere(void **st)
     sigaction(SIGALRM, &old, NULL);
 }
 
+/* The memory estimate counts the mapped model file (its size) and the
+ * tokenized splits (offsets, ids, type ids and labels of both), so it
+ * grows by exactly those bytes when they are there (issue 12). */
+static uint64_t parts_sum(const struct memguard_part *p, size_t n)
+{
+    uint64_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += p[i].bytes;
+    return s;
+}
+
+static void test_memory_parts(void **state)
+{
+    (void)state;
+    struct model m;
+    make_model(&m);
+    struct train_data td, empty;
+    make_data(&td);
+    memset(&empty, 0, sizeof empty);
+    empty.cfg = td.cfg;
+    struct train_opts o;
+    short_opts(&o, TRAIN_DID);
+    struct memguard_part a[TRAIN_MEM_PARTS], b[TRAIN_MEM_PARTS];
+    char wa[96], wb[96];
+    assert_int_equal(train_memory_parts(&m, &empty, &o, 1, a, wa, sizeof wa), TRAIN_MEM_PARTS);
+    assert_int_equal(train_memory_parts(&m, &td, &o, 1, b, wb, sizeof wb), TRAIN_MEM_PARTS);
+    /* 40 + 20 rows of the toy splits: offsets n + 1, labels n, two ids a token */
+    size_t want = 0;
+    const struct encoded *sp[2] = {&td.train, &td.dev};
+    for (int k = 0; k < 2; k++)
+        want += (sp[k]->n + 1) * sizeof(size_t) + sp[k]->n * sizeof(int32_t) +
+                sp[k]->off[sp[k]->n] * 2 * sizeof(int32_t);
+    printf("  tokenized splits: %zu bytes (%zu + %zu tokens)\n", want, td.train.off[td.train.n],
+           td.dev.off[td.dev.n]);
+    assert_true(want > 60 * 8);
+    assert_int_equal(parts_sum(b, TRAIN_MEM_PARTS) - parts_sum(a, TRAIN_MEM_PARTS), want);
+    /* a model file of 12345 bytes mapped: the estimate grows by its size
+     * (less the copy of the weights a run without a file keeps) */
+    td.have_file = 1;
+    td.w.file_bytes = 12345;
+    assert_int_equal(train_memory_parts(&m, &td, &o, 1, a, wa, sizeof wa), TRAIN_MEM_PARTS);
+    assert_int_equal(parts_sum(a, TRAIN_MEM_PARTS) - parts_sum(b, TRAIN_MEM_PARTS),
+                     12345 - m.n_params * sizeof(float));
+    td.have_file = 0;
+    drop_data(&td);
+    model_free(&m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1033,6 +1081,7 @@ int main(void)
         cmocka_unit_test(test_diverged),      cmocka_unit_test(test_hopeless_rule),
         cmocka_unit_test(test_early_stop_run), cmocka_unit_test(test_interrupt_anywhere),
         cmocka_unit_test(test_checkpoint_resume),
+        cmocka_unit_test(test_memory_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
