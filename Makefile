@@ -139,8 +139,9 @@ demo: idim
 	@sh scripts/demo.sh
 
 # The best start model measured for a tiny BERT (bert-base-uncased
-# vocabulary): word vectors of SST-2's train text in the embedding table
-# (idim pretrain --objective wordvec; scripts/pretrained.sh, docs/PRETRAIN.md).
+# vocabulary): word vectors of the Debian corpus (scripts/corpus.sh) plus
+# SST-2's train text in the embedding table (idim pretrain --objective
+# wordvec; scripts/pretrained.sh, docs/PRETRAIN.md).
 pretrained: idim
 	@sh scripts/pretrained.sh
 
