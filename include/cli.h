@@ -155,6 +155,15 @@ struct cli_train_args {
     int quiet;           /* --quiet */
 };
 
+/* --batching random|bucket into an enum train_batching (train.h). */
+enum idim_status cli_opt_batching(const struct cli_opt *o, const char *arg, struct idim_err *err);
+#define CLI_BATCHING(t)                                                                        \
+    {CLI_K_FN, 0, "batching", "HOW", t, 0, 0, "random,bucket",                                 \
+     "random (default: shuffled batches) or bucket (batches of similar\n"                      \
+     "length from length-sorted chunks of 50 batches of the shuffled\n"                         \
+     "data, in random order: less padding); docs/MEASURE.md",                                  \
+     0, cli_opt_batching, NULL}
+
 #define CLI_TRAIN_OPTS(o, tr)                                                                 \
     CLI_GROUP("training"),                                                                    \
         CLI_LIST(0, "lr", "L[,L2,...]", &(tr)->lrs, 1e-12, 1e12,                              \
@@ -163,6 +172,7 @@ struct cli_train_args {
                  "higher metric: the rule measure uses for each d)"),                         \
         CLI_INT(0, "epochs", "E", &(o)->epochs, 1, TRAIN_MAX_EPOCHS, "epochs"),                        \
         CLI_INT(0, "batch", "N", &(o)->batch, 1, 4096, "examples per step"),                  \
+        CLI_BATCHING(&(o)->batching),                                                          \
         CLI_LONG(0, "max-len", "N", &(tr)->max_len, 3, 4096,                                  \
                  "tokens per example incl. special tokens\n"                                  \
                  "(default 128, or the model's maximum when smaller)"),                       \

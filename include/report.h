@@ -52,6 +52,7 @@ struct report_measure {
     int epochs;                 /* probe epochs */
     const char *bracket_rule;   /* "up" or "gallop" (enum search_bracket); NULL = not given */
     uint64_t seed;              /* data-order seed */
+    const char *batching;       /* "random" or "bucket" (enum train_batching); NULL = not given */
     int n_seeds;                /* 1..REPORT_MAX_SEEDS */
     uint64_t proj_seeds[REPORT_MAX_SEEDS];
     const struct search_result *results; /* [n_seeds] */

@@ -65,6 +65,20 @@ enum train_lr_rule { TRAIN_LR_FIXED = 1, TRAIN_LR_SQRT = 2, TRAIN_LR_WEIGHT = 3 
 #define TRAIN_LR_D0 1000.0
 const char *train_lr_rule_name(enum train_lr_rule r); /* "fixed", "sqrt", "weight" */
 int train_lr_rule_parse(const char *s, enum train_lr_rule *out); /* 0 or -1 */
+
+/* How an epoch's training examples are grouped into batches (--batching).
+ *   RANDOM  a uniform shuffle, cut into batches in that order;
+ *   BUCKET  the same shuffle; then, leaving its last n % B examples as the
+ *           short last batch (as RANDOM does), chunks of TRAIN_BUCKET_CHUNK
+ *           batches are sorted by token count (stable), cut into batches,
+ *           and the batches are put in a random order. A batch is padded to
+ *           its longest row, so similar lengths waste fewer positions.
+ * Both draw only from the run's shuffle generator, so a checkpoint (which
+ * keeps that generator) replays the epoch's order exactly. */
+enum train_batching { TRAIN_BATCHING_RANDOM = 0, TRAIN_BATCHING_BUCKET = 1 };
+#define TRAIN_BUCKET_CHUNK 50
+const char *train_batching_name(enum train_batching b); /* "random", "bucket" */
+int train_batching_parse(const char *s, enum train_batching *out); /* 0 or -1 */
 /* The peak lr a subspace run uses: lr; times sqrt(D0 / d_proj) for SQRT;
  * for WEIGHT with TRAIN_ADAMW_PROJ times sqrt(d_proj / D) (its step lr P P^T a
  * passes P twice, so the row-normalised P's factor n_k/d must be undone once:
@@ -101,6 +115,7 @@ struct train_opts {
     int epochs;             /* 1..TRAIN_MAX_EPOCHS; <= 0 = auto: 3 for the large GLUE
                                tasks (sst2, qnli, qqp, mnli), else 20 (subspace) / 3 (full) */
     int batch;              /* examples per step */
+    enum train_batching batching; /* how batches are drawn (default RANDOM) */
     double warmup;          /* warm-up as a fraction of total steps (used when warmup_steps < 0) */
     long warmup_steps;      /* warm-up steps; < 0 = use the fraction `warmup` */
     double weight_decay;    /* AdamW decoupled decay (full FT: not on biases / LayerNorm) */
@@ -264,6 +279,27 @@ void train_data_free(struct train_data *td);
 size_t train_memory_parts(const struct model *m, const struct train_data *td,
                           const struct train_opts *o, int threads, struct memguard_part *parts,
                           char *model_what, size_t what_cap);
+
+/* One epoch's order, as train_run draws it: idx[0..n) becomes a permutation
+ * of 0..n-1 whose consecutive runs of B are the epoch's batches (the last
+ * one short when B does not divide n). RANDOM: a Fisher-Yates shuffle from
+ * *shuf; BUCKET: the same shuffle, then the length sort by enc's row
+ * lengths and a shuffle of the batches, also from *shuf. scratch:
+ * train_order_scratch(n, B, enc) entries (unused for RANDOM, may be NULL).
+ * Allocates nothing. */
+void train_order(size_t *idx, size_t n, int B, enum train_batching how,
+                 const struct encoded *enc, struct rng *shuf, size_t *scratch);
+size_t train_order_scratch(size_t n, int B, const struct encoded *enc);
+
+/* The batches train_run draws for options o (seed, batch, batching,
+ * limit_train) in its first `epochs` epochs of td's training split, counted:
+ * *tokens = the rows' real tokens, *slots = the positions computed (each
+ * batch's rows x its longest row, as batch_fill pads), both summed over the
+ * epochs; slots - tokens is the padding. The same order code as training, so
+ * the counts are exact. Returns IDIM_OK or IDIM_ERR_NOMEM. */
+enum idim_status train_padding(const struct train_data *td, const struct train_opts *o,
+                               int epochs, uint64_t *tokens, uint64_t *slots,
+                               struct idim_err *err);
 
 struct train_result {
     enum train_mode mode;

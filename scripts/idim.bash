@@ -84,7 +84,7 @@ _idim() {
         --out-dir) _idim_compgen -d; return ;;
         esac ;;
     finetune)
-        opts="--model --warmup -o --out --save-model --lr --epochs --batch --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--model --warmup -o --out --save-model --lr --epochs --batch --batching --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --model) _idim_compgen -f; return ;;
         --warmup) return ;;
@@ -93,6 +93,7 @@ _idim() {
         --lr) return ;;
         --epochs) return ;;
         --batch) return ;;
+        --batching) _idim_compgen -W "random bucket"; return ;;
         --max-len) return ;;
         --clip) return ;;
         --dropout) return ;;
@@ -131,7 +132,7 @@ _idim() {
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
     train)
-        opts="--model --d --method --scope --optimizer --projection --lr-rule --step-stats --warmup-steps --proj-seed --grad-compat --eval-every --save-theta --lr --epochs --batch --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--model --d --method --scope --optimizer --projection --lr-rule --step-stats --warmup-steps --proj-seed --grad-compat --eval-every --save-theta --lr --epochs --batch --batching --max-len --clip --dropout --weight-decay --seed --threads --limit-train --limit-dev --quiet --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --model) _idim_compgen -f; return ;;
         --d) return ;;
@@ -148,6 +149,7 @@ _idim() {
         --lr) return ;;
         --epochs) return ;;
         --batch) return ;;
+        --batching) _idim_compgen -W "random bucket"; return ;;
         --max-len) return ;;
         --clip) return ;;
         --dropout) return ;;
@@ -195,7 +197,7 @@ _idim() {
         --threads) return ;;
         esac ;;
     measure)
-        opts="--dmin --dmax --precision --bracket --seeds -o --out --plot --dry-run --force --state --model --method --scope --projection --optimizer --lr-rule --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--dmin --dmax --precision --bracket --seeds -o --out --plot --dry-run --force --state --model --method --scope --projection --optimizer --lr-rule --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --batching --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --dmin) return ;;
         --dmax) return ;;
@@ -219,6 +221,7 @@ _idim() {
         --epochs) return ;;
         --baseline-epochs) return ;;
         --batch) return ;;
+        --batching) _idim_compgen -W "random bucket"; return ;;
         --max-len) return ;;
         --limit-train) return ;;
         --limit-dev) return ;;
@@ -239,7 +242,7 @@ _idim() {
         --metric) _idim_compgen -W "accuracy f1 mcc pearson spearman"; return ;;
         esac ;;
     sweep)
-        opts="--dmin --dmax --points --d --no-baseline -o --out --plot --json --state --model --method --scope --projection --optimizer --lr-rule --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
+        opts="--dmin --dmax --points --d --no-baseline -o --out --plot --json --state --model --method --scope --projection --optimizer --lr-rule --lr --baseline --baseline-from --baseline-lr --threshold --epochs --baseline-epochs --batch --batching --max-len --limit-train --limit-dev --seed --proj-seed --jobs --threads-per-run --threads --quiet --eval-every --no-early-stop --checkpoint-every --task --data --train --dev --text-cols --label-col --format --metric -h --help"
         case "$prev" in
         --dmin) return ;;
         --dmax) return ;;
@@ -262,6 +265,7 @@ _idim() {
         --epochs) return ;;
         --baseline-epochs) return ;;
         --batch) return ;;
+        --batching) _idim_compgen -W "random bucket"; return ;;
         --max-len) return ;;
         --limit-train) return ;;
         --limit-dev) return ;;

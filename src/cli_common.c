@@ -223,6 +223,13 @@ enum idim_status cli_train_data_load(struct train_data *td, const char *model,
     return train_data_load_spec(td, model, &spec, max_len, limit_train, limit_dev, err);
 }
 
+enum idim_status cli_opt_batching(const struct cli_opt *o, const char *arg, struct idim_err *err)
+{
+    if (train_batching_parse(arg, o->target))
+        return idim_fail(err, IDIM_ERR_USAGE, "--batching takes random or bucket, not '%s'", arg);
+    return IDIM_OK;
+}
+
 void cli_train_args_init(struct cli_train_args *ta, const struct train_opts *o)
 {
     memset(ta, 0, sizeof *ta);

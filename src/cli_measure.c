@@ -50,6 +50,28 @@ static enum idim_status time_steps(struct probe_ctx *c, struct train_opts o, lon
     return st;
 }
 
+/* The plan's padding line: real tokens per epoch and the positions each
+ * --batching computes for them (exact: the trainer's own order, its first 3
+ * epochs averaged). */
+static enum idim_status plan_padding(struct probe_ctx *c, struct idim_err *err)
+{
+    struct train_opts o = c->sub;
+    o.limit_train = c->args->limit_train;
+    uint64_t tok[2], slots[2];
+    for (int i = 0; i < 2; i++) {
+        o.batching = i ? TRAIN_BATCHING_BUCKET : TRAIN_BATCHING_RANDOM;
+        enum idim_status st = train_padding(&c->td, &o, 3, &tok[i], &slots[i], err);
+        if (st)
+            return st;
+    }
+    printf("  padding (--batching %s): %.0f real tokens per epoch; random batches compute "
+           "%.0f positions (%.1f%% padding), bucket %.0f (%.1f%%)\n",
+           train_batching_name(c->args->batching), (double)tok[0] / 3, (double)slots[0] / 3,
+           100.0 * (double)(slots[0] - tok[0]) / (double)slots[0], (double)slots[1] / 3,
+           100.0 * (double)(slots[1] - tok[1]) / (double)slots[1]);
+    return IDIM_OK;
+}
+
 /* --dry-run: the plan and an honest wall-time range, from timing a few
  * real steps of a baseline run and of a subspace run. */
 static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, double precision,
@@ -100,6 +122,8 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
     printf("plan for idim measure --task %s (%zu train rows, %ld steps per epoch, batch %d, "
            "%d threads):\n",
            c->td.spec.name, n_train, spe, a->batch, c->threads);
+    if ((st = plan_padding(c, err)))
+        return st;
     if (base_runs)
         printf("  baseline: %d full fine-tuning run%s x %d epochs = %ld steps each; measured "
                "%.3f s/step, %.2f s per dev evaluation: ~%.0f s\n",
@@ -327,6 +351,7 @@ static void measure_report(struct report_measure *r, const struct measure *m, do
     r->baseline_lr = a->baseline_lr;
     r->epochs = a->epochs;
     r->seed = a->seed;
+    r->batching = train_batching_name(a->batching);
     r->bracket_rule = m->bracket == SEARCH_BRACKET_GALLOP ? "gallop" : "up";
     r->n_seeds = (int)m->n_seeds;
     r->results = m->results;

@@ -214,6 +214,7 @@ enum idim_status probe_ctx_open(struct probe_ctx *c, struct probe_args *a, struc
     struct train_opts *o[2] = {&c->full, &c->sub};
     for (int i = 0; i < 2; i++) {
         o[i]->batch = a->batch;
+        o[i]->batching = a->batching;
         o[i]->seed = a->seed;
         o[i]->threads = c->threads;
     }
@@ -465,7 +466,10 @@ void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size
         n += snprintf(key + n, cap - (size_t)n, " projection=%s lr-rule=%s optimizer=%s",
                       proj_kind_name(a->projection), train_lr_rule_name(a->lr_rule),
                       train_optim_name(a->optimizer));
-    /* a custom task: the same files read with other columns is another task */
+    /* bucket batching draws other batches; random keeps old state files valid */
+    if (a->batching != TRAIN_BATCHING_RANDOM && n > 0 && (size_t)n < cap)
+        n += snprintf(key + n, cap - (size_t)n, " batching=%s", train_batching_name(a->batching));
+        /* a custom task: the same files read with other columns is another task */
     if (!strcmp(c->td.spec.name, "custom") && n > 0 && (size_t)n < cap)
         snprintf(key + n, cap - (size_t)n, " text-cols=%s label-col=%s format=%s metric=%s",
                  a->t.text_cols ? a->t.text_cols : "", a->t.label_col ? a->t.label_col : "",

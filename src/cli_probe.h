@@ -65,6 +65,7 @@ enum idim_status probe_opt_ckpt_every(const struct cli_opt *o, const char *arg,
         CLI_INT(0, "baseline-epochs", "N", &(a)->baseline_epochs, 1, TRAIN_MAX_EPOCHS,         \
                 "full fine-tuning epochs"),                                                    \
         CLI_INT(0, "batch", "N", &(a)->batch, 1, 65536, "examples per step"),                  \
+        CLI_BATCHING(&(a)->batching),                                                          \
         CLI_INT(0, "max-len", "N", &(a)->max_len, 3, 100000,                                   \
                 "tokens per example incl. specials (default 128, or the\n"                     \
                 "model's maximum when smaller)"),                                              \
@@ -115,6 +116,7 @@ struct probe_args {
     const char *baseline_from;
     double threshold;
     int epochs, baseline_epochs, batch, max_len;
+    enum train_batching batching; /* --batching */
     long limit_train, limit_dev;
     uint64_t seed, proj_seed;
     int threads;              /* threads per run as given (0 = default) */

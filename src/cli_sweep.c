@@ -103,6 +103,7 @@ static enum idim_status sweep_print_row(const struct probe_run *r, const struct 
     cJSON_AddBoolToObject(o, "diverged", t->diverged);
     cJSON_AddBoolToObject(o, "majority_only", t->majority_only);
     cJSON_AddNumberToObject(o, "proj_seed", (double)t->seed);
+    cJSON_AddStringToObject(o, "batching", train_batching_name(a->batching));
     if (isfinite(baseline)) {
         cJSON_AddNumberToObject(o, "baseline", baseline);
         cJSON_AddBoolToObject(o, "meets_target", p->met);

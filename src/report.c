@@ -247,6 +247,8 @@ cJSON *report_measure_json(const struct report_measure *r)
     cJSON_AddNumberToObject(se, "seed", (double)r->seed);
     if (r->bracket_rule)
         cJSON_AddStringToObject(se, "bracket_rule", r->bracket_rule);
+    if (r->batching)
+        cJSON_AddStringToObject(se, "batching", r->batching);
     cJSON_AddItemToObject(o, "search", se);
 
     cJSON *seeds = cJSON_CreateArray();

@@ -52,6 +52,22 @@ const char *train_optim_name(enum train_optim o)
     return o == TRAIN_SGD ? "sgd" : o == TRAIN_ADAMW_PROJ ? "adamw-proj" : "adamw";
 }
 
+const char *train_batching_name(enum train_batching b)
+{
+    return b == TRAIN_BATCHING_BUCKET ? "bucket" : "random";
+}
+
+int train_batching_parse(const char *s, enum train_batching *out)
+{
+    if (!strcmp(s, "random"))
+        *out = TRAIN_BATCHING_RANDOM;
+    else if (!strcmp(s, "bucket"))
+        *out = TRAIN_BATCHING_BUCKET;
+    else
+        return -1;
+    return 0;
+}
+
 void train_opts_default(struct train_opts *o, enum train_mode mode)
 {
     memset(o, 0, sizeof *o);
@@ -439,6 +455,10 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
     R->have_batch = 1;
     p->n_opt = sub ? p->d : m->n_params;
     R->idx = malloc(p->n_train * sizeof *R->idx);
+    if (o->batching == TRAIN_BATCHING_BUCKET &&
+        !(R->order_scratch =
+              malloc(train_order_scratch(p->n_train, p->B, &td->train) * sizeof(size_t))))
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory for the batch order");
     R->eval_idx = malloc(p->n_dev * sizeof *R->eval_idx);
     R->pred = malloc(p->n_dev * sizeof *R->pred);
     R->score = malloc(p->n_dev * sizeof *R->score);
@@ -976,7 +996,7 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
     for (int ep = ep0; ep <= p.epochs; ep++) {
         double t_ep = train_now_s();
         struct rng shuf_ep = shuf;
-        train_shuffle(R.idx, p.n_train, &shuf);
+        train_order(R.idx, p.n_train, p.B, o->batching, &td->train, &shuf, R.order_scratch);
         double loss_sum = ep == ep0 ? loss_sum0 : 0;
         long loss_n = ep == ep0 ? loss_n0 : 0;
         for (size_t i0 = ep == ep0 ? i_start : 0; i0 < p.n_train; i0 += (size_t)p.B) {

@@ -5,6 +5,7 @@
 #include "train_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void train_data_free(struct train_data *td)
@@ -107,4 +108,77 @@ void train_shuffle(size_t *idx, size_t n, struct rng *shuf)
         idx[i] = idx[j];
         idx[j] = tmp;
     }
+}
+
+size_t train_order_scratch(size_t n, int B, const struct encoded *enc)
+{
+    /* the sorted copy, the batch order, the length counts */
+    return n + n / (size_t)B + (size_t)enc->max_len + 2;
+}
+
+/* to[0..m) = from[0..m) sorted by row length, stable (counting sort:
+ * lengths are at most enc->max_len). count: enc->max_len + 2 entries. */
+static void sort_by_length(size_t *to, const size_t *from, size_t m, const struct encoded *enc,
+                           size_t *count)
+{
+    size_t L = (size_t)enc->max_len + 1;
+    memset(count, 0, (L + 1) * sizeof *count);
+    for (size_t i = 0; i < m; i++)
+        count[enc->off[from[i] + 1] - enc->off[from[i]] + 1]++;
+    for (size_t l = 1; l <= L; l++)
+        count[l] += count[l - 1];
+    for (size_t i = 0; i < m; i++)
+        to[count[enc->off[from[i] + 1] - enc->off[from[i]]]++] = from[i];
+}
+
+void train_order(size_t *idx, size_t n, int B, enum train_batching how,
+                 const struct encoded *enc, struct rng *shuf, size_t *scratch)
+{
+    train_shuffle(idx, n, shuf);
+    if (how != TRAIN_BATCHING_BUCKET || n == 0)
+        return;
+    size_t b = (size_t)B, nb = n / b, full = nb * b, chunk = TRAIN_BUCKET_CHUNK * b;
+    size_t *sorted = scratch, *perm = scratch + n, *count = perm + nb;
+    for (size_t c0 = 0; c0 < full; c0 += chunk)
+        sort_by_length(sorted + c0, idx + c0, full - c0 < chunk ? full - c0 : chunk, enc, count);
+    train_shuffle(perm, nb, shuf);
+    for (size_t k = 0; k < nb; k++)
+        memcpy(idx + k * b, sorted + perm[k] * b, b * sizeof *idx);
+}
+
+enum idim_status train_padding(const struct train_data *td, const struct train_opts *o,
+                               int epochs, uint64_t *tokens, uint64_t *slots,
+                               struct idim_err *err)
+{
+    const struct encoded *enc = &td->train;
+    size_t n = enc->n;
+    if (o->limit_train > 0 && (size_t)o->limit_train < n)
+        n = (size_t)o->limit_train;
+    size_t b = (size_t)(o->batch > 0 ? o->batch : 1);
+    size_t *idx = malloc(n * sizeof *idx);
+    size_t *scratch = malloc(train_order_scratch(n, (int)b, enc) * sizeof *scratch);
+    *tokens = *slots = 0;
+    if (!idx || !scratch) {
+        free(idx);
+        free(scratch);
+        return idim_fail(err, IDIM_ERR_NOMEM, "out of memory counting the padding of %zu rows",
+                         n);
+    }
+    struct rng shuf;
+    rng_init(&shuf, rng_key(o->seed, STREAM_SHUFFLE));
+    for (int ep = 0; ep < epochs; ep++) {
+        train_order(idx, n, (int)b, o->batching, enc, &shuf, scratch);
+        for (size_t i0 = 0; i0 < n; i0 += b) {
+            size_t T = 1, m = n - i0 < b ? n - i0 : b; /* batch_fill's rule */
+            for (size_t i = i0; i < i0 + m; i++) {
+                size_t len = enc->off[idx[i] + 1] - enc->off[idx[i]];
+                *tokens += len;
+                T = len > T ? len : T;
+            }
+            *slots += m * T;
+        }
+    }
+    free(idx);
+    free(scratch);
+    return IDIM_OK;
 }

@@ -27,6 +27,7 @@ void train_scratch_free(struct run *r)
     if (r->have_batch)
         batch_free(&r->b);
     free(r->idx);
+    free(r->order_scratch);
     free(r->eval_idx);
     free(r->ckpt);
     free(r->pred);

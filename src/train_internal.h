@@ -19,6 +19,7 @@ struct run {
     struct batch b;
     int have_batch;
     size_t *idx;     /* [n_train] this epoch's order */
+    size_t *order_scratch; /* [train_order_scratch] bucket batching, or NULL */
     size_t *eval_idx; /* [n_dev] 0..n_dev-1 (dev is scored in order) */
     int32_t *pred;   /* [n_dev] */
     float *score;    /* [n_dev] */
@@ -60,6 +61,7 @@ void train_evaluate(struct run *r, struct train_data *td, size_t n_dev, int B,
 /* idx[0..n) = a permutation of 0..n-1 drawn from shuf (Fisher-Yates, the
  * draws of rng_below in order from the top). */
 void train_shuffle(size_t *idx, size_t n, struct rng *shuf);
+
 
 /* A run's state for a checkpoint (train_ckpt.c; layout and what each
  * method keeps there). The vectors and res are borrowed from the run. */

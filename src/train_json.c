@@ -55,6 +55,7 @@ cJSON *train_result_json(const struct train_opts *o, const struct train_result *
         add_num(j, "lr_effective", r->lr_effective);
     add_num(j, "epochs", (double)(r->n_epochs));
     add_num(j, "batch", o->batch);
+    cJSON_AddStringToObject(j, "batching", train_batching_name(o->batching));
     add_num(j, "warmup", o->warmup_steps >= 0 ? (double)o->warmup_steps : o->warmup);
     cJSON_AddStringToObject(j, "warmup_unit", o->warmup_steps >= 0 ? "steps" : "fraction");
     add_num(j, "weight_decay", o->weight_decay);

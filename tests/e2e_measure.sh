@@ -77,6 +77,11 @@ echo "e2e_measure: killed after $done_before finished runs; the resumed run agre
 run "$T/c.json" --state "$T/s.state" --epochs 2 2> "$T/c.err"; rc=$?
 [ $rc -eq 2 ] || fail "a foreign state file: exit $rc, expected 2"
 grep -q 'different command' "$T/c.err" || fail "foreign state message: $(cat "$T/c.err")"
+# ... also one written with the default random batches, resumed with bucket
+run "$T/c.json" --state "$T/s.state" --batching bucket 2> "$T/c.err"; rc=$?
+[ $rc -eq 2 ] || fail "a state of random batches resumed with --batching bucket: exit $rc"
+grep -q 'different command' "$T/c.err" || fail "batching state message: $(cat "$T/c.err")"
+grep -q '"batching":[[:space:]]*"random"' "$T/a.json" || fail "report lacks search.batching"
 
 # 4. not reached (threshold 1.5 x a fine-tuned baseline is out of reach):
 #    exit 5, report written with d90 null

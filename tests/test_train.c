@@ -287,14 +287,20 @@ static void test_lr_schedule(void **st)
     assert_true(fabs(train_lr_factor(3, 0, 4) - 0.25) < 1e-12);
 }
 
+/* An empty split of n rows (row offsets allocated) and its generator. */
+static void split_start(struct encoded *e, size_t n, struct rng *r, uint64_t seed)
+{
+    memset(e, 0, sizeof *e);
+    rng_init(r, seed);
+    e->n = n;
+    e->off = malloc((n + 1) * sizeof *e->off);
+}
+
 /* A small learnable data set: label 1 when token 5 appears. */
 static void fill_split(struct encoded *e, size_t n, uint64_t seed)
 {
-    memset(e, 0, sizeof *e);
     struct rng r;
-    rng_init(&r, seed);
-    e->n = n;
-    e->off = malloc((n + 1) * sizeof *e->off);
+    split_start(e, n, &r, seed);
     e->ids = malloc(n * 10 * sizeof *e->ids);
     e->type_ids = malloc(n * 10 * sizeof *e->type_ids);
     e->labels = malloc(n * sizeof *e->labels);
@@ -718,9 +724,11 @@ static void interrupt_at(const struct train_progress *p, void *user)
 
 /* The toy data and the runs the checkpoint tests interrupt: 3 epochs of 5
  * steps, dev scored every 2 steps and after each epoch, dropout on. */
+#define R_ TRAIN_BATCHING_RANDOM
 struct ckpt_case {
     enum train_mode mode;
     enum train_optim opt;
+    enum train_batching batching; /* RANDOM unless given */
 };
 
 static void ckpt_setup(struct train_data *td, struct train_opts *o, const struct ckpt_case *c)
@@ -728,6 +736,7 @@ static void ckpt_setup(struct train_data *td, struct train_opts *o, const struct
     make_data(td);
     short_opts(o, c->mode);
     o->optimizer = c->opt;
+    o->batching = c->batching;
     o->epochs = 3;
     o->eval_every = 2;
     o->dropout = 0.1;
@@ -758,15 +767,17 @@ static void resume_equals(struct train_data *td, struct train_opts *o, const str
  * uninterrupted run, for every method and optimizer: subspace runs with
  * adamw (the old convention), with adamw-proj (the default: per-weight
  * moments, SAID's lambda moments), with sgd, and full fine-tuning (the
- * baseline); corrupt checkpoint fields are refused with their byte offset;
+ * baseline), and with bucket batching (the order replays from the
+ * checkpoint's shuffle generator); corrupt checkpoint fields are refused with their byte offset;
  * another run's checkpoint is refused. */
 static void test_checkpoint_resume(void **st)
 {
     (void)st;
     static const struct ckpt_case cases[] = {
-        {TRAIN_DID, TRAIN_ADAMW},      {TRAIN_SAID, TRAIN_ADAMW},
-        {TRAIN_DID, TRAIN_ADAMW_PROJ}, {TRAIN_SAID, TRAIN_ADAMW_PROJ},
-        {TRAIN_DID, TRAIN_SGD},        {TRAIN_FULL, TRAIN_ADAMW}};
+        {TRAIN_DID, TRAIN_ADAMW, R_},      {TRAIN_SAID, TRAIN_ADAMW, R_},
+        {TRAIN_DID, TRAIN_ADAMW_PROJ, R_}, {TRAIN_SAID, TRAIN_ADAMW_PROJ, R_},
+        {TRAIN_DID, TRAIN_SGD, R_},        {TRAIN_FULL, TRAIN_ADAMW, R_},
+        {TRAIN_DID, TRAIN_ADAMW_PROJ, TRAIN_BATCHING_BUCKET}};
     for (int k = 0; k < (int)(sizeof cases / sizeof cases[0]); k++) {
         struct train_data td;
         struct train_opts o;
@@ -962,6 +973,128 @@ static void test_checkpoint_resume(void **st)
     }
 }
 
+/* n rows of which a fifth are long (60..119 tokens), the rest short
+ * (3..22): only off and max_len are filled (the order reads lengths only). */
+static void skewed_split(struct encoded *e, size_t n, uint64_t seed)
+{
+    struct rng r;
+    split_start(e, n, &r, seed);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        e->off[i] = k;
+        int len = rng_below(&r, 5) == 0 ? 60 + (int)rng_below(&r, 60) : 3 + (int)rng_below(&r, 20);
+        k += (size_t)len;
+        e->max_len = len > e->max_len ? len : e->max_len;
+    }
+    e->off[n] = k;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* --batching: each epoch's order is a permutation (every example once) for
+ * both rules; bucket's last n % B examples are random's; its full batches
+ * hold rows sorted by length; the padding train_padding counts is, for one
+ * chunk, exactly the sorted lengths' (an independent qsort), and far below
+ * random's on a skewed length distribution (several chunks); same seed, same
+ * order. A bucket run differs from a random one and repeats bit for bit. */
+static void test_batching(void **st)
+{
+    (void)st;
+    enum { B = 8 };
+    struct train_data td;
+    memset(&td, 0, sizeof td);
+    for (int pass = 0; pass < 2; pass++) {
+        /* pass 0: 1003 rows (3 chunks, 3 left over); pass 1: one chunk */
+        size_t n = pass ? (size_t)TRAIN_BUCKET_CHUNK * B : 1003;
+        skewed_split(&td.train, n, 7 + (uint64_t)pass);
+        const struct encoded *e = &td.train;
+        size_t *idx[2], *scratch = malloc(train_order_scratch(n, B, e) * sizeof *scratch);
+        size_t *seen = malloc(n * sizeof *seen), *len = malloc(n * sizeof *len);
+        struct rng g[2];
+        for (int m = 0; m < 2; m++) {
+            idx[m] = malloc(n * sizeof *idx[m]);
+            rng_init(&g[m], 99);
+        }
+        for (int ep = 0; ep < 3; ep++) {
+            for (int m = 0; m < 2; m++) {
+                train_order(idx[m], n, B, m ? TRAIN_BATCHING_BUCKET : TRAIN_BATCHING_RANDOM, e,
+                            &g[m], scratch);
+                memset(seen, 0, n * sizeof *seen);
+                for (size_t i = 0; i < n; i++)
+                    seen[idx[m][i]]++;
+                for (size_t i = 0; i < n; i++)
+                    assert_int_equal(seen[i], 1);
+            }
+            size_t full = n / B * B;
+            if (ep == 0) /* the same shuffle: the same rows left over */
+                assert_memory_equal(idx[0] + full, idx[1] + full, (n - full) * sizeof(size_t));
+            for (size_t i = 0; i < full; i++)
+                if (i % B)
+                    assert_true(e->off[idx[1][i] + 1] - e->off[idx[1][i]] >=
+                                e->off[idx[1][i - 1] + 1] - e->off[idx[1][i - 1]]);
+        }
+        /* the counted padding */
+        struct train_opts o;
+        train_opts_default(&o, TRAIN_DID);
+        o.batch = B;
+        uint64_t tok[2], slots[2], real = e->off[n];
+        for (int m = 0; m < 2; m++) {
+            o.batching = m ? TRAIN_BATCHING_BUCKET : TRAIN_BATCHING_RANDOM;
+            struct idim_err err = {{0}};
+            assert_int_equal(train_padding(&td, &o, 2, &tok[m], &slots[m], &err), IDIM_OK);
+            assert_int_equal(tok[m], 2 * real);
+        }
+        if (pass) {
+            for (size_t i = 0; i < n; i++)
+                len[i] = e->off[i + 1] - e->off[i];
+            qsort(len, n, sizeof *len, cmp_size);
+            uint64_t want = 0;
+            for (size_t i = B - 1; i < n; i += B)
+                want += B * len[i];
+            assert_int_equal(slots[1], 2 * want);
+        } else {
+            assert_true(4 * (slots[1] - tok[1]) < slots[0] - tok[0]);
+        }
+        /* the same seed gives the same order */
+        struct rng g2;
+        rng_init(&g2, 99);
+        size_t *again = malloc(n * sizeof *again);
+        train_order(again, n, B, TRAIN_BATCHING_BUCKET, e, &g2, scratch);
+        rng_init(&g[1], 99);
+        train_order(idx[1], n, B, TRAIN_BATCHING_BUCKET, e, &g[1], scratch);
+        assert_memory_equal(again, idx[1], n * sizeof *again);
+        free(again);
+        for (int m = 0; m < 2; m++)
+            free(idx[m]);
+        free(scratch);
+        free(seen);
+        free(len);
+        free(td.train.off);
+        memset(&td.train, 0, sizeof td.train);
+    }
+    /* training: bucket draws other batches than random, and repeats */
+    struct train_opts o;
+    struct ckpt_case c = {TRAIN_DID, TRAIN_ADAMW_PROJ, TRAIN_BATCHING_RANDOM};
+    ckpt_setup(&td, &o, &c);
+    struct train_result *r[3];
+    struct idim_err err = {{0}};
+    for (int i = 0; i < 3; i++) {
+        r[i] = calloc(1, sizeof *r[i]);
+        o.batching = i ? TRAIN_BATCHING_BUCKET : TRAIN_BATCHING_RANDOM;
+        assert_int_equal(train_run(&td, &o, r[i], &err), IDIM_OK);
+    }
+    assert_true(memcmp(r[0]->epoch_loss, r[1]->epoch_loss, sizeof r[0]->epoch_loss) != 0);
+    assert_memory_equal(r[1]->epoch_loss, r[2]->epoch_loss, sizeof r[1]->epoch_loss);
+    assert_memory_equal(r[1]->eval_metric, r[2]->eval_metric, sizeof r[1]->eval_metric);
+    for (int i = 0; i < 3; i++)
+        free(r[i]);
+    drop_data(&td);
+}
+
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -980,7 +1113,9 @@ static void test_interrupt_anywhere(void **st)
 {
     (void)st;
     static const struct ckpt_case cases[] = {
-        {TRAIN_DID, TRAIN_ADAMW_PROJ}, {TRAIN_SAID, TRAIN_ADAMW_PROJ}, {TRAIN_FULL, TRAIN_ADAMW}};
+        {TRAIN_DID, TRAIN_ADAMW_PROJ, R_},
+        {TRAIN_SAID, TRAIN_ADAMW_PROJ, R_},
+        {TRAIN_FULL, TRAIN_ADAMW, R_}};
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm;
@@ -1081,7 +1216,7 @@ int main(void)
         cmocka_unit_test(test_diverged),      cmocka_unit_test(test_hopeless_rule),
         cmocka_unit_test(test_early_stop_run), cmocka_unit_test(test_interrupt_anywhere),
         cmocka_unit_test(test_checkpoint_resume),
-        cmocka_unit_test(test_memory_parts),
+        cmocka_unit_test(test_memory_parts), cmocka_unit_test(test_batching),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
