@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""sigint_during.py [--stderr TEXT] [--file PATH] [--cpu S] [--timeout S] -- CMD...
+"""sigint_during.py [--stderr TEXT] [--file PATH] [--cpu S] [--more-cpu S] [--timeout S] -- CMD...
 
 Runs CMD (stdout to CMD.out, stderr to CMD.err in the current folder, or the
 paths of --out/--err), waits until every given condition holds - TEXT appears
 in its stderr, PATH exists and is not empty, the process has used S seconds
-of CPU - then sends SIGINT and waits for it. Prints one line:
+of CPU; then, with --more-cpu, until it has used S more seconds - then
+sends SIGINT and waits for it. Prints one line:
   rc=N signalled=0|1 lines=L cpu_after=X wall_after=Y
 (L: lines of PATH when the signal was sent; cpu_after/wall_after: CPU and
 wall seconds from the signal to the exit).
@@ -15,7 +16,7 @@ import os, signal, subprocess, sys, time
 
 def main():
     a = sys.argv[1:]
-    opt = {"--stderr": None, "--file": None, "--cpu": "0", "--timeout": "120",
+    opt = {"--stderr": None, "--file": None, "--cpu": "0", "--more-cpu": "0", "--timeout": "120",
            "--out": "cmd.out", "--err": "cmd.err"}
     while a and a[0] != "--":
         opt[a[0]] = a[1]
@@ -45,7 +46,10 @@ def main():
         except OSError:
             continue
         if ok and c0 >= float(opt["--cpu"]):
-            break
+            if "more" not in opt:
+                opt["more"] = c0 + float(opt["--more-cpu"])
+            if c0 >= opt["more"]:
+                break
         if time.time() > t_end:
             p.kill()
             p.wait()
