@@ -120,4 +120,11 @@ struct ops_adamw {
 void ops_adamw_step(float *x, const float *g, float gscale, float *mom, float *vel,
                     const uint8_t *decay, size_t n, const struct ops_adamw *c);
 
+/* adamw-proj's pass (train_adam_direction): the moments of G = gscale * g
+ * as ops_adamw_step updates them, and dir = step m / (sqrt(v) rbc2 + eps)
+ * with step = 1 / (1 - b1^t) (no lr, no decay; x untouched). On the pool
+ * for large n; the same bits whatever the thread count. */
+void ops_adam_direction(float *dir, const float *g, float gscale, float *mom, float *vel,
+                        size_t n, const struct ops_adamw *c);
+
 #endif

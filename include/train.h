@@ -397,6 +397,9 @@ struct subspace {
     float *prev;              /* [D] weights at the previous step (subspace_track_steps) */
     double *step_sum;         /* [m] sum over steps of ||step of tensor t||_2 */
     long n_steps;             /* steps summed */
+    int weight_grad_only;     /* subspace_loss_grad stops at the weight gradient: the
+                                 projection's adjoint of it is skipped (adamw-proj, whose
+                                 adjoint is of the AdamW direction instead) */
     void *block;              /* the one allocation behind the arrays */
 };
 
@@ -428,7 +431,9 @@ enum idim_status subspace_track_steps(struct subspace *s, struct idim_err *err);
 void subspace_apply(struct subspace *s);
 
 /* subspace_apply, forward (train: dropout on), backward, and s->grad =
- * dLoss/dtheta. Returns the loss. */
+ * dLoss/dtheta. Returns the loss. With s->weight_grad_only set, s->grad
+ * gets only SAID's lambda entries (s->grad[d_proj..d)); m->grads holds the
+ * weight gradient (SAID, global scope: already times lambda_t). */
 float subspace_loss_grad(struct subspace *s, const struct batch *b, int train);
 
 /* The learning-rate multiplier at 0-based step: linear warm-up over
@@ -448,9 +453,11 @@ void train_adamw_step(float *x, const float *g, float gscale, float *mom, float 
  * thread pool in chunks fixed by n: the same whatever the thread count. */
 double train_sumsq(const float *g, size_t n);
 
-/* AdamW's moments from g at 1-based step t and its direction
- * dir = mhat / (sqrt(vhat) + eps) (no lr, no decay), all [n]. */
-void train_adam_direction(float *dir, const float *g, float *mom, float *vel, size_t n,
-                          double b1, double b2, double eps, long t);
+/* AdamW's moments from G = gscale * g (the clip factor, 1 for none; g is
+ * left as it is) at 1-based step t and its direction
+ * dir = mhat / (sqrt(vhat) + eps) (no lr, no decay), all [n]. Element-wise,
+ * on the model's thread pool for large n; the same whatever the thread count. */
+void train_adam_direction(float *dir, const float *g, float gscale, float *mom, float *vel,
+                          size_t n, double b1, double b2, double eps, long t);
 
 #endif

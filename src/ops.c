@@ -856,6 +856,7 @@ struct adamw_args {
     size_t n;
     float gscale;
     const struct ops_adamw *c;
+    int dir_only; /* x receives the direction step m / (sqrt(v) rbc2 + eps) instead of the update */
 };
 
 /* elements [lo, hi): the vector loop and the scalar tail compute the same
@@ -876,6 +877,10 @@ static void adamw_range(const struct adamw_args *A, size_t lo, size_t hi)
         vf4 vi = c->b2 * load4(vel + i) + c->omb2 * gi * gi;
         store4(mom + i, mi);
         store4(vel + i, vi);
+        if (A->dir_only) {
+            store4(x + i, c->step * mi / (sqrt4(vi) * c->rbc2 + c->eps));
+            continue;
+        }
         vf4 xi = load4(x + i);
         if (decay_all) {
             xi -= c->wd * xi;
@@ -893,6 +898,10 @@ static void adamw_range(const struct adamw_args *A, size_t lo, size_t hi)
         float vi = c->b2 * vel[i] + c->omb2 * gi * gi;
         mom[i] = mi;
         vel[i] = vi;
+        if (A->dir_only) {
+            x[i] = c->step * mi / (sqrtf(vi) * c->rbc2 + c->eps);
+            continue;
+        }
         float xi = x[i];
         if (c->use_wd && (!A->decay || A->decay[i]))
             xi -= c->wd * xi;
@@ -912,7 +921,17 @@ static void adamw_part(void *p, int part, int parts)
 void ops_adamw_step(float *x, const float *g, float gscale, float *mom, float *vel,
                     const uint8_t *decay, size_t n, const struct ops_adamw *c)
 {
-    struct adamw_args A = {x, mom, vel, g, decay, n, gscale, c};
+    struct adamw_args A = {x, mom, vel, g, decay, n, gscale, c, 0};
+    if (n < OPT_PAR_MIN)
+        adamw_range(&A, 0, n);
+    else
+        ops_parallel(adamw_part, &A);
+}
+
+void ops_adam_direction(float *dir, const float *g, float gscale, float *mom, float *vel,
+                        size_t n, const struct ops_adamw *c)
+{
+    struct adamw_args A = {dir, mom, vel, g, NULL, n, gscale, c, 1};
     if (n < OPT_PAR_MIN)
         adamw_range(&A, 0, n);
     else

@@ -192,7 +192,8 @@ float subspace_loss_grad(struct subspace *s, const struct batch *b, int train)
             s->grad[s->d_proj + t] = (float)acc;
         }
         if (projection_n_transforms(s->proj) == m->n_tensors) {
-            projection_adjoint(s->proj, m->grads, lam, s->grad);
+            if (!s->weight_grad_only)
+                projection_adjoint(s->proj, m->grads, lam, s->grad);
         } else {
             /* one global transform: weight each tensor's slice first */
             for (size_t t = 0; t < m->n_tensors; t++) {
@@ -200,9 +201,10 @@ float subspace_loss_grad(struct subspace *s, const struct batch *b, int train)
                 for (size_t i = 0; i < n; i++)
                     m->grads[off + i] *= lam[t];
             }
-            projection_adjoint(s->proj, m->grads, NULL, s->grad);
+            if (!s->weight_grad_only)
+                projection_adjoint(s->proj, m->grads, NULL, s->grad);
         }
-    } else {
+    } else if (!s->weight_grad_only) {
         projection_adjoint(s->proj, m->grads, NULL, s->grad);
     }
     return loss;

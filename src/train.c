@@ -173,22 +173,15 @@ double train_sumsq(const float *g, size_t n)
     return ops_sumsq(g, n);
 }
 
-void train_adam_direction(float *dir, const float *g, float *mom, float *vel, size_t n,
-                          double b1, double b2, double eps, long t)
+void train_adam_direction(float *dir, const float *g, float gscale, float *mom, float *vel,
+                          size_t n, double b1, double b2, double eps, long t)
 {
-    float rbc1 = (float)(1.0 / (1.0 - pow(b1, (double)t)));
-    float rbc2 = (float)(1.0 / sqrt(1.0 - pow(b2, (double)t)));
-    float fb1 = (float)b1, fb2 = (float)b2;
-    float omb1 = (float)(1.0 - b1), omb2 = (float)(1.0 - b2);
-    float feps = (float)eps;
-    for (size_t i = 0; i < n; i++) {
-        float gi = g[i];
-        float mi = fb1 * mom[i] + omb1 * gi;
-        float vi = fb2 * vel[i] + omb2 * gi * gi;
-        mom[i] = mi;
-        vel[i] = vi;
-        dir[i] = rbc1 * mi / (sqrtf(vi) * rbc2 + feps);
-    }
+    struct ops_adamw c = {.b1 = (float)b1, .b2 = (float)b2,
+                          .omb1 = (float)(1.0 - b1), .omb2 = (float)(1.0 - b2),
+                          .step = (float)(1.0 / (1.0 - pow(b1, (double)t))),
+                          .rbc2 = (float)(1.0 / sqrt(1.0 - pow(b2, (double)t))),
+                          .eps = (float)eps};
+    ops_adam_direction(dir, g, gscale, mom, vel, n, &c);
 }
 
 /* ---------------------------------------------------------------- runs */
@@ -442,6 +435,8 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
                                 o->scope, o->proj_seed, o->grad_compat, threads, err);
         if (st)
             return st;
+        /* adamw-proj projects the AdamW direction, not the gradient */
+        R->s.weight_grad_only = o->optimizer == TRAIN_ADAMW_PROJ;
         res->d = p->d;
         res->d_proj = R->s.d_proj;
         if (o->step_stats && (st = subspace_track_steps(&R->s, err)))
@@ -490,20 +485,25 @@ static enum idim_status run_alloc(struct run *R, struct train_data *td,
  * descent direction at every d but multiplies the projected signal on
  * weights whose own gradient is ~0 by 1/eps: the loss blew up to 1e5-1e7 at
  * every d and lr tried on the demo. */
-static void proj_adam_step(struct run *R, const struct train_opts *o, double lr,
+static void proj_adam_step(struct run *R, const struct train_opts *o, float gs, double lr,
                            double lr_lambda, long t)
 {
     struct model *m = &R->m;
     struct subspace *s = &R->s;
     size_t D = m->n_params, dp = s->d_proj;
     float *dir = R->opt + 2 * D, *lam = s->theta + dp;
-    if (s->mode == TRAIN_SAID && projection_n_transforms(s->proj) == m->n_tensors)
+    if (s->mode == TRAIN_SAID && projection_n_transforms(s->proj) == m->n_tensors) {
+        /* clip, then lambda (the global scope did this in subspace_loss_grad) */
         for (size_t k = 0; k < m->n_tensors; k++) {
             float *gk = m->grads + m->tensors[k].offset;
             for (size_t i = 0; i < m->tensors[k].n_elem; i++)
-                gk[i] *= lam[k]; /* the global scope did this in subspace_loss_grad */
+                gk[i] = gk[i] * gs * lam[k];
         }
-    train_adam_direction(dir, m->grads, R->opt, R->opt + D, D, o->beta1, o->beta2, o->eps, t);
+        gs = 1.0f;
+    }
+    /* the clip factor is applied as the direction reads the gradient */
+    train_adam_direction(dir, m->grads, gs, R->opt, R->opt + D, D, o->beta1, o->beta2, o->eps,
+                         t);
     /* the update must not stop part-way (the moments are already updated:
      * a Ctrl-C checkpoint would save a half step), so Ctrl-C waits for it */
     projection_set_stop(s->proj, NULL);
@@ -544,7 +544,14 @@ static int train_step(struct run *R, struct train_data *td, const struct train_o
     }
     if (idim_interrupted)
         return 2;
-    double gn = isfinite(loss) ? l2_norm(g, p->n_opt) : NAN;
+    /* adamw-proj's moments live in weight space and s->grad holds only the
+     * lambdas (weight_grad_only): its norm is the weight gradient's (with
+     * SAID's lambda gradient), its clip that of the weight gradient alone */
+    int wproj = o->optimizer == TRAIN_ADAMW_PROJ;
+    double gw = wproj && isfinite(loss) ? l2_norm(m->grads, m->n_params) : NAN;
+    double gn = !isfinite(loss) ? NAN
+                : wproj ? sqrt(gw * gw + train_sumsq(g + R->s.d_proj, p->n_opt - R->s.d_proj))
+                        : l2_norm(g, p->n_opt);
     if (!isfinite(loss) || !isfinite(gn)) {
         res->diverged = 1;
         snprintf(res->diverged_msg, sizeof res->diverged_msg,
@@ -557,12 +564,11 @@ static int train_step(struct run *R, struct train_data *td, const struct train_o
     /* the clip factor; full fine-tuning's AdamW applies it as it reads the
      * gradient instead of a pass of its own over all D of them */
     float gs = 1.0f;
-    if (o->optimizer == TRAIN_ADAMW_PROJ) {
-        /* its moments live in weight space: clip the weight gradient by its
-         * own norm, as full fine-tuning does */
-        double gw = l2_norm(m->grads, m->n_params);
+    if (wproj) {
+        /* clip the weight gradient by its own norm, as full fine-tuning
+         * does (proj_adam_step applies it) */
         if (o->clip > 0 && gw > o->clip)
-            scale(m->grads, m->n_params, (float)(o->clip / (gw + 1e-6)));
+            gs = (float)(o->clip / (gw + 1e-6));
     } else if (o->clip > 0 && gn > o->clip) {
         gs = (float)(o->clip / (gn + 1e-6));
         if (sub || o->optimizer == TRAIN_SGD)
@@ -571,7 +577,7 @@ static int train_step(struct run *R, struct train_data *td, const struct train_o
     double lr = p->lr * train_lr_factor(*step, p->warm, p->total);
     long t = ++*step;
     if (o->optimizer == TRAIN_ADAMW_PROJ) {
-        proj_adam_step(R, o, lr, o->lr * train_lr_factor(t - 1, p->warm, p->total), t);
+        proj_adam_step(R, o, gs, lr, o->lr * train_lr_factor(t - 1, p->warm, p->total), t);
     } else if (o->optimizer == TRAIN_SGD) {
         float flr = (float)lr;
         for (size_t i = 0; i < p->n_opt; i++)
