@@ -241,6 +241,42 @@ static void test_adamw_long(void **st)
     assert_true(fabs(s1 - ref) <= 1e-12 * ref);
 }
 
+/* adamw-proj's direction pass (vectorised, on the pool, clip factor applied
+ * as it reads g) against the scalar loop it replaced, written out here:
+ * every element bit for bit, on 1 and 3 threads, with a ragged tail. */
+static void test_adam_direction_long(void **st)
+{
+    (void)st;
+    enum { N = 2 * 65536 + 13 };
+    static float dir[2][N], mo[2][N], ve[2][N], g[N], M[N], V[N], DIR[N];
+    struct rng r;
+    rng_init(&r, 11);
+    double b1 = 0.9, b2 = 0.999, eps = 1e-8;
+    for (int t = 1; t <= 3; t++) {
+        for (int i = 0; i < N; i++)
+            g[i] = (float)rng_normal(&r) * (i % 7 ? 1.0f : 1e-20f);
+        float gs = t == 2 ? 0.3f : 1.0f;
+        for (int k = 0; k < 2; k++) {
+            model_set_threads(k ? 3 : 1);
+            train_adam_direction(dir[k], g, gs, mo[k], ve[k], N, b1, b2, eps, t);
+        }
+        float rbc1 = (float)(1.0 / (1.0 - pow(b1, (double)t)));
+        float rbc2 = (float)(1.0 / sqrt(1.0 - pow(b2, (double)t)));
+        for (int i = 0; i < N; i++) {
+            float gi = gs == 1.0f ? g[i] : g[i] * gs;
+            M[i] = (float)b1 * M[i] + (float)(1.0 - b1) * gi;
+            V[i] = (float)b2 * V[i] + (float)(1.0 - b2) * gi * gi;
+            DIR[i] = rbc1 * M[i] / (sqrtf(V[i]) * rbc2 + (float)eps);
+        }
+        assert_memory_equal(dir[0], dir[1], sizeof dir[0]);
+        assert_memory_equal(dir[0], DIR, sizeof DIR);
+    }
+    model_set_threads(1);
+    assert_memory_equal(mo[0], mo[1], sizeof mo[0]);
+    assert_memory_equal(ve[1], V, sizeof V);
+    assert_memory_equal(mo[0], M, sizeof M);
+}
+
 /* AdamW, two steps, against the formulas written out in double. */
 static void test_adamw_hand(void **st)
 {
@@ -1210,7 +1246,7 @@ int main(void)
         cmocka_unit_test(test_fd_did_tensor),  cmocka_unit_test(test_fd_did_global),
         cmocka_unit_test(test_fd_said_tensor), cmocka_unit_test(test_fd_said_global),
         cmocka_unit_test(test_step0_exact),    cmocka_unit_test(test_said_too_small),
-        cmocka_unit_test(test_adamw_hand),     cmocka_unit_test(test_adamw_long),
+        cmocka_unit_test(test_adamw_hand),     cmocka_unit_test(test_adamw_long), cmocka_unit_test(test_adam_direction_long),
         cmocka_unit_test(test_lr_schedule),
         cmocka_unit_test(test_determinism),    cmocka_unit_test(test_theta_roundtrip),
         cmocka_unit_test(test_diverged),      cmocka_unit_test(test_hopeless_rule),
