@@ -59,10 +59,18 @@ int ops_set_simd(int wide)
     return use8;
 }
 
-static inline int simd8(void)
+/* The first choice is made once (pool workers ask at the same time). */
+static pthread_once_t simd_once = PTHREAD_ONCE_INIT;
+
+static void simd_default(void)
 {
     if (use8 < 0)
         ops_set_simd(1);
+}
+
+static inline int simd8(void)
+{
+    pthread_once(&simd_once, simd_default);
     return use8;
 }
 

@@ -102,10 +102,12 @@ void train_shuffle(size_t *idx, size_t n, struct rng *shuf)
 {
     for (size_t i = 0; i < n; i++)
         idx[i] = i;
-    for (size_t i = n - 1; i > 0; i--) {
-        size_t j = (size_t)rng_below(shuf, i + 1);
-        size_t tmp = idx[i];
-        idx[i] = idx[j];
+    /* i counts down from n (not n - 1, which wraps when n == 0): the same
+     * draws as the Fisher-Yates loop over positions n-1 .. 1 */
+    for (size_t i = n; i > 1; i--) {
+        size_t j = (size_t)rng_below(shuf, i);
+        size_t tmp = idx[i - 1];
+        idx[i - 1] = idx[j];
         idx[j] = tmp;
     }
 }

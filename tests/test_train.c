@@ -1031,6 +1031,52 @@ static int cmp_size(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Fewer rows than a batch, one batch, one batch and one row, and no rows: the
+ * order is still a permutation under both rules, and the padding counts every
+ * token (train_order and train_padding once crashed for n < B, where the
+ * bucket rule had no full batch to shuffle). */
+static void test_batching_small(void **st)
+{
+    (void)st;
+    enum { B = 8 };
+    static const size_t ns[] = {0, 1, B - 1, B, B + 1};
+    for (size_t t = 0; t < sizeof ns / sizeof *ns; t++) {
+        size_t n = ns[t];
+        struct train_data td;
+        memset(&td, 0, sizeof td);
+        skewed_split(&td.train, n, 11 + t);
+        const struct encoded *e = &td.train;
+        size_t *scratch = malloc((train_order_scratch(n, B, e) + 1) * sizeof *scratch);
+        size_t *idx = malloc((n + 1) * sizeof *idx), *seen = calloc(n + 1, sizeof *seen);
+        for (int m = 0; m < 2; m++) {
+            struct rng g;
+            rng_init(&g, 5);
+            train_order(idx, n, B, m ? TRAIN_BATCHING_BUCKET : TRAIN_BATCHING_RANDOM, e, &g,
+                        scratch);
+            memset(seen, 0, (n + 1) * sizeof *seen);
+            for (size_t i = 0; i < n; i++)
+                seen[idx[i]]++;
+            for (size_t i = 0; i < n; i++)
+                assert_int_equal(seen[i], 1);
+            struct train_opts o;
+            train_opts_default(&o, TRAIN_DID);
+            o.batch = B;
+            o.batching = m ? TRAIN_BATCHING_BUCKET : TRAIN_BATCHING_RANDOM;
+            uint64_t tok = 1, slots = 1;
+            struct idim_err err = {{0}};
+            if (n) {
+                assert_int_equal(train_padding(&td, &o, 1, &tok, &slots, &err), IDIM_OK);
+                assert_int_equal(tok, e->off[n]);
+                assert_true(slots >= tok);
+            }
+        }
+        free(scratch);
+        free(idx);
+        free(seen);
+        free(td.train.off);
+    }
+}
+
 /* --batching: each epoch's order is a permutation (every example once) for
  * both rules; bucket's last n % B examples are random's; its full batches
  * hold rows sorted by length; the padding train_padding counts is, for one
@@ -1252,7 +1298,7 @@ int main(void)
         cmocka_unit_test(test_diverged),      cmocka_unit_test(test_hopeless_rule),
         cmocka_unit_test(test_early_stop_run), cmocka_unit_test(test_interrupt_anywhere),
         cmocka_unit_test(test_checkpoint_resume),
-        cmocka_unit_test(test_memory_parts), cmocka_unit_test(test_batching),
+        cmocka_unit_test(test_memory_parts), cmocka_unit_test(test_batching), cmocka_unit_test(test_batching_small),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
