@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu.h"
 #include "rng.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -63,17 +64,14 @@
 
 /* ---------------------------------------------------------------- kernels */
 
-static int simd_max = -1; /* best the CPU has: 0 scalar, 1 AVX2, 2 AVX-512F */
-static int simd_cap = 2;  /* fwht_set_simd's limit */
+static int simd_cap = 2; /* fwht_set_simd's limit */
 
+/* 0 scalar, 1 AVX2, 2 AVX-512F: what the CPU has, capped by fwht_set_simd */
 static int simd_level(void)
 {
 #if FF_HAVE_AVX2
-    if (simd_max < 0) {
-        __builtin_cpu_init();
-        simd_max = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
-    }
-    return simd_max < simd_cap ? simd_max : simd_cap;
+    int m = cpu_simd_max();
+    return m < simd_cap ? m : simd_cap;
 #else
     return 0;
 #endif

@@ -16,6 +16,8 @@
 #include <xmmintrin.h>
 #endif
 
+#include "cpu.h"
+
 /* Elementwise math runs on vectors (GCC/Clang vector extensions) without
  * -ffast-math: ops_vec.h, included twice below, for 4 floats (SSE2) and for
  * 8 (AVX2, used when the processor has it); both give the same bits.
@@ -50,8 +52,7 @@ static int use8 = -1;
 int ops_set_simd(int wide)
 {
 #if OPS_AVX2
-    __builtin_cpu_init();
-    use8 = wide && __builtin_cpu_supports("avx2");
+    use8 = wide && cpu_simd_max() >= 1;
 #else
     (void)wide;
     use8 = 0;
