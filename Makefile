@@ -105,7 +105,7 @@ test: idim $(TEST_BIN) $(FUZZ_TEST_DEP)
 	@IDIM=./idim BUILD=$(BUILD) sh tests/run.sh
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer.
-asan:
+asan: $(FUZZ_TEST_DEP)
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" build-asan/idim $(patsubst $(BUILD)/%,build-asan/%,$(TEST_BIN))
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 IDIM=build-asan/idim BUILD=build-asan sh tests/run.sh
 
