@@ -8,18 +8,9 @@
 # corpus files exit 3 naming the file; a state from other options is refused;
 # --mlm-vocab 1000 (softmax over the most frequent tokens) learns too.
 # Skips (77) without ../shared.
-IDIM=${IDIM:-./idim}
-SH=../shared/data
-VOCAB=$SH/tokenizers/bert-base-uncased/vocab.txt
-if [ ! -f "$SH/glue/SST-2/train.tsv" ] || [ ! -f "$VOCAB" ]; then
-    echo "e2e_pretrain: ../shared/data (SST-2, bert vocab) absent: skipping"
-    exit 77
-fi
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail() { echo "e2e_pretrain FAIL: $*"; exit 1; }
-sed -n '2,601p' "$SH/glue/SST-2/train.tsv" | cut -f1 >"$T/corpus.txt"
+TEST=e2e_pretrain; . tests/shared_sst2.sh
+sst2_tiny
 
-"$IDIM" init --preset tiny --vocab "$VOCAB" --max-pos 64 --seed 3 -o "$T/init.bin" >/dev/null || fail "init"
 RUN="--model $T/init.bin --corpus $T/corpus.txt --steps 40 --batch 8 --seq-len 32 --lr 2e-3 --warmup 4 --checkpoint-every 10 --log-every 5 --threads 1 --quiet"
 
 # 1. a full run: the held-out loss falls

@@ -4,15 +4,7 @@
 # runs print identical JSON apart from timing fields; a saved theta
 # reproduces the dev metric exactly under `idim eval`; a theta is refused
 # on another model. Skips (77) without ../shared.
-IDIM=${IDIM:-./idim}
-SH=../shared/data
-VOCAB=$SH/tokenizers/bert-base-uncased/vocab.txt
-if [ ! -f "$SH/glue/SST-2/train.tsv" ] || [ ! -f "$VOCAB" ]; then
-    echo "e2e_train: ../shared/data (SST-2, bert vocab) absent: skipping"
-    exit 77
-fi
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail() { echo "e2e_train FAIL: $*"; exit 1; }
+TEST=e2e_train; . tests/shared_sst2.sh
 # drop timing fields from a JSON line
 strip() { sed -e 's/"seconds":[^,}]*//g' -e 's/"ex_per_s":[^,}]*//g' -e 's/"peak_rss_bytes":[^,}]*//g' -e 's/"eval_seconds":[^,}]*//g' "$1"; }
 

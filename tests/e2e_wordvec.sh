@@ -7,17 +7,8 @@
 # tensor did; a corpus with too few distinct tokens, an empty corpus and a
 # --wv-vocab below the hidden size get clear errors (exit 3, 3, 2) and no
 # file. Skips (77) without ../shared.
-IDIM=${IDIM:-./idim}
-SH=../shared/data
-VOCAB=$SH/tokenizers/bert-base-uncased/vocab.txt
-if [ ! -f "$SH/glue/SST-2/train.tsv" ] || [ ! -f "$VOCAB" ]; then
-    echo "e2e_wordvec: ../shared/data (SST-2, bert vocab) absent: skipping"
-    exit 77
-fi
-T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
-fail() { echo "e2e_wordvec FAIL: $*"; exit 1; }
-sed -n '2,601p' "$SH/glue/SST-2/train.tsv" | cut -f1 >"$T/corpus.txt"
-"$IDIM" init --preset tiny --vocab "$VOCAB" --max-pos 64 --seed 3 -o "$T/init.bin" >/dev/null || fail "init"
+TEST=e2e_wordvec; . tests/shared_sst2.sh
+sst2_tiny
 WV="--objective wordvec --model $T/init.bin --corpus $T/corpus.txt --wv-power 2 --quiet"
 
 "$IDIM" pretrain $WV --threads 1 --out-dir "$T/a" >"$T/a.out" 2>&1 || fail "wordvec: $(cat "$T/a.out")"
