@@ -49,17 +49,18 @@ SST=$SH/glue/SST-2/train.tsv
 [ "$(head -1 "$SST" | tr -d '\r')" = "$(printf 'sentence\tlabel')" ] ||
     { echo "pretrained.sh: $SST: expected the header 'sentence<TAB>label'" >&2; exit 3; }
 mkdir -p "$out"
+# the Debian corpus with SST-2's train sentences (scripts/corpus.sh takes the
+# text column only and refuses dev files), built when missing
+debian_corpus() {
+    [ -f "$cdir/train.txt" ] || scripts/corpus.sh --out "$cdir" --task-text "$SST" || exit $?
+}
 if [ "$task_only" = 1 ]; then
     # the train sentences only: never the labels, never dev
     corpus="$out/sst2-train-text.txt"
     tail -n +2 "$SST" | cut -f1 >"$corpus.tmp" && mv "$corpus.tmp" "$corpus"
 else
-    # the Debian corpus with SST-2's train sentences (scripts/corpus.sh takes
-    # the text column only and refuses dev files); rebuilt when missing
+    debian_corpus
     corpus="$cdir/train.txt"
-    if [ ! -f "$corpus" ]; then
-        scripts/corpus.sh --out "$cdir" --task-text "$SST" || exit $?
-    fi
     grep -q '^task-text.*SST-2/train.tsv' "$cdir/SOURCES" 2>/dev/null || {
         echo "pretrained.sh: $cdir/train.txt was built without SST-2's train text (see" \
             "$cdir/SOURCES); remove that folder or give another --corpus-dir" >&2
@@ -71,9 +72,7 @@ fi
     --out-dir "$out"
 model="$out/wordvec.bin"
 if [ "$mlm" -gt 0 ]; then
-    if [ ! -f "$cdir/train.txt" ]; then
-        scripts/corpus.sh --out "$cdir" --task-text "$SST" || exit $?
-    fi
+    debian_corpus
     "$IDIM" pretrain --model "$model" --corpus "$cdir/train.txt" --documents lines \
         --steps "$mlm" --batch 64 --seq-len 128 --lr 1e-3 --dropout 0.1 --seed 0 \
         --checkpoint-every 250 --log-every 25 --threads 2 --out-dir "$out/mlm"

@@ -1028,8 +1028,10 @@ enum idim_status train_run(struct train_data *td, const struct train_opts *o,
             float loss;
             int rs = stop ? 2 : train_step(&R, td, o, &p, R.idx + i0, n, ep, &step, &loss, res);
             if (rs == 2) {
-                /* a step Ctrl-C cut short changed nothing but the dropout
-                 * generator: the run still stands at this boundary */
+                /* a step Ctrl-C cut short changed nothing a checkpoint holds
+                 * but the dropout generator (--step-stats may have counted
+                 * the previous step's size, which an interrupted run never
+                 * reports): the run still stands at this boundary */
                 R.m.drop_rng = drop0;
                 if (!stop && R.ckpt &&
                     (st = ckpt_take(&ck, &R, o, &clk, step, ep, &shuf_ep, loss_sum, loss_n, seen,
