@@ -153,22 +153,25 @@ docs: idim
 
 # The demo model (random init + 3 epochs on data/demo/pretrain, ~5 s), as
 # `make demo` makes it; installed with the demo data.
-data/demo/model.idim: idim data/demo/vocab.txt data/demo/pretrain/train.tsv
+data/demo/model.idim: $(BUILD)/idim data/demo/vocab.txt data/demo/pretrain/train.tsv
 	@mkdir -p $(BUILD)
-	./idim init --layers 1 --hidden 64 --heads 2 --ffn 256 --max-pos 64 \
+	$(BUILD)/idim init --layers 1 --hidden 64 --heads 2 --ffn 256 --max-pos 64 \
 	    --vocab data/demo/vocab.txt --seed 0 -o $(BUILD)/demo-random.idim >/dev/null
-	./idim finetune --task mrpc --data data/demo/pretrain --model $(BUILD)/demo-random.idim \
+	$(BUILD)/idim finetune --task mrpc --data data/demo/pretrain --model $(BUILD)/demo-random.idim \
 	    --lr 1e-3 --epochs 3 --max-len 40 --dropout 0 --threads 2 --quiet --save-model $@ >/dev/null
 
 # PREFIX/bin/idim, the man page, bash completion, and under PREFIX/share/idim
 # the report schema, the demo data (with its model) and the scripts; the
 # installed idim finds that folder beside its bin/ (idim --version shows it).
+# The binary comes from $(BUILD), not ./idim (here and for the demo model):
+# e2e_install runs under `make asan` with BUILD=build-asan, and going through
+# ./idim left the sanitizer build there (3x slower) for every later command.
 SHARE := $(DESTDIR)$(PREFIX)/share/idim
-install: idim data/demo/model.idim
+install: $(BUILD)/idim data/demo/model.idim
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
 	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(SHARE)/docs \
 	    $(SHARE)/scripts $(SHARE)/data/demo/pretrain
-	install -m 755 idim $(DESTDIR)$(PREFIX)/bin/idim
+	install -m 755 $(BUILD)/idim $(DESTDIR)$(PREFIX)/bin/idim
 	install -m 644 docs/idim.1 $(DESTDIR)$(PREFIX)/share/man/man1/idim.1
 	install -m 644 scripts/idim.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/idim
 	install -m 644 docs/report.schema.json docs/*.md $(SHARE)/docs/
