@@ -141,9 +141,11 @@ demo: idim
 # The best start model measured for a tiny BERT (bert-base-uncased
 # vocabulary): word vectors of the Debian corpus (scripts/corpus.sh) plus
 # SST-2's train text in the embedding table (idim pretrain --objective
-# wordvec; scripts/pretrained.sh, docs/PRETRAIN.md).
+# wordvec; scripts/pretrained.sh, docs/PRETRAIN.md). PRESET=mini: the same
+# recipe for the 4-layer, hidden-256 preset.
+PRESET ?= tiny
 pretrained: idim
-	@sh scripts/pretrained.sh
+	@sh scripts/pretrained.sh --preset $(PRESET)
 
 # The man page and the bash completion, generated from the option tables
 # (tests/e2e_docs.sh fails while the committed copies are stale).

@@ -11,11 +11,14 @@
 # (apt-get installs its three packages when missing) and 1 minute of CPU for
 # the vectors; deterministic (1 thread): two runs give the same bytes.
 #
-# usage: scripts/pretrained.sh [--out DIR] [--task-text-only] [--mlm-steps N]
-#                              [--corpus-dir DIR]
-#   --out DIR         output folder (default ~/.cache/idim/pretrained/tiny); the
-#                     result is DIR/tiny-pretrained.bin, its sha256 in
-#                     DIR/tiny-pretrained.sha256
+# usage: scripts/pretrained.sh [--preset tiny|mini] [--out DIR] [--task-text-only]
+#                              [--mlm-steps N] [--corpus-dir DIR]
+#   --preset P        tiny (default: 2 layers, hidden 128, 4.4 M parameters) or
+#                     mini (4 layers, hidden 256, 11.2 M): the same recipe, the
+#                     vectors cut to the preset's hidden size
+#   --out DIR         output folder (default ~/.cache/idim/pretrained/PRESET); the
+#                     result is DIR/PRESET-pretrained.bin, its sha256 in
+#                     DIR/PRESET-pretrained.sha256
 #   --task-text-only  word vectors of SST-2's train sentences alone (the model
 #                     of the previous recipe; no Debian packages needed)
 #   --mlm-steps N     then N masked-LM steps over the same corpus (batch 64 x
@@ -26,20 +29,24 @@
 # Exit codes: 0 ok, 2 usage, 3 ../shared data or a corpus package missing, else idim's.
 set -eu
 IDIM=${IDIM:-./idim}
-out="$HOME/.cache/idim/pretrained/tiny"
+out=
+preset=tiny
 cdir="$HOME/.cache/idim/corpus"
 mlm=0
 task_only=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --out) out=$2; shift 2 ;;
+    --preset) preset=$2; shift 2 ;;
     --corpus-dir) cdir=$2; shift 2 ;;
     --mlm-steps) mlm=$2; shift 2 ;;
     --task-text-only) task_only=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "pretrained.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
 done
+case "$preset" in tiny|mini) ;; *) echo "pretrained.sh: --preset takes tiny or mini, not '$preset'" >&2; exit 2 ;; esac
+[ -n "$out" ] || out="$HOME/.cache/idim/pretrained/$preset"
 case "$mlm" in ''|*[!0-9]*) echo "pretrained.sh: --mlm-steps takes a whole number" >&2; exit 2 ;; esac
 SH=../shared/data
 VOCAB=$SH/tokenizers/bert-base-uncased
@@ -67,7 +74,7 @@ else
         exit 3
     }
 fi
-"$IDIM" pretrain --objective wordvec --preset tiny --vocab "$VOCAB" --corpus "$corpus" \
+"$IDIM" pretrain --objective wordvec --preset "$preset" --vocab "$VOCAB" --corpus "$corpus" \
     --wv-vocab 16384 --wv-window 5 --wv-power 8 --wv-std 0.0325 --seed 0 --threads 1 \
     --out-dir "$out"
 model="$out/wordvec.bin"
@@ -78,6 +85,7 @@ if [ "$mlm" -gt 0 ]; then
         --checkpoint-every 250 --log-every 25 --threads 2 --out-dir "$out/mlm"
     model=$(ls "$out"/mlm/step-*.bin | sort | tail -1)
 fi
-cp "$model" "$out/tiny-pretrained.bin.tmp" && mv "$out/tiny-pretrained.bin.tmp" "$out/tiny-pretrained.bin"
-(cd "$out" && sha256sum tiny-pretrained.bin >tiny-pretrained.sha256)
-echo "pretrained.sh: $out/tiny-pretrained.bin (from $(basename "$model")), sha256 $(cut -c1-16 "$out/tiny-pretrained.sha256")..."
+res="$preset-pretrained"
+cp "$model" "$out/$res.bin.tmp" && mv "$out/$res.bin.tmp" "$out/$res.bin"
+(cd "$out" && sha256sum "$res.bin" >"$res.sha256")
+echo "pretrained.sh: $out/$res.bin (from $(basename "$model")), sha256 $(cut -c1-16 "$out/$res.sha256")..."
