@@ -31,22 +31,39 @@ static void measure_config(struct search_config *cfg, const struct probe_args *a
     cfg->bracket = bracket;
 }
 
-/* Seconds per step of a run with options o, from timing `steps` real steps
- * (setup included, so it errs high); *eval_s = one dev evaluation. */
-static enum idim_status time_steps(struct probe_ctx *c, struct train_opts o, long steps,
-                                   double *step_s, double *eval_s, struct idim_err *err)
+/* Seconds per step of a run with options o, *setup_s the run's fixed cost
+ * (projection tables, buffers, the first steps' page faults), *eval_s one dev
+ * evaluation. Two runs of different lengths, so the setup is not spread over
+ * the steps: timing 5 steps with the setup doubled the estimate of a tiny model's SST-2 step. */
+static enum idim_status time_steps(struct probe_ctx *c, struct train_opts o, long spe,
+                                   double *step_s, double *setup_s, double *eval_s,
+                                   struct idim_err *err)
 {
     struct train_result *r = calloc(1, sizeof *r);
     if (!r)
         return idim_fail(err, IDIM_ERR_NOMEM, "out of memory");
-    o.max_steps = steps;
-    o.eval_every = steps;
-    o.target = NAN;
-    o.progress = NULL;
-    enum idim_status st = train_run(&c->td, &o, r, err);
-    *step_s = r->steps ? (r->seconds - r->eval_seconds) / (double)r->steps : NAN;
-    *eval_s = r->n_evals ? r->eval_seconds / r->n_evals : 0;
+    long n[2] = {spe < 5 ? spe : 5, spe < 25 ? spe : 25};
+    double t[2] = {0, 0};
+    enum idim_status st = IDIM_OK;
+    *eval_s = 0;
+    for (int i = 0; i < 2 && !st; i++) {
+        o.max_steps = n[i];
+        o.eval_every = n[i];
+        o.target = NAN;
+        o.progress = NULL;
+        memset(r, 0, sizeof *r);
+        st = train_run(&c->td, &o, r, err);
+        t[i] = r->seconds - r->eval_seconds;
+        if (r->n_evals)
+            *eval_s = r->eval_seconds / r->n_evals;
+    }
     free(r);
+    *step_s = n[1] > n[0] ? (t[1] - t[0]) / (double)(n[1] - n[0]) : t[1] / (double)n[1];
+    if (!(*step_s > 0))
+        *step_s = t[1] / (double)n[1];
+    *setup_s = t[1] - *step_s * (double)n[1];
+    if (*setup_s < 0)
+        *setup_s = 0;
     return st;
 }
 
@@ -82,15 +99,12 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
     if (a->limit_train > 0 && (size_t)a->limit_train < n_train)
         n_train = (size_t)a->limit_train;
     long spe = (long)((n_train + (size_t)a->batch - 1) / (size_t)a->batch);
-    int sub_epochs = a->epochs > 0 ? a->epochs : c->sub.epochs > 0 ? c->sub.epochs : 0;
-    if (sub_epochs <= 0) {
-        static const char *const big[] = {"sst2", "qnli", "qqp", "mnli"};
-        sub_epochs = 20;
-        for (int i = 0; i < 4; i++)
-            if (!strcmp(c->td.spec.name, big[i]))
-                sub_epochs = 3;
-    }
-    long base_steps = spe * a->baseline_epochs, sub_steps = spe * sub_epochs;
+    struct train_opts so = c->sub;
+    if (a->epochs > 0)
+        so.epochs = a->epochs;
+    int sub_epochs = train_epochs(&so, c->td.spec.name);
+    int base_epochs = train_epochs(&c->full, c->td.spec.name);
+    long base_steps = spe * base_epochs, sub_steps = spe * sub_epochs;
     int n_grid = 1;
     for (long d = dmin; d < dmax; d = d > dmax / 2 ? dmax : 2 * d)
         n_grid++;
@@ -98,13 +112,12 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
     if (bis < 0)
         bis = 0;
     int base_runs = isfinite(a->baseline) || a->baseline_from ? 0 : a->n_baseline_lr;
-    double fs = 0, fe = 0, ss = NAN, se = 0;
-    long probe_steps = spe < 5 ? spe : 5;
+    double fs = 0, fe = 0, fu = 0, ss = NAN, se = 0, su = 0;
     enum idim_status st = IDIM_OK;
     if (base_runs) {
         struct train_opts o = c->full;
         o.lr = a->baseline_lr[0];
-        if ((st = time_steps(c, o, probe_steps, &fs, &fe, err)))
+        if ((st = time_steps(c, o, spe, &fs, &fu, &fe, err)))
             return st;
     }
     struct train_opts o = c->sub;
@@ -112,11 +125,11 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
     long dt = (long)sqrt((double)dmin * (double)dmax);
     o.d = (size_t)(dt > dmin ? dt : dmin);
     o.proj_seed = a->proj_seed;
-    if ((st = time_steps(c, o, probe_steps, &ss, &se, err)))
+    if ((st = time_steps(c, o, spe, &ss, &su, &se, err)))
         return st;
     long evals_per_run = sub_epochs + (c->sub.eval_every > 0 ? sub_steps / c->sub.eval_every : 0);
-    double base_s = base_runs * (base_steps * fs + a->baseline_epochs * fe);
-    double run_s = sub_steps * ss + evals_per_run * se;
+    double base_s = base_runs * (fu + base_steps * fs + base_epochs * fe);
+    double run_s = su + sub_steps * ss + evals_per_run * se;
     int most = (n_grid + bis) * a->n_lr;
     int fewest = 1 + (bis > 0 ? bis - 1 : 0);
     printf("plan for idim measure --task %s (%zu train rows, %ld steps per epoch, batch %d, "
@@ -126,8 +139,8 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
         return st;
     if (base_runs)
         printf("  baseline: %d full fine-tuning run%s x %d epochs = %ld steps each; measured "
-               "%.3f s/step, %.2f s per dev evaluation: ~%.0f s\n",
-               base_runs, base_runs > 1 ? "s" : "", a->baseline_epochs, base_steps, fs, fe,
+               "%.3f s/step, %.2f s setup, %.2f s per dev evaluation: ~%.0f s\n",
+               base_runs, base_runs > 1 ? "s" : "", base_epochs, base_steps, fs, fu, fe,
                base_s);
     else
         printf("  baseline: given, no fine-tuning\n");
@@ -139,8 +152,8 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
            dmin * 2 <= dmax ? dmin * 2 : dmax, dmax, n_grid, bis, precision, a->n_lr,
            a->n_lr > 1 ? "s" : "");
     printf("  a subspace run: %d epochs = %ld steps, dev scored %ld times; measured %.3f "
-           "s/step (d=%zu), %.2f s per evaluation: ~%.0f s in full%s\n",
-           sub_epochs, sub_steps, evals_per_run, ss, o.d, se, run_s,
+           "s/step (d=%zu), %.2f s setup, %.2f s per evaluation: ~%.0f s in full%s\n",
+           sub_epochs, sub_steps, evals_per_run, ss, o.d, su, se, run_s,
            a->no_early_stop ? "" : " (less when it stops early)");
     double lo = base_s + fewest * run_s * (a->no_early_stop ? 1.0 : 0.3) * (double)n_seeds;
     double hi = base_s + most * run_s * (double)n_seeds;
@@ -349,7 +362,7 @@ static void measure_report(struct report_measure *r, const struct measure *m, do
     r->lr = a->lr;
     r->n_baseline_lr = m->n_btrials ? a->n_baseline_lr : 0;
     r->baseline_lr = a->baseline_lr;
-    r->epochs = a->epochs;
+    r->epochs = train_epochs(&ctx->sub, ctx->td.spec.name);
     r->seed = a->seed;
     r->batching = train_batching_name(a->batching);
     r->bracket_rule = m->bracket == SEARCH_BRACKET_GALLOP ? "gallop" : "up";
