@@ -64,7 +64,7 @@ void probe_args_default(struct probe_args *a)
     a->baseline = NAN;
     a->threshold = 0.9;
     a->epochs = 0;
-    a->baseline_epochs = 3;
+    a->baseline_epochs = 0; /* auto: 3, one on large tasks (train_epochs) */
     a->batch = 32;
     a->max_len = 0; /* 128, or the model's maximum when smaller */
     a->seed = 42;
@@ -448,13 +448,21 @@ enum idim_status probe_spec_trial(void *ctx, const struct sched_spec *sp, struct
 void probe_state_key(const struct probe_ctx *c, const char *cmd, char *key, size_t cap)
 {
     const struct probe_args *a = c->args;
+    /* the schedules that ran: auto epochs as the number they stood for, so a
+     * state of the old auto rule (3 epochs on large tasks) is refused; 0 where
+     * auto still means what it meant (20 subspace epochs on small tasks), so
+     * those state files stay valid */
+    int ep = train_epochs(&c->sub, c->td.spec.name);
+    if (!a->epochs && ep == 20)
+        ep = 0;
+    int base_ep = train_epochs(&c->full, c->td.spec.name);
     int n = snprintf(key, cap,
                      "%s task=%s model=%s train=%.16s dev=%.16s method=%s scope=%s epochs=%d "
                      "baseline-epochs=%d batch=%d max-len=%d limit-train=%ld limit-dev=%ld "
                      "seed=%llu eval-every=%ld early-stop=%d",
                      cmd, c->td.spec.name, c->td.checksum_hex, c->train_sha, c->dev_sha,
                      train_mode_name(a->mode), a->scope == FF_SCOPE_GLOBAL ? "global" : "tensor",
-                     a->epochs, a->baseline_epochs, a->batch, c->td.max_len, a->limit_train,
+                     ep, base_ep, a->batch, c->td.max_len, a->limit_train,
                      a->limit_dev, (unsigned long long)a->seed, c->sub.eval_every,
                      c->sub.early_stop);
     /* issue 15's options, only when not the defaults: old state files stay valid */

@@ -61,9 +61,10 @@ enum idim_status probe_opt_ckpt_every(const struct cli_opt *o, const char *arg,
         CLI_DOUBLE(0, "threshold", "T", &(a)->threshold, 1e-6, 10, "target = T x baseline"),   \
         CLI_INT(0, "epochs", "N", &(a)->epochs, 0, TRAIN_MAX_EPOCHS,                           \
                 "subspace epochs per run (default 0 = trainer's choice: 20 on\n"               \
-                "small tasks, 3 on large)"),                                                   \
-        CLI_INT(0, "baseline-epochs", "N", &(a)->baseline_epochs, 1, TRAIN_MAX_EPOCHS,         \
-                "full fine-tuning epochs"),                                                    \
+                "small tasks, 1 on large: sst2, qnli, qqp, mnli)"),                             \
+        CLI_INT(0, "baseline-epochs", "N", &(a)->baseline_epochs, 0, TRAIN_MAX_EPOCHS,         \
+                "full fine-tuning epochs (default 0 = 3 on small tasks, 1 on\n"                \
+                "large ones)"),                                                                \
         CLI_INT(0, "batch", "N", &(a)->batch, 1, 65536, "examples per step"),                  \
         CLI_BATCHING(&(a)->batching),                                                          \
         CLI_INT(0, "max-len", "N", &(a)->max_len, 3, 100000,                                   \

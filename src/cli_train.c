@@ -82,7 +82,7 @@ enum idim_status cli_train(int argc, char **argv, struct idim_err *err)
         "the starting model. After each epoch the dev split is scored (dropout off).\n"
         "Prints ONE JSON line: d, method, scope, optimizer, lr, epoch_metric, best, final,\n"
         "majority, diverged, seconds, peak_rss_bytes, seeds, model_checksum, idim_version;\n"
-        "with several --lr the best run, every run under \"grid\". --epochs defaults to 3\n"
+        "with several --lr the best run, every run under \"grid\". --epochs defaults to 1\n"
         "for sst2, qnli, qqp and mnli, 20 otherwise; --lr to 3e-3 (README: why not 3e-2).\n",
         "  idim train --task mrpc --model bert-base.idim --d 1000 --method said --lr 3e-3,1e-2\n"
         "  idim train --task custom --train t.csv --dev d.csv --text-cols 0 --label-col 1 \\\n"

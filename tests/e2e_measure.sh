@@ -119,6 +119,32 @@ grep -q 'estimated wall time: [0-9]* s to [0-9]* s' "$T/dry.txt" || fail "--dry-
 grep -q 'at most 8' "$T/dry.txt" || fail "--dry-run bracket count (8, 16, ..., 1000): $(cat "$T/dry.txt")"
 [ -e "$T/dry.json" ] || [ -e "$T/dry.state" ] && fail "--dry-run wrote a report or a state"
 
+# 4d. auto epochs: a large task (sst2 here, as qnli, qqp, mnli) gets one epoch
+#     for the baseline and for each subspace run, a small one 3 and 20; the
+#     plan says so, and the state file's key carries the numbers that ran
+#     (a state of the old rule, 3 epochs on sst2, had "epochs=0
+#     baseline-epochs=3"), so runs of other lengths are refused
+mkdir -p "$T/glue/SST-2"
+printf 'sentence\tlabel\n' > "$T/glue/SST-2/train.tsv"; printf 'sentence\tlabel\n' > "$T/glue/SST-2/dev.tsv"
+tail -n +2 data/demo/train.tsv | head -64 | cut -f1,4 | awk -F'\t' '{ print $2 "\t" $1 }' >> "$T/glue/SST-2/train.tsv"
+tail -n +2 data/demo/dev.tsv | head -16 | cut -f1,4 | awk -F'\t' '{ print $2 "\t" $1 }' >> "$T/glue/SST-2/dev.tsv"
+sst() { "$IDIM" measure --task sst2 --data "$T/glue" --model "$T/m.bin" --method did --dmin 8 --dmax 16 \
+    --lr 2e-2 --baseline-lr 1e-3 --max-len 40 --threads 1 --quiet "$@"; }
+sst --dry-run > "$T/sst.txt" 2>&1 || fail "sst2 --dry-run: $(cat "$T/sst.txt")"
+grep -q 'baseline: 1 full fine-tuning run x 1 epochs = 2 steps' "$T/sst.txt" \
+    || fail "sst2 auto baseline epochs (1 on a large task): $(cat "$T/sst.txt")"
+grep -q 'a subspace run: 1 epochs = 2 steps' "$T/sst.txt" \
+    || fail "sst2 auto subspace epochs (1 on a large task): $(cat "$T/sst.txt")"
+sst --baseline 0.1 --state "$T/sst.state" > "$T/sst.out" 2>&1 || fail "sst2 measure: $(cat "$T/sst.out")"
+grep -aq ' epochs=1 baseline-epochs=1 ' "$T/sst.state" || fail "sst2 state key: $(head -c 400 "$T/sst.state" | tr -c '[:print:]' .)"
+sst --baseline 0.1 --state "$T/sst.state" --epochs 3 --baseline-epochs 3 > "$T/old.out" 2>&1; rc=$?
+[ $rc -eq 2 ] && grep -q 'different command' "$T/old.out" \
+    || fail "a state of 1-epoch sst2 runs resumed with 3 epochs: exit $rc: $(cat "$T/old.out")"
+"$IDIM" measure --task mrpc --data data/demo --model "$T/m.bin" --method did --dmin 8 --dmax 16 \
+    --lr 2e-2 --baseline-lr 1e-3 --max-len 40 --threads 1 --dry-run > "$T/mr.txt" 2>&1 || fail "mrpc dry-run"
+grep -q 'x 3 epochs = ' "$T/mr.txt" && grep -q 'a subspace run: 20 epochs' "$T/mr.txt" \
+    || fail "mrpc auto epochs (3 baseline, 20 subspace): $(cat "$T/mr.txt")"
+
 # 5. idim check
 "$IDIM" check --expected "$T/a.json" --report "$T/b.json" --tolerance 0 >/dev/null \
     || fail "check against itself"
