@@ -462,6 +462,11 @@ enum idim_status fileio_out_open(struct fileio_out *o, const char *path, struct 
     if (o->fd < 0) {
         int e = errno;
         out_free(o);
+        /* a FIFO with no reader blocks in open(2); Ctrl-C ends the wait (no
+         * SA_RESTART) and is an interruption, not a write error */
+        if (e == EINTR && idim_interrupted)
+            return idim_fail(err, IDIM_ERR_INTERRUPTED,
+                             "%s: interrupted while waiting for a reader; nothing written", path);
         return idim_fail(err, IDIM_ERR_WRITE, "%s: cannot create: %s", path, strerror(e));
     }
     return IDIM_OK;

@@ -5,7 +5,8 @@
 # character device are written in place (a full device - a private mknod copy
 # of /dev/full's numbers in a temp folder, never the system's node - is exit
 # 4 and stays a device); a folder, a missing parent and a read-only folder
-# are exit 4; a killed run leaves no temp file and stale ones are removed.
+# are exit 4; a killed run leaves no temp file and stale ones are removed;
+# Ctrl-C while a FIFO has no reader is exit 130.
 # Nothing outside the temp folder is written. Needs data/demo (committed).
 IDIM=${IDIM:-./idim}
 [ -f data/demo/train.tsv ] && [ -f data/demo/vocab.txt ] ||
@@ -97,6 +98,14 @@ if command -v python3 >/dev/null 2>&1; then
     w_init "$T/sock" >/dev/null 2>"$T/err"; rc=$?
     [ $rc -eq 4 ] && [ -S "$T/sock" ] && grep -q "a socket" "$T/err" || fail "socket: exit $rc: $(cat "$T/err")"
 fi
+
+# a FIFO nobody reads: open(2) waits for a reader; Ctrl-C ends the wait as an
+# interruption (exit 130, a message saying so), not as a write error (4)
+mkfifo "$T/lonely"
+"$IDIM" init --preset tiny --vocab-size 100 -o "$T/lonely" >/dev/null 2>"$T/err" & wp=$!
+sleep 1; kill -INT $wp; wait $wp; rc=$?
+[ $rc -eq 130 ] && grep -q "interrupted while waiting for a reader" "$T/err" && [ -p "$T/lonely" ] ||
+    fail "Ctrl-C while a FIFO has no reader: exit $rc (expected 130): $(cat "$T/err")"
 
 # a read-only folder. root bypasses permission bits, so as root the check
 # runs as the unprivileged user nobody (setpriv); without a way to drop
