@@ -46,11 +46,11 @@ static enum idim_status time_steps(struct probe_ctx *c, struct train_opts o, lon
     double t[2] = {0, 0};
     enum idim_status st = IDIM_OK;
     *eval_s = 0;
+    o.target = NAN;
+    o.progress = NULL;
     for (int i = 0; i < 2 && !st; i++) {
         o.max_steps = n[i];
         o.eval_every = n[i];
-        o.target = NAN;
-        o.progress = NULL;
         memset(r, 0, sizeof *r);
         st = train_run(&c->td, &o, r, err);
         t[i] = r->seconds - r->eval_seconds;
@@ -99,10 +99,7 @@ static enum idim_status dry_run_plan(struct probe_ctx *c, long dmin, long dmax, 
     if (a->limit_train > 0 && (size_t)a->limit_train < n_train)
         n_train = (size_t)a->limit_train;
     long spe = (long)((n_train + (size_t)a->batch - 1) / (size_t)a->batch);
-    struct train_opts so = c->sub;
-    if (a->epochs > 0)
-        so.epochs = a->epochs;
-    int sub_epochs = train_epochs(&so, c->td.spec.name);
+    int sub_epochs = train_epochs(&c->sub, c->td.spec.name);
     int base_epochs = train_epochs(&c->full, c->td.spec.name);
     long base_steps = spe * base_epochs, sub_steps = spe * sub_epochs;
     int n_grid = 1;
